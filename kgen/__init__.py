@@ -1,0 +1,22 @@
+"""kgen: generative image models for Keras 3.
+
+Every model is a ``keras.Model`` with its own training step, trained with
+``model.fit()`` and sampled with ``model.generate()``, on the TensorFlow, JAX
+and PyTorch backends.
+
+Example:
+
+```python
+import kgen
+
+x = kgen.data.load("digits")
+model = kgen.models.GAN.from_shape(x.shape[1:])
+model.compile()
+model.fit(kgen.data.images(x), epochs=1)
+kgen.images.save_grid(model.generate(16, seed=0), "samples.png")
+```
+"""
+
+__version__ = "0.1.0"
+
+from kgen import callbacks, data, images, latent, losses, models, networks  # noqa: E402,F401

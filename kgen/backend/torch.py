@@ -1,0 +1,37 @@
+"""PyTorch implementation of the kgen training step (torch.autograd.grad).
+
+Gradients are taken with ``torch.autograd.grad`` for the listed variables only, so
+nothing accumulates in the ``.grad`` of another network's parameters.
+"""
+
+import torch
+from keras import tree
+
+
+def train_step(model, data):
+    return model.run_updates(data)
+
+
+def test_step(model, data):
+    return model.run_evaluation(data)
+
+
+def _detach(value):
+    return value.detach() if isinstance(value, torch.Tensor) else value
+
+
+def value_and_grad(fn, variables):
+    def wrapped(*args, **kwargs):
+        with torch.enable_grad():
+            loss, aux = fn(*args, **kwargs)
+            grads = torch.autograd.grad(
+                loss, [v.value for v in variables], allow_unused=True
+            )
+        return (loss.detach(), tree.map_structure(_detach, aux)), list(grads)
+
+    return wrapped
+
+
+def apply_gradients(optimizer, gradients, variables):
+    with torch.no_grad():
+        optimizer.apply(gradients, variables)

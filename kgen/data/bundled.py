@@ -1,0 +1,222 @@
+"""Data sets that need no download, and the TensorFlow Datasets loader.
+
+Offline data sets:
+
+- ``"digits"``: the 1,797 handwritten digits (8x8, grayscale) shipped inside
+  scikit-learn.
+- ``"ring"``: a mixture of 8 Gaussians on the unit circle (the 2D-ring of
+  VEEGAN and PacGAN).
+- ``"grid"``: a mixture of 25 Gaussians on a 5x5 grid (the 2D-grid of
+  VEEGAN and PacGAN).
+
+Any other TensorFlow Datasets data set loads as ``"tfds:<name>"`` once it has
+been prepared.
+"""
+
+import os
+
+import numpy as np
+
+#: Offline data set names accepted by :func:`load`.
+BUNDLED = ("digits", "ring", "grid")
+
+#: Values accepted for ``split``.
+SPLITS = ("all", "train", "test")
+
+_TFDS_PREFIX = "tfds:"
+
+
+def mixture_modes(name):
+    """Return the means and standard deviation of a 2-D Gaussian mixture.
+
+    The loader :func:`load` draws ``"ring"`` and ``"grid"`` samples from these
+    modes, so a mode-coverage metric can use the same definition.
+
+    Args:
+        name: ``"ring"`` (8 modes at angles ``2*pi*k/8`` on the unit circle,
+            std 0.01) or ``"grid"`` (25 modes at ``(-4 + 2i, -4 + 2j)`` for
+            ``i, j`` in ``0..4``, std 0.05).
+
+    Returns:
+        ``(means, std)``: a float32 array of shape ``(K, 2)`` and a float.
+
+    Example:
+
+    ```python
+    means, std = kgen.data.mixture_modes("ring")
+    means.shape, std  # ((8, 2), 0.01)
+    ```
+
+    References:
+        Srivastava et al., "VEEGAN: Reducing Mode Collapse in GANs using
+        Implicit Variational Learning", NeurIPS 2017.
+        Lin et al., "PacGAN: The power of two samples in generative
+        adversarial networks", NeurIPS 2018.
+    """
+    if name == "ring":
+        angles = 2.0 * np.pi * np.arange(8) / 8
+        means = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+        return means.astype(np.float32), 0.01
+    if name == "grid":
+        coords = np.arange(5) * 2.0 - 4.0
+        means = np.array([(x, y) for x in coords for y in coords])
+        return means.astype(np.float32), 0.05
+    raise ValueError(
+        f"Unknown mixture {name!r}. The 2-D Gaussian mixtures are 'ring' and 'grid'."
+    )
+
+
+def load(name, *, split="all", return_labels=False, num_samples=10000, seed=0):
+    """Load a data set as numpy arrays.
+
+    Args:
+        name: ``"digits"``, ``"ring"``, ``"grid"``, or ``"tfds:<name>"`` for a
+            prepared TensorFlow Datasets data set (``"tfds:mnist"``).
+        split: ``"all"``, ``"train"`` or ``"test"``. For ``"digits"``, a fixed
+            stratified 80/20 split (1,437 / 360 images) whose two parts are
+            disjoint and together make ``"all"``. For ``"ring"`` and
+            ``"grid"``, ``"all"`` and ``"train"`` draw from
+            ``numpy.random.default_rng(seed)`` and ``"test"`` draws an
+            independent sample. For ``"tfds:"`` names, the TensorFlow Datasets
+            split (``"all"`` means ``"train"``; other split names such as
+            ``"trainA"`` or ``"train[:10%]"`` pass through).
+        return_labels: also return int32 labels (the digit; for the mixtures,
+            the index of the mode each point was drawn from).
+        num_samples: number of points drawn for ``"ring"`` and ``"grid"``;
+            ignored by the image data sets.
+        seed: seed for ``"ring"`` and ``"grid"``; ignored by the image data sets.
+
+    Returns:
+        Images as uint8 ``(N, H, W, C)``, or points as float32
+        ``(num_samples, 2)``; with ``return_labels=True``, a tuple
+        ``(data, labels)``.
+
+    Raises:
+        ValueError: unknown name or split, or a bad ``num_samples``.
+        RuntimeError: a ``"tfds:"`` data set that is not installed or prepared.
+
+    Example:
+
+    ```python
+    x = kgen.data.load("digits")                 # (1797, 8, 8, 1) uint8
+    x, y = kgen.data.load("digits", split="train", return_labels=True)
+    points = kgen.data.load("ring", num_samples=2000, seed=1)   # (2000, 2) float32
+    ```
+    """
+    if not isinstance(name, str):
+        raise ValueError(
+            f"Data set name must be a string, got {type(name).__name__}. "
+            f"Available: {_available()}."
+        )
+    if name.startswith(_TFDS_PREFIX):
+        return _load_tfds(name[len(_TFDS_PREFIX):], split, return_labels)
+    if split not in SPLITS:
+        raise ValueError(
+            f"Unknown split {split!r} for data set {name!r}; use one of {', '.join(SPLITS)}."
+        )
+    if name == "digits":
+        images, labels = _load_digits(split)
+    elif name in ("ring", "grid"):
+        images, labels = _sample_mixture(name, split, num_samples, seed)
+    else:
+        raise ValueError(f"Unknown data set {name!r}. Available: {_available()}.")
+    return (images, labels) if return_labels else images
+
+
+def _available():
+    return ", ".join(repr(n) for n in BUNDLED) + ", or 'tfds:<name>' (TensorFlow Datasets)"
+
+
+def _load_digits(split):
+    """Digits as uint8 (N, 8, 8, 1) scaled 0..16 -> 0..255, and int32 labels."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    labels = bunch.target.astype(np.int32)
+    if split != "all":
+        index = np.arange(len(labels))
+        train, test = train_test_split(
+            index, test_size=0.2, random_state=0, stratify=labels
+        )
+        keep = np.sort(train if split == "train" else test)
+        images, labels = images[keep], labels[keep]
+    return images, labels
+
+
+def _sample_mixture(name, split, num_samples, seed):
+    """Equal-weight Gaussian mixture samples (float32) and their mode indices."""
+    if (
+        isinstance(num_samples, bool)
+        or not isinstance(num_samples, (int, np.integer))
+        or num_samples < 1
+    ):
+        raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}.")
+    means, std = mixture_modes(name)
+    # "test" uses a different seed sequence, so it never repeats "train" points.
+    rng = np.random.default_rng([seed, 1] if split == "test" else seed)
+    labels = rng.integers(0, len(means), size=num_samples)
+    points = means[labels] + std * rng.standard_normal((num_samples, 2))
+    return points.astype(np.float32), labels.astype(np.int32)
+
+
+def _tfds_help(name):
+    return (
+        f"To prepare it: `pip install tensorflow-datasets`, then on a machine with "
+        f"network run `import tensorflow_datasets as tfds; tfds.load({name!r})` once; "
+        f"or copy the prepared data into ~/tensorflow_datasets (or a folder named "
+        f"by the TFDS_DATA_DIR environment variable)."
+    )
+
+
+def _load_tfds(name, split, return_labels):
+    """Images (and labels) of a TensorFlow Datasets data set, or a clear RuntimeError."""
+    if not name:
+        raise ValueError("Empty TensorFlow Datasets name: use 'tfds:<name>', e.g. 'tfds:mnist'.")
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as error:
+        raise RuntimeError(
+            f"Data set 'tfds:{name}' needs the tensorflow-datasets package, "
+            f"which is not installed ({error}). {_tfds_help(name)}"
+        ) from None
+    tfds_split = "train" if split == "all" else split
+    try:
+        data = tfds.as_numpy(
+            tfds.load(
+                name,
+                split=tfds_split,
+                batch_size=-1,
+                download=True,
+                data_dir=os.environ.get("TFDS_DATA_DIR"),
+            )
+        )
+    except Exception as error:  # no network, unknown name or split, corrupt files, ...
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RuntimeError(
+            f"Could not load TensorFlow Datasets data set {name!r} (split "
+            f"{tfds_split!r}): {message}. {_tfds_help(name)}"
+        ) from None
+    if "image" not in data:
+        raise ValueError(
+            f"TensorFlow Datasets data set {name!r} has no 'image' feature "
+            f"(features: {', '.join(sorted(data))}); kgen.data.load needs an image data set."
+        )
+    images = np.asarray(data["image"])
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.dtype != np.uint8:
+        raise ValueError(
+            f"TensorFlow Datasets data set {name!r} has {images.dtype} images; "
+            "kgen.data.load returns uint8 images only."
+        )
+    if not return_labels:
+        return images
+    if "label" not in data:
+        raise ValueError(
+            f"TensorFlow Datasets data set {name!r} has no 'label' feature "
+            f"(features: {', '.join(sorted(data))}); call load() with return_labels=False."
+        )
+    return images, np.asarray(data["label"]).astype(np.int32)
+

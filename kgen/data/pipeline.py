@@ -1,0 +1,282 @@
+"""Checks on image arrays, scaling to data space, and the tf.data input pipeline.
+
+Models work in *data space*: float32 images in ``[-1, 1]``. uint8 images map
+``0..255 -> [-1, 1]`` by ``x / 127.5 - 1``; uint16 images map
+``0..65535 -> [-1, 1]`` by ``x / 32767.5 - 1``; float images must already be in
+``[-1, 1]``.
+"""
+
+import warnings
+
+import numpy as np
+
+# model.fit(dataset) warns that its shuffle=True default is ignored for a tf.data.Dataset;
+# the pipelines built here shuffle themselves (shuffle=True in images()), so the warning
+# would only confuse.
+warnings.filterwarnings("ignore", message="`shuffle=True` was passed, but will be ignored")
+
+_CHANNELS = (1, 3, 4)
+# Float images may overshoot [-1, 1] by this much (round-off); they are clipped.
+_FLOAT_TOLERANCE = 1e-5
+
+
+def validate_images(x):
+    """Check that ``x`` is a batch of images and return it as a rank-4 array.
+
+    Args:
+        x: a numpy array (or anything ``np.asarray`` converts) of shape
+            ``(N, H, W, C)`` with ``C`` in 1, 3 or 4, or ``(N, H, W)`` for
+            grayscale. dtype uint8, uint16 or floating; float values must lie in
+            ``[-1, 1]`` and be finite.
+
+    Returns:
+        The images as a numpy array of shape ``(N, H, W, C)``, with the
+        original dtype (a channel axis is added to rank-3 input).
+
+    Raises:
+        TypeError: a non-image dtype (bool, other integers, complex, strings,
+            objects).
+        ValueError: wrong rank or channel count, channels-first layout, no
+            images, non-finite values, or floats outside ``[-1, 1]``.
+
+    Example:
+
+    ```python
+    x = kgen.data.validate_images(np.zeros((10, 28, 28), np.uint8))
+    x.shape  # (10, 28, 28, 1)
+    ```
+    """
+    try:
+        x = np.asarray(x)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"Images must be a numpy array of shape (N, H, W, C); could not convert "
+            f"the input of type {type(x).__name__} ({error}). Stack the images into "
+            "one array of equal-sized images first."
+        ) from None
+    _check_dtype(x.dtype)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4:
+        raise ValueError(
+            f"Images must have rank 4 (N, H, W, C) or rank 3 (N, H, W), got shape "
+            f"{x.shape} (rank {x.ndim}). For a single image use x[None]; for "
+            "non-image data (such as 2-D points) use a numpy array with model.fit directly."
+        )
+    if x.shape[-1] not in _CHANNELS:
+        if x.shape[1] in _CHANNELS:
+            raise ValueError(
+                f"Images of shape {x.shape} look channels-first (N, C, H, W); kgen "
+                "expects channels-last (N, H, W, C). Use np.transpose(x, (0, 2, 3, 1))."
+            )
+        raise ValueError(
+            f"Images must have 1, 3 or 4 channels in the last axis (N, H, W, C), got "
+            f"shape {x.shape} with {x.shape[-1]} channels."
+        )
+    if 0 in x.shape:
+        raise ValueError(
+            f"No images: got an empty array of shape {x.shape}. Pass at least one image "
+            "with non-zero height and width."
+        )
+    if x.dtype.kind == "f":
+        finite = np.isfinite(x)
+        if not finite.all():
+            bad = int(x.size - np.count_nonzero(finite))
+            raise ValueError(
+                f"Images contain {bad} non-finite values (NaN or inf) out of {x.size}. "
+                "Remove or repair those images first."
+            )
+        low, high = float(x.min()), float(x.max())
+        if low < -1.0 - _FLOAT_TOLERANCE or high > 1.0 + _FLOAT_TOLERANCE:
+            raise ValueError(
+                f"Float images must lie in [-1, 1], got values in [{low:g}, {high:g}]. "
+                "Pass uint8 images (0..255), or scale floats yourself: "
+                "x / 127.5 - 1 for 0..255, or 2 * x - 1 for 0..1."
+            )
+    return x
+
+
+def _check_dtype(dtype):
+    if dtype in (np.uint8, np.uint16) or dtype.kind == "f":
+        return
+    hint = ""
+    if dtype.kind in "iu":
+        hint = " If the values are pixel values 0..255, use x.astype(np.uint8)."
+    raise TypeError(
+        f"Images have a non-image dtype {dtype}: expected uint8 (0..255), uint16 "
+        f"(0..65535) or float (in [-1, 1]).{hint}"
+    )
+
+
+def to_data_space(x):
+    """Validate images and scale them to float32 in ``[-1, 1]``.
+
+    Args:
+        x: images as accepted by :func:`validate_images`.
+
+    Returns:
+        float32 numpy array of shape ``(N, H, W, C)`` with values in ``[-1, 1]``:
+        ``x / 127.5 - 1`` for uint8, ``x / 32767.5 - 1`` for uint16, the
+        values themselves (clipped to ``[-1, 1]``) for floats.
+
+    Example:
+
+    ```python
+    kgen.data.to_data_space(np.array([[[0, 255]]], np.uint8))[..., 0]
+    # array([[[-1.,  1.]]], dtype=float32)
+    ```
+    """
+    x = validate_images(x)
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+    if x.dtype == np.uint16:
+        return x.astype(np.float32) / np.float32(32767.5) - np.float32(1.0)
+    return np.clip(x.astype(np.float32), -1.0, 1.0)
+
+
+def _validate_labels(labels, num_images):
+    try:
+        labels = np.asarray(labels)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"labels must be a 1-D integer array ({error}).") from None
+    if labels.ndim != 1:
+        raise ValueError(
+            f"labels must be a 1-D integer array of length {num_images}, got shape "
+            f"{labels.shape}. Flatten (N, 1) labels with labels.reshape(-1); one-hot "
+            "labels with labels.argmax(-1)."
+        )
+    if labels.dtype.kind not in "iu":
+        raise ValueError(
+            f"labels must have an integer dtype, got {labels.dtype}. Convert class "
+            "indices with labels.astype(np.int32)."
+        )
+    if len(labels) != num_images:
+        raise ValueError(
+            f"Got {len(labels)} labels for {num_images} images: there must be one label "
+            "per image."
+        )
+    if len(labels) and labels.min() < 0:
+        raise ValueError(
+            f"labels must be class indices 0..K-1, got negative values (min "
+            f"{labels.min()})."
+        )
+    if len(labels) and labels.max() > np.iinfo(np.int32).max:
+        raise ValueError(f"labels must fit in int32, got max {labels.max()}.")
+    return labels.astype(np.int32)
+
+
+def _check_batch_size(batch_size):
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+
+
+def images(
+    x,
+    batch_size=64,
+    shuffle=True,
+    labels=None,
+    *,
+    drop_remainder=None,
+    seed=None,
+    cache=True,
+):
+    """Build a batched, prefetched ``tf.data.Dataset`` of images in ``[-1, 1]``.
+
+    The result goes straight into ``model.fit()`` on any Keras backend.
+
+    Args:
+        x: images as accepted by :func:`validate_images` (uint8, uint16, or
+            floats in ``[-1, 1]``; ``(N, H, W, C)`` or ``(N, H, W)``).
+        batch_size: images per batch, a positive integer.
+        shuffle: shuffle over the whole array, with a new order every epoch.
+        labels: optional 1-D integer class labels, one per image; the
+            dataset then yields ``(images, labels)`` with int32 labels.
+        drop_remainder: drop the last partial batch. Defaults to ``shuffle``,
+            so training pipelines keep a fixed batch shape and evaluation
+            pipelines keep every image.
+        seed: shuffle seed; ``None`` gives a different order on every run.
+        cache: scale the whole array to float32 once and keep it in memory
+            (4x the memory of uint8 images). With ``cache=False`` the raw
+            array is kept and each batch is scaled as it is read.
+
+    Returns:
+        A ``tf.data.Dataset`` yielding float32 batches ``(B, H, W, C)`` in
+        ``[-1, 1]``, or ``(images, labels)`` tuples when labels are given.
+
+    Raises:
+        TypeError, ValueError: see :func:`validate_images`; also bad labels
+        (wrong length, non-integer, negative), a bad ``batch_size``, or a
+        ``batch_size`` larger than the data set with ``drop_remainder=True``
+        (no batch would come out).
+
+    Example:
+
+    ```python
+    x, y = kgen.data.load("digits", return_labels=True)
+    ds = kgen.data.images(x, batch_size=32, labels=y, seed=0)
+    images, labels = next(iter(ds))  # (32, 8, 8, 1) float32, (32,) int32
+    ```
+    """
+    x = validate_images(x)
+    _check_batch_size(batch_size)
+    num_images = len(x)
+    if labels is not None:
+        labels = _validate_labels(labels, num_images)
+    if drop_remainder is None:
+        drop_remainder = bool(shuffle)
+    if drop_remainder and batch_size > num_images:
+        raise ValueError(
+            f"batch_size {batch_size} is larger than the {num_images} images, so with "
+            "drop_remainder=True no batch would be produced. Use a smaller batch_size "
+            "or pass drop_remainder=False."
+        )
+
+    tf = _import_tensorflow()
+    # cache=True: scale once in numpy. cache=False: keep the raw array, scale per batch.
+    source = to_data_space(x) if cache else x
+    with tf.device("/CPU:0"):
+        ds = tf.data.Dataset.from_tensor_slices(source if labels is None else (source, labels))
+    if shuffle:
+        ds = ds.shuffle(num_images, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if not cache:
+        scale = _batch_scaler(tf, x.dtype)
+        if labels is None:
+            ds = ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            ds = ds.map(lambda b, y: (scale(b), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _batch_scaler(tf, dtype):
+    """A tf function mapping a raw batch to float32 data space, as to_data_space does."""
+    divisor = {np.dtype(np.uint8): 127.5, np.dtype(np.uint16): 32767.5}.get(np.dtype(dtype))
+
+    def scale(batch):
+        batch = tf.cast(batch, tf.float32)
+        if divisor is None:
+            return tf.clip_by_value(batch, -1.0, 1.0)
+        return batch / divisor - 1.0
+
+    return scale
+
+
+def _import_tensorflow():
+    """Import TensorFlow for tf.data, keeping it off the GPU on other backends.
+
+    With the JAX or PyTorch backend, TensorFlow only feeds data; left alone it
+    would reserve the GPU memory that the training backend needs.
+    """
+    import keras
+    import tensorflow as tf
+
+    if keras.backend.backend() != "tensorflow":
+        try:
+            tf.config.set_visible_devices([], "GPU")
+        except RuntimeError:
+            pass  # TensorFlow was already initialised by someone else: leave it.
+    return tf

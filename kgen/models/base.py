@@ -1,0 +1,273 @@
+"""`GenerativeModel`: the shared training step, compile() and generate() of every family."""
+
+import dataclasses
+from typing import Callable, Sequence
+
+import keras
+import numpy as np
+
+from kgen import backend
+from kgen.models.optimizer_group import OptimizerGroup
+
+
+@dataclasses.dataclass(frozen=True)
+class Update:
+    """One update of a training step: minimise ``loss`` over ``variables`` with optimizer ``name``.
+
+    ``loss(x, y, training)`` returns ``(scalar_loss, logs)``, where ``logs`` is a dict of
+    scalars to report (the loss itself under the family's log name, plus diagnostics).
+    """
+
+    name: str
+    loss: Callable
+    variables: Sequence
+
+
+class GenerativeModel(keras.Model):
+    """Base class of every kgen model: a `keras.Model` whose step is an ordered list of updates.
+
+    A family says *what* its step is by returning, from ``training_updates()``, a list of
+    `Update` (loss function, variables, optimizer name); `kgen.backend` says *how* on the
+    active backend. Updates run in order and each one sees the variables that the earlier
+    ones changed (the discriminator step of a GAN comes before the generator step, which
+    sees the new discriminator).
+
+    Subclasses set:
+
+    - ``optimizer_names``: one name per optimizer (``("discriminator", "generator")``);
+      ``compile()`` takes each as ``<name>_optimizer=``. A single-optimizer family takes
+      the usual ``optimizer=``.
+    - ``log_names``: the scalars the step reports (a `keras.metrics.Mean` each).
+    - ``network_names``: constructor arguments that are Keras networks (serialised in
+      ``get_config()``).
+    - ``default_optimizer(name)``, ``training_updates()`` and ``_generate(...)``.
+
+    Args:
+        seed: integer seed of the model's `keras.random.SeedGenerator` (the noise drawn in
+            training steps); None draws one at random.
+        **kwargs: passed to `keras.Model` (``name``...).
+    """
+
+    optimizer_names = ("model",)
+    log_names = ("loss",)
+    network_names = ()
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed, name="seed_generator")
+        self.log_trackers = [keras.metrics.Mean(name=name) for name in self.log_names]
+
+    # ----------------------------------------------------------------- compile
+    def default_optimizer(self, name):
+        """The optimizer used for ``name`` when ``compile()`` is given none."""
+        return keras.optimizers.Adam(learning_rate=1e-3)
+
+    def compile(self, optimizer=None, **kwargs):
+        """Configures the model for training.
+
+        Args:
+            optimizer: for a model with one optimizer, its optimizer (instance or name);
+                for a model with several, an optimizer (instance or name) used as the
+                template of all those not given by name, or an `OptimizerGroup`.
+            **kwargs: ``<name>_optimizer=`` for each name in ``optimizer_names``, and the
+                usual `keras.Model.compile` arguments (``jit_compile``, ``run_eagerly``,
+                ``steps_per_execution``). ``loss`` and ``metrics`` are not accepted: the
+                model defines its own objective.
+
+        Example:
+
+        ```python
+        gan.compile(generator_optimizer=keras.optimizers.Adam(1e-4),
+                    discriminator_optimizer="rmsprop")
+        ```
+        """
+        named = {}
+        for name in self.optimizer_names:
+            value = kwargs.pop(f"{name}_optimizer", None)
+            if value is not None:
+                named[name] = value
+        for key in ("loss", "metrics", "weighted_metrics", "loss_weights"):
+            if kwargs.get(key) is not None:
+                raise ValueError(
+                    f"{type(self).__name__} defines its own training objective and logs; "
+                    f"compile() does not take {key}=. Set the objective with the model's "
+                    "constructor options."
+                )
+            kwargs.pop(key, None)
+        unknown = [k for k in kwargs if k.endswith("_optimizer")]
+        if unknown:
+            raise TypeError(
+                f"Unknown optimizer argument(s) {unknown} for {type(self).__name__}; "
+                f"it takes {[n + '_optimizer' for n in self.optimizer_names]}."
+            )
+        group = self._make_optimizer_group(optimizer, named)
+        super().compile(optimizer=group, **kwargs)
+        group.set_variable_lists(self._variables_per_optimizer())
+        if self.built:
+            group.build()
+
+    def _make_optimizer_group(self, optimizer, named):
+        if isinstance(optimizer, OptimizerGroup):
+            if named:
+                raise ValueError("Pass either an OptimizerGroup or named optimizers, not both.")
+            if set(optimizer.members) != set(self.optimizer_names):
+                raise ValueError(
+                    f"The OptimizerGroup has optimizers {sorted(optimizer.members)}; "
+                    f"{type(self).__name__} needs {list(self.optimizer_names)}."
+                )
+            return optimizer
+        members = {}
+        single = len(self.optimizer_names) == 1
+        for name in self.optimizer_names:
+            if name in named:
+                chosen = named[name]
+            elif optimizer is not None:
+                chosen = optimizer
+                if not single and isinstance(chosen, keras.optimizers.Optimizer):
+                    # One template, one independent copy per network.
+                    chosen = chosen.__class__.from_config(chosen.get_config())
+            else:
+                chosen = self.default_optimizer(name)
+            members[name] = keras.optimizers.get(chosen)
+        return OptimizerGroup(members)
+
+    def _variables_per_optimizer(self):
+        lists = {name: [] for name in self.optimizer_names}
+        seen = {name: set() for name in self.optimizer_names}
+        for update in self.training_updates():
+            if update.name not in lists:
+                raise ValueError(
+                    f"Update {update.name!r} names no optimizer of {type(self).__name__} "
+                    f"(optimizer_names={self.optimizer_names})."
+                )
+            for variable in update.variables:
+                if id(variable) not in seen[update.name]:
+                    seen[update.name].add(id(variable))
+                    lists[update.name].append(variable)
+        return lists
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return {}
+        return {
+            "optimizer": keras.saving.serialize_keras_object(self.optimizer),
+            "jit_compile": self._compile_config.config.get("jit_compile", "auto"),
+            "steps_per_execution": self.steps_per_execution,
+        }
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        optimizer = keras.saving.deserialize_keras_object(config.pop("optimizer"))
+        self.compile(optimizer=optimizer, **config)
+
+    # ------------------------------------------------------------- train step
+    def training_updates(self):
+        """The ordered list of `Update`s that make one training step."""
+        raise NotImplementedError
+
+    @property
+    def metrics(self):
+        return list(self.log_trackers)
+
+    def train_step(self, *args):
+        return backend.train_step(self, *args)
+
+    def test_step(self, *args):
+        return backend.test_step(self, *args)
+
+    def run_updates(self, data):
+        """Runs every update of one training step on ``data``; returns the logs.
+
+        Backend-free: called by ``kgen.backend.<name>.train_step`` in the backend's context.
+        """
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        logs = {}
+        for update in self.training_updates():
+            (_, update_logs), grads = backend.value_and_grad(update.loss, update.variables)(
+                x, y, training=True
+            )
+            backend.apply_gradients(self.optimizer[update.name], grads, update.variables)
+            logs.update(update_logs)
+        self.optimizer.iterations.assign_add(1)
+        return self._track(logs)
+
+    def run_evaluation(self, data):
+        """Computes every update's loss on ``data`` without training; returns the logs."""
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        logs = {}
+        for update in self.training_updates():
+            _, update_logs = update.loss(x, y, training=False)
+            logs.update(update_logs)
+        return self._track(logs)
+
+    def _track(self, logs):
+        results = {}
+        for tracker in self.log_trackers:
+            if tracker.name not in logs:
+                raise KeyError(
+                    f"{type(self).__name__}'s step did not report {tracker.name!r}; "
+                    f"it reported {sorted(logs)}."
+                )
+            tracker.update_state(keras.ops.cast(logs[tracker.name], "float32"))
+            results[tracker.name] = tracker.result()
+        return results
+
+    # --------------------------------------------------------------- generate
+    def generate(self, num_samples=None, *, seed=None, **conditions):
+        """Draws samples from the model.
+
+        Args:
+            num_samples: how many samples to draw.
+            seed: integer seed; the same seed gives the same samples (on a given backend
+                and checkpoint), a different seed different ones. None draws fresh noise.
+            **conditions: family-specific conditions (``latents=``, ``labels=``,
+                ``inputs=``, ``images=``/``mask=``).
+
+        Returns:
+            A float32 numpy array in data space ([-1, 1] for images).
+        """
+        if num_samples is not None:
+            if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)):
+                raise TypeError(f"num_samples must be an integer; got {num_samples!r}.")
+            if num_samples < 1:
+                raise ValueError(f"num_samples must be at least 1; got {num_samples}.")
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
+        ):
+            raise TypeError(f"seed must be a non-negative integer or None; got {seed!r}.")
+        samples = self._generate(num_samples, seed=seed, **conditions)
+        return np.asarray(keras.ops.convert_to_numpy(samples), dtype="float32")
+
+    def _generate(self, num_samples, *, seed, **conditions):
+        raise NotImplementedError
+
+    @staticmethod
+    def standard_normal(shape, seed):
+        """Standard normal noise drawn with numpy: the same for a seed on every backend."""
+        return np.random.default_rng(seed).standard_normal(shape).astype("float32")
+
+    # ------------------------------------------------------------ serialising
+    def _ensure_built(self):
+        self.built = all(layer.built for layer in self._networks())
+
+    def _networks(self):
+        return [getattr(self, name) for name in self.network_names]
+
+    def get_config(self):
+        config = {"name": self.name, "seed": self.seed}
+        for name in self.network_names:
+            config[name] = keras.saving.serialize_keras_object(getattr(self, name))
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        for name in cls.network_names:
+            config[name] = keras.saving.deserialize_keras_object(
+                config[name], custom_objects=custom_objects
+            )
+        return cls(**config)
+
+    def build(self, input_shape=None):
+        self._ensure_built()

@@ -1,0 +1,114 @@
+"""`OptimizerGroup`: several named optimizers held as the model's one ``optimizer``."""
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="kgen")
+class OptimizerGroup(keras.optimizers.Optimizer):
+    """Holds one optimizer per update of a model, under the model's single ``optimizer``.
+
+    A GAN trains its discriminator and its generator with two optimizers. Keras trainers
+    (and, on JAX, the functional training state) only know ``model.optimizer``: an optimizer
+    kept in a plain attribute would lose its state on JAX without any error. This group is
+    that one optimizer: its ``variables`` are those of every member, so every member's slots
+    and step counter are carried through JAX steps and saved in ``.keras`` files.
+
+    Members are applied by the model's training step by name (``group["generator"]``);
+    calling ``apply`` on the group itself is not supported.
+
+    Args:
+        optimizers: dict mapping an update name to a `keras.optimizers.Optimizer`.
+        name: the group's name.
+
+    Example:
+
+    ```python
+    import keras
+    from kgen.models.optimizer_group import OptimizerGroup
+
+    group = OptimizerGroup({"generator": keras.optimizers.Adam(2e-4),
+                            "discriminator": keras.optimizers.Adam(2e-4)})
+    group["generator"].learning_rate  # 2e-4
+    ```
+    """
+
+    def __init__(self, optimizers, name="optimizer_group", **kwargs):
+        super().__init__(learning_rate=0.0, name=name, **kwargs)
+        if not optimizers:
+            raise ValueError("OptimizerGroup needs at least one optimizer.")
+        for key, optimizer in optimizers.items():
+            if not isinstance(optimizer, keras.optimizers.Optimizer):
+                raise TypeError(
+                    f"The optimizer for {key!r} must be a keras.optimizers.Optimizer; "
+                    f"got {optimizer!r}."
+                )
+        self._members = dict(optimizers)
+        self._variable_lists = None
+
+    @property
+    def members(self):
+        """The member optimizers, as a dict from update name to optimizer."""
+        return dict(self._members)
+
+    def __getitem__(self, key):
+        try:
+            return self._members[key]
+        except KeyError:
+            raise KeyError(
+                f"No optimizer named {key!r} in this group; it has {sorted(self._members)}."
+            ) from None
+
+    def set_variable_lists(self, variable_lists):
+        """Tells the group which variables each member trains (a dict name -> variables)."""
+        missing = set(self._members) - set(variable_lists)
+        if missing:
+            raise ValueError(f"No variables given for optimizer(s) {sorted(missing)}.")
+        self._variable_lists = {k: list(v) for k, v in variable_lists.items()}
+
+    def build(self, var_list=None):
+        if self.built:
+            return
+        if self._variable_lists is None:
+            raise ValueError(
+                "OptimizerGroup.build() needs to know which variables each member trains: "
+                "compile the model that owns it (model.compile(...))."
+            )
+        super().build([])
+        for key, optimizer in self._members.items():
+            if not optimizer.built:
+                optimizer.build(self._variable_lists[key])
+
+    @property
+    def variables(self):
+        variables = list(self._variables)
+        for optimizer in self._members.values():
+            variables.extend(optimizer.variables)
+        return variables
+
+    def apply(self, grads, trainable_variables=None):
+        raise NotImplementedError(
+            "Apply a member of the group by name: group[name].apply(grads, variables)."
+        )
+
+    def finalize_variable_values(self, var_list):
+        for key, optimizer in self._members.items():
+            if self._variable_lists is not None:
+                optimizer.finalize_variable_values(self._variable_lists[key])
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "optimizers": {
+                key: keras.saving.serialize_keras_object(optimizer)
+                for key, optimizer in self._members.items()
+            },
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        optimizers = {
+            key: keras.saving.deserialize_keras_object(value, custom_objects=custom_objects)
+            for key, value in config.pop("optimizers").items()
+        }
+        return cls(optimizers, name=config.get("name", "optimizer_group"))

@@ -1,0 +1,8 @@
+"""Network architectures: functional Keras models with no loss and no optimizer."""
+
+from kgen.networks.dcgan import (  # noqa: F401
+    dcgan_discriminator,
+    dcgan_generator,
+    num_upsamplings,
+)
+from kgen.networks.mlp import mlp  # noqa: F401

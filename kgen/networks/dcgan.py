@@ -1,0 +1,139 @@
+"""DCGAN convolutional networks (Radford et al. 2016) for images from 8x8 to 64x64 and more.
+
+The generator projects the latent vector to a small feature map (4x4 to 7x7) and doubles
+its size with strided transposed convolutions, halving the channels each time; the
+discriminator mirrors it with strided convolutions. Following the paper's guidelines:
+no pooling (strided convolutions), batch normalisation in both networks except the
+generator's output and the discriminator's input, ReLU in the generator with a tanh
+output, LeakyReLU(0.2) in the discriminator. The same builders, without batch
+normalisation and with a linear output, make the default VAE encoder and decoder.
+
+References:
+    Radford, Metz & Chintala, "Unsupervised Representation Learning with Deep
+    Convolutional Generative Adversarial Networks", ICLR 2016.
+"""
+
+import keras
+
+
+def num_upsamplings(height, width):
+    """How many times a feature map is doubled to reach ``(height, width)``.
+
+    Halves both sides while they stay even and at least 4 after halving:
+    8 -> 1, 16 -> 2, 28 -> 2 (from 7x7), 32 -> 3, 64 -> 4.
+    """
+    count = 0
+    while height % 2 == 0 and width % 2 == 0 and height // 2 >= 4 and width // 2 >= 4:
+        height, width, count = height // 2, width // 2, count + 1
+    if count == 0:
+        raise ValueError(
+            f"Image size {height}x{width} is too small or odd for the DCGAN networks: both "
+            "sides must be even and at least 8 (8x8 to 64x64 and beyond, e.g. 28x28). "
+            "Resize the images or pass your own networks."
+        )
+    return count
+
+
+def _check_shape(shape):
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 3:
+        raise ValueError(f"DCGAN networks take an image shape (height, width, channels); got {shape}.")
+    return shape
+
+
+def dcgan_generator(shape, latent_dim=100, base_filters=64, batch_norm=True,
+                    output_activation="tanh", name="generator"):
+    """A DCGAN generator mapping a latent vector to an image of ``shape``.
+
+    Args:
+        shape: output image shape ``(height, width, channels)``.
+        latent_dim: size of the latent vector.
+        base_filters: channels of the last upsampling block; earlier blocks double it.
+        batch_norm: batch normalisation after each hidden layer.
+        output_activation: ``"tanh"`` for images in [-1, 1]; None for logits or means.
+        name: model name (prefix of its layer names).
+
+    Returns:
+        A functional `keras.Model` from ``(latent_dim,)`` to ``shape``.
+
+    Example:
+
+    ```python
+    from kgen.networks import dcgan_generator
+    g = dcgan_generator((16, 16, 1), latent_dim=32, base_filters=16)
+    g.output_shape  # (None, 16, 16, 1)
+    ```
+    """
+    height, width, channels = _check_shape(shape)
+    count = num_upsamplings(height, width)
+    start_h, start_w = height >> count, width >> count
+    filters = base_filters * 2**count
+    momentum = 0.9
+
+    inputs = keras.Input((latent_dim,), name=f"{name}_latent")
+    x = keras.layers.Dense(start_h * start_w * filters, use_bias=not batch_norm,
+                           name=f"{name}_project")(inputs)
+    x = keras.layers.Reshape((start_h, start_w, filters), name=f"{name}_reshape")(x)
+    if batch_norm:
+        x = keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn_0")(x)
+    x = keras.layers.ReLU(name=f"{name}_relu_0")(x)
+    for i in range(1, count + 1):
+        filters //= 2
+        x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same",
+                                         use_bias=not batch_norm, name=f"{name}_up_{i}")(x)
+        if batch_norm:
+            x = keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn_{i}")(x)
+        x = keras.layers.ReLU(name=f"{name}_relu_{i}")(x)
+    outputs = keras.layers.Conv2D(channels, 3, padding="same", activation=output_activation,
+                                  name=f"{name}_out")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def dcgan_discriminator(shape, output_dim=1, base_filters=64, batch_norm=True,
+                        activation="leaky_relu", name="discriminator"):
+    """A DCGAN discriminator (or encoder) mapping an image of ``shape`` to a vector.
+
+    Args:
+        shape: input image shape ``(height, width, channels)``.
+        output_dim: size of the output (1 logit for a discriminator; ``2 * latent_dim``
+            for a VAE encoder).
+        base_filters: channels of the first layer; each downsampling doubles it.
+        batch_norm: batch normalisation after each strided convolution (not on the input
+            layer).
+        activation: ``"leaky_relu"`` (slope 0.2) or any Keras activation name.
+        name: model name (prefix of its layer names).
+
+    Returns:
+        A functional `keras.Model` from ``shape`` to ``(output_dim,)`` (linear output).
+
+    Example:
+
+    ```python
+    from kgen.networks import dcgan_discriminator
+    d = dcgan_discriminator((16, 16, 1), base_filters=16)
+    d.output_shape  # (None, 1)
+    ```
+    """
+    height, width, channels = _check_shape(shape)
+    count = num_upsamplings(height, width)
+    momentum = 0.9
+
+    def act(i):
+        if activation == "leaky_relu":
+            return keras.layers.LeakyReLU(0.2, name=f"{name}_act_{i}")
+        return keras.layers.Activation(activation, name=f"{name}_act_{i}")
+
+    inputs = keras.Input((height, width, channels), name=f"{name}_image")
+    filters = base_filters
+    x = keras.layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv_0")(inputs)
+    x = act(0)(x)
+    for i in range(1, count + 1):
+        filters *= 2
+        x = keras.layers.Conv2D(filters, 4, strides=2, padding="same",
+                                use_bias=not batch_norm, name=f"{name}_down_{i}")(x)
+        if batch_norm:
+            x = keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn_{i}")(x)
+        x = act(i)(x)
+    x = keras.layers.Flatten(name=f"{name}_flatten")(x)
+    outputs = keras.layers.Dense(output_dim, name=f"{name}_out")(x)
+    return keras.Model(inputs, outputs, name=name)

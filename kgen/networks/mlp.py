@@ -1,0 +1,36 @@
+"""A multilayer perceptron, for generative models of low-dimensional data."""
+
+import keras
+
+
+def mlp(input_dim, output_dim, hidden_units=(128, 128, 128), activation="relu",
+        output_activation=None, name="mlp"):
+    """A fully connected network ``input_dim -> hidden_units -> output_dim``.
+
+    Used for GANs on the 2-D toy mixtures (``"ring"``, ``"grid"``).
+
+    Args:
+        input_dim: size of the input vector.
+        output_dim: size of the output vector.
+        hidden_units: width of each hidden layer.
+        activation: activation of the hidden layers.
+        output_activation: activation of the output layer (None: linear).
+        name: model name (prefix of its layer names).
+
+    Returns:
+        A functional `keras.Model`.
+
+    Example:
+
+    ```python
+    from kgen.networks import mlp
+    generator = mlp(8, 2, name="generator")
+    generator.output_shape  # (None, 2)
+    ```
+    """
+    inputs = keras.Input((input_dim,), name=f"{name}_input")
+    x = inputs
+    for i, units in enumerate(hidden_units):
+        x = keras.layers.Dense(units, activation=activation, name=f"{name}_dense_{i}")(x)
+    outputs = keras.layers.Dense(output_dim, activation=output_activation, name=f"{name}_out")(x)
+    return keras.Model(inputs, outputs, name=name)

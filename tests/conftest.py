@@ -1,0 +1,44 @@
+"""Shared fixtures. Every test runs on the backend named by KERAS_BACKEND."""
+
+import keras
+import numpy as np
+import pytest
+
+import kgen
+
+
+def pytest_report_header(config):
+    return f"keras {keras.__version__}, backend {keras.backend.backend()}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_state():
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    yield
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The bundled digits as uint8 (N, 8, 8, 1)."""
+    return kgen.data.load("digits")
+
+
+@pytest.fixture(scope="session")
+def digits_small(digits):
+    """256 digits in data space ([-1, 1]), float32."""
+    return kgen.data.to_data_space(digits[:256])
+
+
+def tiny_gan(shape=(8, 8, 1), **kwargs):
+    kwargs.setdefault("seed", 0)
+    return kgen.models.GAN.from_shape(shape, latent_dim=16, base_filters=8, **kwargs)
+
+
+def tiny_vae(shape=(8, 8, 1), **kwargs):
+    kwargs.setdefault("seed", 0)
+    return kgen.models.VAE.from_shape(shape, latent_dim=4, base_filters=8, **kwargs)
+
+
+def values(variables):
+    return [np.array(keras.ops.convert_to_numpy(v)) for v in variables]
