@@ -1,8 +1,8 @@
 """Turn model samples into pictures: uint8 conversion, tile grids, PNG files.
 
 Samples come out of ``model.generate()`` in data space (float32 in
-``[-1, 1]``); :func:`save_grid` writes them as one PNG grid, and
-:func:`save_scatter` plots 2-D points (the ``"ring"`` and ``"grid"`` toy data).
+``[-1, 1]``); `save_grid` writes them as one PNG grid, and
+`save_scatter` plots 2-D points (the ``"ring"`` and ``"grid"`` toy data).
 """
 
 import math
@@ -162,12 +162,12 @@ def save_grid(images, path, ncols=None, value_range=(-1.0, 1.0), scale=None, pad
     then ``os.replace``), and missing parent folders are created.
 
     Args:
-        images: images as accepted by :func:`make_grid`, usually the output of
+        images: images as accepted by `make_grid`, usually the output of
             ``model.generate()``.
         path: destination file name (``.png``).
         ncols: tiles per row; default ``ceil(sqrt(N))``.
         value_range: ``(low, high)`` of float input; data space by default.
-        scale: integer upscaling of each tile; see :func:`make_grid`.
+        scale: integer upscaling of each tile; see `make_grid`.
         padding: pixels between tiles.
 
     Returns:
@@ -195,7 +195,7 @@ def save_scatter(points, path, reference=None, size=256):
     Meant for the ``"ring"`` and ``"grid"`` toy data: the generated points are
     drawn in blue over optional reference points (the real data or the mode
     centres) in orange. Both axes share one scale, chosen from the data with
-    a 5% margin. Written atomically, like :func:`save_grid`.
+    a 5% margin. Written atomically, like `save_grid`.
 
     Args:
         points: array ``(N, 2)`` of finite points.

@@ -2,8 +2,8 @@
 
 Feed the result to a generator to see how samples change between two latent
 codes. Gaussian latent vectors concentrate near a sphere, so spherical
-interpolation (:func:`slerp`) keeps intermediate codes at a typical norm,
-where a straight line (:func:`lerp`) passes closer to the origin.
+interpolation (`slerp`) keeps intermediate codes at a typical norm,
+where a straight line (`lerp`) passes closer to the origin.
 """
 
 import numpy as np
@@ -73,7 +73,7 @@ def slerp(a, b, t):
 
     For a batch ``(n, d)`` each row pair has its own angle. Where the vectors
     are (nearly) parallel or opposite, or one is zero, the angle is undefined
-    and the result is :func:`lerp`.
+    and the result is `lerp`.
 
     Args:
         a: latent vector ``(d,)`` or batch of vectors ``(n, d)``.
@@ -119,7 +119,7 @@ def interpolate(a, b, steps=8, method="slerp"):
         a: latent vector ``(d,)`` or batch of vectors ``(n, d)``.
         b: the other end, same shape as ``a``.
         steps: number of points, at least 2.
-        method: ``"slerp"`` (:func:`slerp`) or ``"lerp"`` (:func:`lerp`).
+        method: ``"slerp"`` (`slerp`) or ``"lerp"`` (`lerp`).
 
     Returns:
         float32 array of shape ``(steps,) + a.shape``; the first entry is

@@ -99,6 +99,7 @@ def gaussian_kl(mean, log_variance):
     gaussian_kl(np.zeros((2, 4), "float32"), np.zeros((2, 4), "float32"))  # [0., 0.]
     ```
     """
+    mean, log_variance = ops.convert_to_tensor(mean), ops.convert_to_tensor(log_variance)
     kl = 0.5 * (ops.exp(log_variance) + ops.square(mean) - 1.0 - log_variance)
     return _sum_per_example(kl)
 
@@ -108,6 +109,7 @@ def bernoulli_nll(targets, logits):
 
     Per example, summed over every other axis (the binary cross-entropy of a VAE decoder).
     """
+    targets, logits = ops.convert_to_tensor(targets), ops.convert_to_tensor(logits)
     nll = ops.softplus(logits) - targets * logits
     return _sum_per_example(nll)
 
@@ -118,6 +120,8 @@ def gaussian_nll(x, mean, log_scale):
     ``log_scale`` broadcasts against ``x`` (a scalar for a shared learned or fixed scale).
     """
     log_2pi = 1.8378770664093453
+    x, mean = ops.convert_to_tensor(x), ops.convert_to_tensor(mean)
+    log_scale = ops.convert_to_tensor(log_scale, dtype=x.dtype)
     z = (x - mean) * ops.exp(-log_scale)
     nll = 0.5 * ops.square(z) + log_scale + 0.5 * log_2pi
     nll = nll + ops.zeros_like(x)

@@ -1,12 +1,12 @@
 """Data sets and input pipelines.
 
-- :func:`load`: bundled offline data sets (``"digits"``, ``"ring"``,
+- `load`: bundled offline data sets (``"digits"``, ``"ring"``,
   ``"grid"``) and prepared TensorFlow Datasets (``"tfds:<name>"``).
-- :func:`images`: a batched, shuffled ``tf.data.Dataset`` of images scaled
+- `images`: a batched, shuffled ``tf.data.Dataset`` of images scaled
   to ``[-1, 1]``, ready for ``model.fit()``.
-- :func:`validate_images`, :func:`to_data_space`: the checks and scaling that
-  :func:`images` uses, for reuse.
-- :func:`mixture_modes`: the modes of the 2-D Gaussian mixtures.
+- `validate_images`, `to_data_space`: the checks and scaling that
+  `images` uses, for reuse.
+- `mixture_modes`: the modes of the 2-D Gaussian mixtures.
 
 Example:
 

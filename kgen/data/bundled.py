@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-#: Offline data set names accepted by :func:`load`.
+#: Offline data set names accepted by `load`.
 BUNDLED = ("digits", "ring", "grid")
 
 #: Values accepted for ``split``.
@@ -29,7 +29,7 @@ _TFDS_PREFIX = "tfds:"
 def mixture_modes(name):
     """Return the means and standard deviation of a 2-D Gaussian mixture.
 
-    The loader :func:`load` draws ``"ring"`` and ``"grid"`` samples from these
+    The loader `load` draws ``"ring"`` and ``"grid"`` samples from these
     modes, so a mode-coverage metric can use the same definition.
 
     Args:

@@ -112,7 +112,7 @@ def to_data_space(x):
     """Validate images and scale them to float32 in ``[-1, 1]``.
 
     Args:
-        x: images as accepted by :func:`validate_images`.
+        x: images as accepted by `validate_images`.
 
     Returns:
         float32 numpy array of shape ``(N, H, W, C)`` with values in ``[-1, 1]``:
@@ -189,7 +189,7 @@ def images(
     The result goes straight into ``model.fit()`` on any Keras backend.
 
     Args:
-        x: images as accepted by :func:`validate_images` (uint8, uint16, or
+        x: images as accepted by `validate_images` (uint8, uint16, or
             floats in ``[-1, 1]``; ``(N, H, W, C)`` or ``(N, H, W)``).
         batch_size: images per batch, a positive integer.
         shuffle: shuffle over the whole array, with a new order every epoch.
@@ -208,10 +208,11 @@ def images(
         ``[-1, 1]``, or ``(images, labels)`` tuples when labels are given.
 
     Raises:
-        TypeError, ValueError: see :func:`validate_images`; also bad labels
-        (wrong length, non-integer, negative), a bad ``batch_size``, or a
-        ``batch_size`` larger than the data set with ``drop_remainder=True``
-        (no batch would come out).
+        TypeError: a non-image dtype (see `validate_images`).
+        ValueError: bad images (see `validate_images`); bad labels (wrong
+            length, non-integer, negative); a bad ``batch_size``, or a
+            ``batch_size`` larger than the data set with
+            ``drop_remainder=True`` (no batch would come out).
 
     Example:
 

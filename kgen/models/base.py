@@ -42,6 +42,9 @@ class GenerativeModel(keras.Model):
       ``get_config()``).
     - ``default_optimizer(name)``, ``training_updates()`` and ``_generate(...)``.
 
+    The model counts as built once all its ``network_names`` networks are built (checked
+    again by ``compile()``), so ``fit()`` never needs to call it on data.
+
     Args:
         seed: integer seed of the model's `keras.random.SeedGenerator` (the noise drawn in
             training steps); None draws one at random.
@@ -102,7 +105,9 @@ class GenerativeModel(keras.Model):
                 f"it takes {[n + '_optimizer' for n in self.optimizer_names]}."
             )
         group = self._make_optimizer_group(optimizer, named)
+        self._requested_jit_compile = kwargs.get("jit_compile", "auto")
         super().compile(optimizer=group, **kwargs)
+        self._ensure_built()
         group.set_variable_lists(self._variables_per_optimizer())
         if self.built:
             group.build()
@@ -152,7 +157,9 @@ class GenerativeModel(keras.Model):
             return {}
         return {
             "optimizer": keras.saving.serialize_keras_object(self.optimizer),
-            "jit_compile": self._compile_config.config.get("jit_compile", "auto"),
+            # What the user asked for ("auto" by default), not what it resolved to on
+            # this backend: a checkpoint may be loaded under another backend.
+            "jit_compile": getattr(self, "_requested_jit_compile", "auto"),
             "steps_per_execution": self.steps_per_execution,
         }
 
@@ -249,6 +256,7 @@ class GenerativeModel(keras.Model):
 
     # ------------------------------------------------------------ serialising
     def _ensure_built(self):
+        """Marks the model built when every network is (a model has no input of its own)."""
         self.built = all(layer.built for layer in self._networks())
 
     def _networks(self):

@@ -1,7 +1,8 @@
 """DCGAN convolutional networks (Radford et al. 2016) for images from 8x8 to 64x64 and more.
 
-The generator projects the latent vector to a small feature map (4x4 to 7x7) and doubles
-its size with strided transposed convolutions, halving the channels each time; the
+The generator projects the latent vector to a small feature map (4x4 for 8x8 to 64x64
+images, 7x7 for 28x28: both sides are halved while they stay even and at least 4) and
+doubles its size with strided transposed convolutions, halving the channels each time; the
 discriminator mirrors it with strided convolutions. Following the paper's guidelines:
 no pooling (strided convolutions), batch normalisation in both networks except the
 generator's output and the discriminator's input, ReLU in the generator with a tanh
