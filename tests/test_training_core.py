@@ -154,3 +154,27 @@ def test_optimizer_group_round_trips_through_config():
     assert float(ops.convert_to_numpy(clone["generator"].learning_rate)) == pytest.approx(1e-4)
     with pytest.raises(KeyError, match="No optimizer named"):
         clone["encoder"]
+
+
+class DigitBatches(keras.utils.PyDataset):
+    def __init__(self, x, batch_size):
+        super().__init__()
+        self.x, self.batch_size = x, batch_size
+
+    def __len__(self):
+        return len(self.x) // self.batch_size
+
+    def __getitem__(self, index):
+        return self.x[index * self.batch_size : (index + 1) * self.batch_size]
+
+
+def test_fit_accepts_numpy_tf_data_and_py_dataset(digits, digits_small):
+    for data, kwargs in (
+        (digits_small, {"batch_size": 64}),
+        (kgen.data.images(digits[:256], batch_size=64, seed=0), {}),
+        (DigitBatches(digits_small, 64), {}),
+    ):
+        gan = tiny_gan()
+        gan.compile()
+        gan.fit(data, epochs=1, verbose=0, **kwargs)
+        assert int(ops.convert_to_numpy(gan.optimizer["generator"].iterations)) == 4
