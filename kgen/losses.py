@@ -1,21 +1,43 @@
 """Losses of the generative families, written with `keras.ops` only.
 
 Adversarial losses take the discriminator's raw outputs (logits): ``real`` for data,
-``fake`` for generated samples. The VAE terms are per-example sums over every dimension
-but the batch axis.
+``fake`` for generated samples. Gradient penalties take the discriminator as a function
+of samples and differentiate it with respect to its input (`kgen.backend.input_gradient`).
+The VAE terms are per-example sums over every dimension but the batch axis.
 """
 
 import keras
 from keras import ops
 
+from kgen import backend
+
 
 class AdversarialLoss:
-    """A GAN objective: a discriminator loss and a generator loss on discriminator logits.
+    """A GAN objective: a discriminator loss and a generator loss on discriminator outputs.
 
-    Get one by name with `get_adversarial_loss`.
+    Get one by name with `get_adversarial_loss`, or subclass it and pass an instance as
+    ``GAN(loss=...)``. ``threshold`` is the output above which the discriminator calls a
+    sample real (used for the logged accuracies).
+
+    Example:
+
+    ```python
+    from keras import ops
+    from kgen.losses import AdversarialLoss
+
+    class SoftplusHinge(AdversarialLoss):
+        name = "softplus_hinge"
+
+        def discriminator_loss(self, real, fake):
+            return ops.mean(ops.softplus(1.0 - real)) + ops.mean(ops.softplus(1.0 + fake))
+
+        def generator_loss(self, fake):
+            return -ops.mean(fake)
+    ```
     """
 
     name = None
+    threshold = 0.0
 
     def discriminator_loss(self, real, fake):
         raise NotImplementedError
@@ -61,11 +83,115 @@ class MinimaxLoss(NonSaturatingLoss):
         return -ops.mean(ops.softplus(fake))
 
 
-ADVERSARIAL_LOSSES = {cls.name: cls for cls in (NonSaturatingLoss, MinimaxLoss)}
+class HingeLoss(AdversarialLoss):
+    """The hinge GAN loss (Lim & Ye 2017; Miyato et al. 2018).
+
+    The discriminator is a margin classifier, ``mean(relu(1 - D(x))) + mean(relu(1 +
+    D(G(z))))``: samples already beyond the margin (real logits above 1, fake ones below
+    -1) give no gradient. The generator minimises ``-mean(D(G(z)))``. The loss of
+    SN-GAN, BigGAN and SAGAN.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kgen.losses import HingeLoss
+    HingeLoss().discriminator_loss(np.array([2.0, 0.5]), np.array([-0.5]))  # 0.25 + 0.5
+    ```
+
+    References:
+        Lim & Ye, "Geometric GAN", arXiv:1705.02894, 2017.
+        Miyato, Kataoka, Koyama & Yoshida, "Spectral Normalization for Generative
+        Adversarial Networks", ICLR 2018.
+    """
+
+    name = "hinge"
+
+    def discriminator_loss(self, real, fake):
+        real, fake = ops.convert_to_tensor(real), ops.convert_to_tensor(fake)
+        return ops.mean(ops.relu(1.0 - real)) + ops.mean(ops.relu(1.0 + fake))
+
+    def generator_loss(self, fake):
+        return -ops.mean(ops.convert_to_tensor(fake))
+
+
+class WassersteinLoss(AdversarialLoss):
+    """The Wasserstein GAN loss (Arjovsky, Chintala & Bottou 2017).
+
+    The critic maximises ``mean(D(x)) - mean(D(G(z)))``, an estimate of the Wasserstein-1
+    distance when it is 1-Lipschitz; it minimises ``mean(D(G(z))) - mean(D(x))``. The
+    generator minimises ``-mean(D(G(z)))``. The critic must be kept Lipschitz: use it with
+    a gradient penalty (``GAN(gradient_penalty="wgan-gp")``, Gulrajani et al. 2017) or
+    spectral normalisation, and several critic updates per generator update
+    (``discriminator_steps=5``). ``-d_loss`` (without the penalty) estimates the distance.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kgen.losses import WassersteinLoss
+    WassersteinLoss().discriminator_loss(np.array([2.0, 0.0]), np.array([-1.0]))  # -2.0
+    ```
+
+    References:
+        Arjovsky, Chintala & Bottou, "Wasserstein Generative Adversarial Networks",
+        ICML 2017.
+    """
+
+    name = "wasserstein"
+
+    def discriminator_loss(self, real, fake):
+        real, fake = ops.convert_to_tensor(real), ops.convert_to_tensor(fake)
+        return ops.mean(fake) - ops.mean(real)
+
+    def generator_loss(self, fake):
+        return -ops.mean(ops.convert_to_tensor(fake))
+
+
+class LeastSquaresLoss(AdversarialLoss):
+    """The least-squares GAN loss (Mao et al. 2017), with targets 0 (fake) and 1 (real).
+
+    The discriminator regresses real samples to 1 and generated ones to 0,
+    ``0.5 mean((D(x) - 1)^2) + 0.5 mean(D(G(z))^2)``; the generator pushes its samples'
+    outputs to 1, ``0.5 mean((D(G(z)) - 1)^2)``. These are the paper's 0-1-1 targets
+    (a = 0, b = 1, c = 1); its Pearson chi-squared result needs b - c = 1 and b - a = 2,
+    and it reports that the two codings perform alike. Its accuracy threshold is 0.5.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kgen.losses import LeastSquaresLoss
+    LeastSquaresLoss().generator_loss(np.array([0.0, 1.0]))  # 0.25
+    ```
+
+    References:
+        Mao, Li, Xie, Lau, Wang & Smolley, "Least Squares Generative Adversarial
+        Networks", ICCV 2017.
+    """
+
+    name = "least_squares"
+    threshold = 0.5
+
+    def discriminator_loss(self, real, fake):
+        real, fake = ops.convert_to_tensor(real), ops.convert_to_tensor(fake)
+        return 0.5 * ops.mean(ops.square(real - 1.0)) + 0.5 * ops.mean(ops.square(fake))
+
+    def generator_loss(self, fake):
+        return 0.5 * ops.mean(ops.square(ops.convert_to_tensor(fake) - 1.0))
+
+
+ADVERSARIAL_LOSSES = {
+    cls.name: cls
+    for cls in (NonSaturatingLoss, MinimaxLoss, HingeLoss, WassersteinLoss, LeastSquaresLoss)
+}
 
 
 def get_adversarial_loss(name):
-    """Returns the `AdversarialLoss` called ``name`` (``"non_saturating"``, ``"minimax"``).
+    """Returns the `AdversarialLoss` called ``name`` (a key of ``ADVERSARIAL_LOSSES``).
+
+    The names are ``"non_saturating"``, ``"minimax"``, ``"hinge"``, ``"wasserstein"`` and
+    ``"least_squares"``; an `AdversarialLoss` instance is returned as it is.
 
     Example:
 
@@ -82,6 +208,107 @@ def get_adversarial_loss(name):
         raise ValueError(
             f"Unknown adversarial loss {name!r}; choose one of {sorted(ADVERSARIAL_LOSSES)}."
         ) from None
+
+
+def _squared_norms(gradients):
+    """Squared L2 norm of each example's gradient (summed over all but the batch axis)."""
+    return _sum_per_example(ops.square(gradients))
+
+
+def wgan_gradient_penalty(critic, real, fake, weight=10.0, seed=None):
+    """The WGAN-GP gradient penalty (Gulrajani et al. 2017, algorithm 1).
+
+    ``weight * mean((||grad_x critic(x_hat)||_2 - 1)^2)`` at random interpolates
+    ``x_hat = eps * real + (1 - eps) * fake``, one ``eps ~ U[0, 1]`` per example. It keeps
+    the critic's gradient norm near 1 along lines between the two distributions, a soft
+    form of the 1-Lipschitz constraint of the Wasserstein loss. Differentiable with
+    respect to the critic's weights (through `kgen.backend.input_gradient`), so it is
+    added to the critic's loss. The critic should not use batch normalisation in training
+    mode (it makes each output depend on the whole batch); the paper uses none.
+
+    Args:
+        critic: a function from a batch of samples to one output per sample.
+        real: a batch of real samples.
+        fake: a batch of generated samples of the same shape (no gradient needs to flow
+            into them).
+        weight: the penalty coefficient lambda (10 in the paper).
+        seed: a `keras.random.SeedGenerator` (or integer) for ``eps``; inside a model's
+            training step use the model's own generator.
+
+    Returns:
+        The weighted penalty, a scalar.
+
+    Example:
+
+    ```python
+    import keras
+    import numpy as np
+    from kgen.losses import wgan_gradient_penalty
+
+    critic = keras.layers.Dense(1, kernel_initializer="ones")   # grad = (1, 1), norm sqrt(2)
+    x = np.random.randn(4, 2).astype("float32")
+    wgan_gradient_penalty(critic, x, -x, seed=0)   # 10 * (sqrt(2) - 1)^2 = 1.716
+    ```
+
+    References:
+        Gulrajani, Ahmed, Arjovsky, Dumoulin & Courville, "Improved Training of
+        Wasserstein GANs", NeurIPS 2017.
+    """
+    real = ops.convert_to_tensor(real, dtype=keras.backend.floatx())
+    fake = ops.convert_to_tensor(fake, dtype=keras.backend.floatx())
+    if tuple(real.shape[1:]) != tuple(fake.shape[1:]):
+        raise ValueError(
+            f"wgan_gradient_penalty needs real and fake samples of the same shape; got "
+            f"{tuple(real.shape)} and {tuple(fake.shape)}."
+        )
+    shape = (ops.shape(real)[0],) + (1,) * (len(real.shape) - 1)
+    eps = keras.random.uniform(shape, dtype=real.dtype, seed=seed)
+    interpolates = fake + eps * (real - fake)
+    gradients = backend.input_gradient(critic, interpolates)
+    # The small constant keeps the square root differentiable at a zero gradient.
+    norms = ops.sqrt(_squared_norms(gradients) + 1e-12)
+    return weight * ops.mean(ops.square(norms - 1.0))
+
+
+def r1_penalty(critic, real, weight=10.0):
+    """The R1 regulariser (Mescheder, Geiger & Nowozin 2018, equation 9).
+
+    ``weight / 2 * mean(||grad_x critic(x)||_2^2)`` on *real* samples only: it penalises
+    the discriminator's gradient on the data, which makes training converge locally
+    (the paper's analysis of the Dirac-GAN) and is the regulariser of StyleGAN. The
+    weight is the paper's gamma (10 for most of its experiments; StyleGAN uses 1 to 100
+    depending on the data set).
+
+    Args:
+        critic: a function from a batch of samples to one output per sample.
+        real: a batch of real samples.
+        weight: gamma.
+
+    Returns:
+        The weighted penalty, a scalar.
+
+    Example:
+
+    ```python
+    import keras
+    import numpy as np
+    from kgen.losses import r1_penalty
+
+    critic = keras.layers.Dense(1, kernel_initializer="ones")   # ||grad||^2 = 2
+    r1_penalty(critic, np.random.randn(4, 2).astype("float32"), weight=10.0)   # 10.0
+    ```
+
+    References:
+        Mescheder, Geiger & Nowozin, "Which Training Methods for GANs do actually
+        Converge?", ICML 2018.
+    """
+    real = ops.convert_to_tensor(real, dtype=keras.backend.floatx())
+    gradients = backend.input_gradient(critic, real)
+    return 0.5 * weight * ops.mean(_squared_norms(gradients))
+
+
+GRADIENT_PENALTIES = {"wgan-gp": 10.0, "r1": 10.0}
+"""The gradient penalties of `kgen.models.GAN` and their default weights."""
 
 
 def _sum_per_example(x):
@@ -128,7 +355,8 @@ def gaussian_nll(x, mean, log_scale):
     return _sum_per_example(nll)
 
 
-def binary_accuracy(logits, target_is_real):
-    """Fraction of logits on the right side of 0 (real: > 0, fake: < 0)."""
-    correct = ops.greater(logits, 0.0) if target_is_real else ops.less(logits, 0.0)
+def binary_accuracy(logits, target_is_real, threshold=0.0):
+    """Fraction of outputs on the right side of ``threshold`` (real: above, fake: below)."""
+    logits = ops.convert_to_tensor(logits)
+    correct = ops.greater(logits, threshold) if target_is_real else ops.less(logits, threshold)
     return ops.mean(ops.cast(correct, keras.backend.floatx()))

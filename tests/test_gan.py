@@ -157,3 +157,20 @@ def test_mismatched_networks_are_rejected():
         kgen.models.GAN(generator, dcgan_discriminator((8, 8, 1), output_dim=3, base_filters=4))
     with pytest.raises(TypeError, match="generator must be a Keras model"):
         kgen.models.GAN("not a model", dcgan_discriminator((8, 8, 1), base_filters=4), latent_dim=10)
+
+
+def test_gan_options_round_trip_through_config():
+    gan = tiny_gan(loss="hinge", gradient_penalty="r1", penalty_weight=2.0,
+                   discriminator_steps=3, ema=0.99)
+    config = gan.get_config()
+    for key, value in (("loss", "hinge"), ("gradient_penalty", "r1"), ("penalty_weight", 2.0),
+                       ("discriminator_steps", 3), ("ema", 0.99)):
+        assert config[key] == value, key
+    clone = kgen.models.GAN.from_config(config)
+    assert clone.log_names == ("d_loss", "g_loss", "real_accuracy", "fake_accuracy", "gp")
+    assert clone.discriminator_steps == 3 and clone.resolved_penalty_weight == 2.0
+    assert clone.ema_generator is not None and clone.sampling_generator is clone.ema_generator
+    assert tiny_gan().ema_generator is None
+    # A gradient penalty is per sample: from_shape leaves batch norm out of the critic.
+    kinds = {type(layer).__name__ for layer in gan.discriminator.layers}
+    assert "BatchNormalization" not in kinds

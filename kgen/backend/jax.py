@@ -12,13 +12,23 @@ the function runs in an inner scope where the differentiated variables map to th
 arguments and every other variable to its current value in the outer scope (nested
 scopes do not inherit mappings); state the function changes (BatchNorm statistics, seeds)
 is written back to the outer scope, so the next update sees it.
+
+``input_gradient`` differentiates a function with respect to its *input* with
+``jax.grad``, nested inside the ``jax.value_and_grad`` of the loss that calls it: the
+function runs in its own scope where every variable the enclosing scope maps (the
+step's variables, with the differentiated ones as traced values) is mapped to its
+current value, so the Keras layers it calls see the traced weights and the input
+gradient stays a function of them (second-order gradients flow). The state the function
+changes comes out as an auxiliary output of ``jax.grad`` (never as a leaked tracer) and
+is written back to the enclosing scope.
 """
 
 import jax
+import jax.numpy as jnp
 import keras
 
-# Variables known to the step being traced (a stack: steps do not nest in practice,
-# but a stack keeps the bookkeeping correct if they do).
+# The variables mapped by the innermost kgen scope: the step's, or those of a
+# value_and_grad inside it (a stack, since value_and_grad and input_gradient nest).
 _STEP_VARIABLES = []
 
 
@@ -81,7 +91,11 @@ def value_and_grad(fn, variables):
         def pure(values):
             mapping = list(zip(variables, values)) + list(zip(others, other_values))
             with keras.StatelessScope(state_mapping=mapping) as scope:
-                loss, aux = fn(*args, **kwargs)
+                _STEP_VARIABLES.append(list(variables) + others)
+                try:
+                    loss, aux = fn(*args, **kwargs)
+                finally:
+                    _STEP_VARIABLES.pop()
             changed = [scope.get_current_value(v) for v in others]
             return loss, (aux, changed)
 
@@ -98,3 +112,27 @@ def value_and_grad(fn, variables):
 
 def apply_gradients(optimizer, gradients, variables):
     optimizer.apply(gradients, variables)
+
+
+def input_gradient(fn, x):
+    known = list(_STEP_VARIABLES[-1]) if _STEP_VARIABLES else []
+    current = [v.value for v in known]  # as mapped now: traced inside value_and_grad
+
+    def pure(inputs):
+        with keras.StatelessScope(state_mapping=list(zip(known, current))) as scope:
+            _STEP_VARIABLES.append(known)
+            try:
+                total = jnp.sum(fn(inputs))
+            finally:
+                _STEP_VARIABLES.pop()
+        changed = {}
+        for index, (variable, old) in enumerate(zip(known, current)):
+            new = scope.get_current_value(variable)
+            if new is not None and new is not old:
+                changed[index] = new
+        return total, changed
+
+    grad, changed = jax.grad(pure, has_aux=True)(x)
+    for index, new in changed.items():
+        known[index].assign(new)
+    return grad

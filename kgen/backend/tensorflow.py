@@ -23,3 +23,12 @@ def value_and_grad(fn, variables):
 
 def apply_gradients(optimizer, gradients, variables):
     optimizer.apply(gradients, variables)
+
+
+def input_gradient(fn, x):
+    # Computed while any outer tape is recording, so the outer tape differentiates it.
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        total = tf.reduce_sum(fn(x))
+    grad = tape.gradient(total, x)
+    return tf.zeros_like(x) if grad is None else grad

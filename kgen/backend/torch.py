@@ -35,3 +35,15 @@ def value_and_grad(fn, variables):
 def apply_gradients(optimizer, gradients, variables):
     with torch.no_grad():
         optimizer.apply(gradients, variables)
+
+
+def input_gradient(fn, x):
+    with torch.enable_grad():  # also under the no_grad of Keras's evaluation step
+        if not x.requires_grad:
+            x = x.detach().requires_grad_(True)
+        total = fn(x).sum()
+        if not total.requires_grad:
+            return torch.zeros_like(x)
+        # create_graph: the gradient is itself differentiable (second order).
+        (grad,) = torch.autograd.grad(total, [x], create_graph=True, allow_unused=True)
+    return torch.zeros_like(x) if grad is None else grad

@@ -2,5 +2,7 @@
 
 from kgen.models.autoencoder import VAE  # noqa: F401
 from kgen.models.base import GenerativeModel, Update  # noqa: F401
+from kgen.models.conditional_gan import ConditionalGAN  # noqa: F401
+from kgen.models.ema import ExponentialMovingAverage, averaged_copy  # noqa: F401
 from kgen.models.gan import GAN  # noqa: F401
 from kgen.models.optimizer_group import OptimizerGroup  # noqa: F401

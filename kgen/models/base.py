@@ -16,11 +16,34 @@ class Update:
 
     ``loss(x, y, training)`` returns ``(scalar_loss, logs)``, where ``logs`` is a dict of
     scalars to report (the loss itself under the family's log name, plus diagnostics).
+
+    ``repeat`` makes the step apply this update that many times in a row, on the same
+    batch, each time seeing the variables the previous one changed (and drawing fresh
+    noise from the model's seed generator); its logs are averaged over the repeats. A
+    Wasserstein GAN's critic, for instance, takes 5 updates per generator update.
     """
 
     name: str
     loss: Callable
     variables: Sequence
+    repeat: int = 1
+
+    def __post_init__(self):
+        if isinstance(self.repeat, bool) or not isinstance(self.repeat, (int, np.integer)) \
+                or self.repeat < 1:
+            raise ValueError(
+                f"Update {self.name!r}: repeat must be a positive integer; got {self.repeat!r}."
+            )
+
+
+def _mean_logs(repeats):
+    """The logs of the repeats of one update, averaged key by key."""
+    if len(repeats) == 1:
+        return repeats[0]
+    return {
+        key: sum(keras.ops.cast(logs[key], "float32") for logs in repeats) / len(repeats)
+        for key in repeats[0]
+    }
 
 
 class GenerativeModel(keras.Model):
@@ -40,7 +63,8 @@ class GenerativeModel(keras.Model):
     - ``log_names``: the scalars the step reports (a `keras.metrics.Mean` each).
     - ``network_names``: constructor arguments that are Keras networks (serialised in
       ``get_config()``).
-    - ``default_optimizer(name)``, ``training_updates()`` and ``_generate(...)``.
+    - ``default_optimizer(name)``, ``training_updates()`` and ``_generate(...)``;
+      optionally ``after_updates()`` (work after the updates of each step).
 
     The model counts as built once all its ``network_names`` networks are built (checked
     again by ``compile()``), so ``fit()`` never needs to call it on data.
@@ -48,6 +72,9 @@ class GenerativeModel(keras.Model):
     Args:
         seed: integer seed of the model's `keras.random.SeedGenerator` (the noise drawn in
             training steps); None draws one at random.
+        log_names: for a subclass whose logs depend on its options (a GAN logs ``gp``
+            only with a gradient penalty), the names this instance logs; default: the
+            class's ``log_names``.
         **kwargs: passed to `keras.Model` (``name``...).
     """
 
@@ -55,9 +82,11 @@ class GenerativeModel(keras.Model):
     log_names = ("loss",)
     network_names = ()
 
-    def __init__(self, seed=None, **kwargs):
+    def __init__(self, seed=None, *, log_names=None, **kwargs):
         super().__init__(**kwargs)
         self.seed = seed
+        if log_names is not None:
+            self.log_names = tuple(log_names)
         self.seed_generator = keras.random.SeedGenerator(seed, name="seed_generator")
         self.log_trackers = [keras.metrics.Mean(name=name) for name in self.log_names]
 
@@ -191,13 +220,25 @@ class GenerativeModel(keras.Model):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         logs = {}
         for update in self.training_updates():
-            (_, update_logs), grads = backend.value_and_grad(update.loss, update.variables)(
-                x, y, training=True
-            )
-            backend.apply_gradients(self.optimizer[update.name], grads, update.variables)
-            logs.update(update_logs)
+            repeats = []
+            for _ in range(update.repeat):
+                (_, update_logs), grads = backend.value_and_grad(
+                    update.loss, update.variables
+                )(x, y, training=True)
+                backend.apply_gradients(self.optimizer[update.name], grads, update.variables)
+                repeats.append(update_logs)
+            logs.update(_mean_logs(repeats))
+        self.after_updates()
         self.optimizer.iterations.assign_add(1)
         return self._track(logs)
+
+    def after_updates(self):
+        """Work done after all the updates of a training step (nothing by default).
+
+        Runs inside the step, in the backend's context, so variables assigned here (such
+        as the shadow weights of an exponential moving average, `kgen.models.ema`) are
+        carried from step to step on every backend. Not called by evaluation steps.
+        """
 
     def run_evaluation(self, data):
         """Computes every update's loss on ``data`` without training; returns the logs."""

@@ -1,30 +1,52 @@
-"""Generative adversarial network (Goodfellow et al. 2014) with DCGAN defaults (Radford et al. 2016)."""
+"""Generative adversarial network (Goodfellow et al. 2014) with DCGAN defaults (Radford et al. 2016).
+
+Options for the objective and its stabilisation: the hinge, Wasserstein and
+least-squares losses, the WGAN-GP and R1 gradient penalties, several discriminator
+updates per generator update, spectral normalisation (through the networks) and an
+exponential moving average of the generator's weights for sampling.
+"""
 
 import keras
+import numpy as np
 from keras import ops
 
 from kgen import losses, networks
 from kgen.models.base import GenerativeModel, Update
-
+from kgen.models.ema import ExponentialMovingAverage
 
 @keras.saving.register_keras_serializable(package="kgen")
 class GAN(GenerativeModel):
     """A generative adversarial network trained with `fit()`.
 
     Each training step makes two updates, in order: the discriminator learns to tell the
-    batch of real samples from a batch of generated ones; then the generator, facing the
+    batch of real samples from a batch of generated ones (``discriminator_steps`` times,
+    on the same real batch with fresh noise each time); then the generator, facing the
     updated discriminator, learns to fool it. Both networks run in training mode (batch
-    normalisation uses batch statistics and updates its moving averages).
+    normalisation uses batch statistics and updates its moving averages). With ``ema``,
+    an exponential moving average of the generator's weights is updated after each step
+    and `generate()` samples with it.
 
-    Logs: ``d_loss``, ``g_loss``, and the discriminator's accuracy on real
-    (``real_accuracy``) and generated (``fake_accuracy``) samples.
+    Logs: ``d_loss`` (including the penalty), ``g_loss``, the discriminator's accuracy on
+    real (``real_accuracy``) and generated (``fake_accuracy``) samples, and, with a
+    gradient penalty, ``gp`` (the weighted penalty, already part of ``d_loss``). With
+    ``discriminator_steps > 1`` the discriminator's logs are averaged over its updates.
 
     Args:
         generator: a Keras model from latent vectors ``(latent_dim,)`` to samples.
         discriminator: a Keras model from samples to one logit per sample.
         latent_dim: size of the latent vector; inferred from the generator's input if None.
-        loss: ``"non_saturating"`` (default) or ``"minimax"``, or a
-            `kgen.losses.AdversarialLoss`.
+        loss: ``"non_saturating"`` (default), ``"minimax"``, ``"hinge"``,
+            ``"wasserstein"`` or ``"least_squares"`` (`kgen.losses.ADVERSARIAL_LOSSES`),
+            or a `kgen.losses.AdversarialLoss` instance.
+        gradient_penalty: None, ``"wgan-gp"`` (Gulrajani et al. 2017, at random
+            interpolates of real and generated samples) or ``"r1"`` (Mescheder et al.
+            2018, on real samples), added to the discriminator's loss.
+        penalty_weight: the penalty's coefficient (lambda for WGAN-GP, gamma for R1);
+            default 10 for both.
+        discriminator_steps: discriminator updates per generator update (5 for WGAN).
+        ema: None, or the decay (in [0, 1), such as 0.999) of an exponential moving
+            average of the generator's weights, kept in ``ema_generator`` and used by
+            `generate()`.
         seed: seed of the noise drawn during training.
         **kwargs: `keras.Model` arguments (``name``).
 
@@ -38,12 +60,20 @@ class GAN(GenerativeModel):
     gan.compile()
     gan.fit(kgen.data.images(x), epochs=1, verbose=0)
     samples = gan.generate(16, seed=0)   # (16, 8, 8, 1) in [-1, 1]
+
+    wgan = kgen.models.GAN.from_shape(x.shape[1:], loss="wasserstein",
+                                      gradient_penalty="wgan-gp", discriminator_steps=5,
+                                      ema=0.999)
     ```
 
     References:
         Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014.
         Radford, Metz & Chintala, "Unsupervised Representation Learning with Deep
         Convolutional Generative Adversarial Networks", ICLR 2016.
+        Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017.
+        Mescheder, Geiger & Nowozin, "Which Training Methods for GANs do actually
+        Converge?", ICML 2018.
+        Yazici et al., "The Unusual Effectiveness of Averaging in GAN Training", ICLR 2019.
     """
 
     optimizer_names = ("discriminator", "generator")
@@ -51,45 +81,99 @@ class GAN(GenerativeModel):
     network_names = ("generator", "discriminator")
 
     def __init__(self, generator, discriminator, latent_dim=None, loss="non_saturating",
+                 gradient_penalty=None, penalty_weight=None, discriminator_steps=1, ema=None,
                  seed=None, **kwargs):
-        super().__init__(seed=seed, **kwargs)
+        if gradient_penalty is not None and gradient_penalty not in losses.GRADIENT_PENALTIES:
+            raise ValueError(
+                f"Unknown gradient_penalty {gradient_penalty!r}; choose None or one of "
+                f"{sorted(losses.GRADIENT_PENALTIES)}."
+            )
+        log_names = type(self).log_names + (("gp",) if gradient_penalty else ())
+        super().__init__(seed=seed, log_names=log_names, **kwargs)
         if latent_dim is None:
-            try:
-                latent_dim = int(generator.input_shape[-1])
-            except (AttributeError, TypeError, ValueError):
-                raise ValueError(
-                    "latent_dim could not be inferred from the generator's input: pass it."
-                ) from None
+            latent_dim = self._infer_latent_dim(generator)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = int(latent_dim)
         self.loss = loss if isinstance(loss, str) else loss.name
         self.adversarial_loss = losses.get_adversarial_loss(loss)
+        self.gradient_penalty = gradient_penalty
+        if penalty_weight is not None and (
+            isinstance(penalty_weight, bool) or not isinstance(penalty_weight, (int, float))
+            or penalty_weight < 0
+        ):
+            raise ValueError(
+                f"penalty_weight must be a non-negative number; got {penalty_weight!r}.")
+        if penalty_weight is not None and gradient_penalty is None:
+            raise ValueError(
+                "penalty_weight is set but gradient_penalty is None: choose a penalty.")
+        self.penalty_weight = penalty_weight
+        if isinstance(discriminator_steps, bool) or not isinstance(
+            discriminator_steps, (int, np.integer)
+        ) or discriminator_steps < 1:
+            raise ValueError(
+                f"discriminator_steps must be a positive integer; got {discriminator_steps!r}."
+            )
+        self.discriminator_steps = int(discriminator_steps)
         self._check_networks()
+        self.ema = ema
+        self._generator_average = (
+            None if ema is None else ExponentialMovingAverage(self.generator, ema))
+        self.ema_generator = (
+            None if ema is None else self._generator_average.average)
         self._ensure_built()
+
+    # ------------------------------------------------------------- networks
+    @staticmethod
+    def _first_input_shape(network):
+        """The shape of a network's (first) input, or None when it has no fixed input."""
+        try:
+            shape = network.input_shape
+        except (AttributeError, ValueError):
+            return None
+        if isinstance(shape, list):
+            shape = shape[0]
+        return tuple(shape) if shape is not None else None
+
+    def _infer_latent_dim(self, generator):
+        shape = self._first_input_shape(generator)
+        if shape is None or shape[-1] is None:
+            raise ValueError(
+                "latent_dim could not be inferred from the generator's input: pass it.")
+        return int(shape[-1])
+
+    def _generator_input_shape(self, batch):
+        """The shape(s) of the generator's input(s) for ``batch`` samples."""
+        return (batch, self.latent_dim)
+
+    def _discriminator_input_shape(self, sample_shape, batch):
+        """The shape(s) of the discriminator's input(s) for ``batch`` samples."""
+        return (batch,) + tuple(sample_shape)
 
     def _check_networks(self):
         for role, net in (("generator", self.generator), ("discriminator", self.discriminator)):
             if not isinstance(net, keras.layers.Layer):
                 raise TypeError(f"{role} must be a Keras model or layer; got {type(net).__name__}.")
         if not self.generator.built:
-            self.generator.build((None, self.latent_dim))
-        if not self.discriminator.built:
-            self.discriminator.build(self.generator.compute_output_shape((None, self.latent_dim)))
-        gen_in = self.generator.input_shape if hasattr(self.generator, "input_shape") else None
+            self.generator.build(self._generator_input_shape(None))
+        gen_in = self._first_input_shape(self.generator)
         if gen_in is not None and gen_in[-1] is not None and gen_in[-1] != self.latent_dim:
             raise ValueError(
                 f"The generator takes latent vectors of size {gen_in[-1]} but latent_dim is "
                 f"{self.latent_dim}."
             )
-        sample_shape = tuple(self.generator.compute_output_shape((1, self.latent_dim)))[1:]
-        disc_in = getattr(self.discriminator, "input_shape", None)
-        if disc_in is not None and tuple(disc_in[1:]) != sample_shape and None not in disc_in[1:]:
+        sample_shape = tuple(
+            self.generator.compute_output_shape(self._generator_input_shape(1)))[1:]
+        if not self.discriminator.built:
+            self.discriminator.build(self._discriminator_input_shape(sample_shape, None))
+        disc_in = self._first_input_shape(self.discriminator)
+        if disc_in is not None and disc_in[1:] != sample_shape and None not in disc_in[1:]:
             raise ValueError(
                 f"The generator makes samples of shape {sample_shape} but the discriminator "
-                f"takes {tuple(disc_in[1:])}."
+                f"takes {disc_in[1:]}."
             )
-        out = tuple(self.discriminator.compute_output_shape((1,) + sample_shape))
+        out = tuple(self.discriminator.compute_output_shape(
+            self._discriminator_input_shape(sample_shape, 1)))
         if out[1:] not in ((1,), ()):
             raise ValueError(
                 f"The discriminator must output one logit per sample; its output shape is "
@@ -97,39 +181,49 @@ class GAN(GenerativeModel):
             )
 
     @classmethod
-    def from_shape(cls, shape, latent_dim=None, base_filters=None, **kwargs):
+    def from_shape(cls, shape, latent_dim=None, base_filters=None, spectral_norm=False,
+                   **kwargs):
         """A GAN with default networks for samples of ``shape``.
 
         Images ``(height, width, channels)`` get DCGAN networks (`kgen.networks.dcgan_generator`,
         `kgen.networks.dcgan_discriminator`); vectors ``(dim,)`` (the 2-D toy mixtures) get
-        MLPs (`kgen.networks.mlp`).
+        MLPs (`kgen.networks.mlp`). With a gradient penalty or spectral normalisation the
+        discriminator has no batch normalisation (a penalty is per sample, and batch
+        statistics would tie the samples of a batch together; Gulrajani et al. 2017).
 
         Args:
             shape: sample shape, e.g. ``(8, 8, 1)`` or ``(2,)``.
             latent_dim: default 100 for images, 8 for vectors.
             base_filters: width of the convolutional networks (default 32 for images up to
                 16x16, 64 above); for vectors, the width of the hidden layers (default 128).
-            **kwargs: passed to the constructor (``loss``, ``seed``, ``name``).
+            spectral_norm: spectral normalisation of every discriminator layer
+                (`kgen.networks.SpectralNormalization`; Miyato et al. 2018).
+            **kwargs: passed to the constructor (``loss``, ``gradient_penalty``,
+                ``penalty_weight``, ``discriminator_steps``, ``ema``, ``seed``, ``name``).
 
         Example:
 
         ```python
         import kgen
         gan = kgen.models.GAN.from_shape((16, 16, 3), latent_dim=64, base_filters=32)
+        sngan = kgen.models.GAN.from_shape((16, 16, 3), loss="hinge", spectral_norm=True)
         ```
         """
         shape = tuple(int(s) for s in shape)
+        plain_critic = bool(spectral_norm or kwargs.get("gradient_penalty"))
         if len(shape) == 1:
             latent_dim = latent_dim or 8
             width = base_filters or 128
             generator = networks.mlp(latent_dim, shape[0], (width,) * 3, name="generator")
             discriminator = networks.mlp(shape[0], 1, (width,) * 3, activation="leaky_relu",
-                                         name="discriminator")
+                                         spectral_norm=spectral_norm, name="discriminator")
         elif len(shape) == 3:
             latent_dim = latent_dim or 100
             width = base_filters or (32 if max(shape[:2]) <= 16 else 64)
             generator = networks.dcgan_generator(shape, latent_dim, width)
-            discriminator = networks.dcgan_discriminator(shape, base_filters=width)
+            discriminator = networks.dcgan_discriminator(
+                shape, base_filters=width, batch_norm=not plain_critic,
+                spectral_norm=spectral_norm)
         else:
             raise ValueError(
                 f"GAN.from_shape takes an image shape (height, width, channels) or a vector "
@@ -142,55 +236,107 @@ class GAN(GenerativeModel):
         # Radford et al. 2016: Adam, learning rate 2e-4, beta_1 0.5, for both networks.
         return keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5)
 
-    def call(self, latents, training=False):
-        return self.generator(latents, training=training)
+    @property
+    def sampling_generator(self):
+        """The generator `generate()` runs: ``ema_generator`` with ``ema``, else ``generator``."""
+        return self.generator if self.ema_generator is None else self.ema_generator
 
+    def call(self, latents, training=False):
+        return self.sampling_generator(latents, training=training)
+
+    # ------------------------------------------------------------ the step
     def _latents_like(self, x):
         return keras.random.normal((ops.shape(x)[0], self.latent_dim), seed=self.seed_generator)
 
+    def generate_batch(self, latents, labels=None, training=True):
+        """The generator's samples for ``latents`` (``labels`` are for conditional models)."""
+        return self.generator(latents, training=training)
+
+    def discriminate(self, samples, labels=None, training=True):
+        """The discriminator's logits for ``samples`` (``labels`` are for conditional models)."""
+        return self.discriminator(samples, training=training)
+
+    @property
+    def resolved_penalty_weight(self):
+        """The penalty's coefficient: ``penalty_weight``, or the penalty's default (10)."""
+        if self.gradient_penalty is None:
+            return 0.0
+        if self.penalty_weight is not None:
+            return float(self.penalty_weight)
+        return losses.GRADIENT_PENALTIES[self.gradient_penalty]
+
+    def penalty(self, real, fake, labels=None, training=True):
+        """The discriminator's weighted gradient penalty on this batch (``gradient_penalty``)."""
+        def critic(samples):
+            return self.discriminate(samples, labels, training=training)
+
+        if self.gradient_penalty == "wgan-gp":
+            return losses.wgan_gradient_penalty(critic, real, fake, self.resolved_penalty_weight,
+                                                seed=self.seed_generator)
+        return losses.r1_penalty(critic, real, self.resolved_penalty_weight)
+
     def discriminator_loss(self, x, y=None, training=True):
-        fake = ops.stop_gradient(self.generator(self._latents_like(x), training=training))
-        real_logits = self.discriminator(x, training=training)
-        fake_logits = self.discriminator(fake, training=training)
+        fake = ops.stop_gradient(
+            self.generate_batch(self._latents_like(x), y, training=training))
+        real_logits = self.discriminate(x, y, training=training)
+        fake_logits = self.discriminate(fake, y, training=training)
         loss = self.adversarial_loss.discriminator_loss(real_logits, fake_logits)
-        return loss, {
-            "d_loss": loss,
-            "real_accuracy": losses.binary_accuracy(real_logits, True),
-            "fake_accuracy": losses.binary_accuracy(fake_logits, False),
+        threshold = self.adversarial_loss.threshold
+        logs = {
+            "real_accuracy": losses.binary_accuracy(real_logits, True, threshold),
+            "fake_accuracy": losses.binary_accuracy(fake_logits, False, threshold),
         }
+        if self.gradient_penalty is not None:
+            penalty = self.penalty(x, fake, y, training=training)
+            loss = loss + penalty
+            logs["gp"] = penalty
+        logs["d_loss"] = loss
+        return loss, logs
 
     def generator_loss(self, x, y=None, training=True):
-        fake = self.generator(self._latents_like(x), training=training)
-        loss = self.adversarial_loss.generator_loss(self.discriminator(fake, training=training))
+        fake = self.generate_batch(self._latents_like(x), y, training=training)
+        loss = self.adversarial_loss.generator_loss(self.discriminate(fake, y, training=training))
         return loss, {"g_loss": loss}
 
     def training_updates(self):
         return [
-            Update("discriminator", self.discriminator_loss, self.discriminator.trainable_variables),
+            Update("discriminator", self.discriminator_loss,
+                   self.discriminator.trainable_variables, repeat=self.discriminator_steps),
             Update("generator", self.generator_loss, self.generator.trainable_variables),
         ]
 
+    def after_updates(self):
+        if self._generator_average is not None:
+            self._generator_average.update()
+
+    # ------------------------------------------------------------ sampling
     def sample_latents(self, num_samples, seed=None):
         """Standard normal latent vectors, drawn with numpy from ``seed``."""
         return self.standard_normal((num_samples, self.latent_dim), seed)
 
-    def _generate(self, num_samples, *, seed=None, latents=None, batch_size=256):
-        """Samples for ``num_samples`` latent vectors drawn from ``seed``, or for ``latents``."""
+    def _resolve_latents(self, num_samples, seed, latents):
         if latents is None:
             if num_samples is None:
                 raise ValueError("Pass num_samples (or latents=) to generate().")
-            latents = self.sample_latents(num_samples, seed)
-        else:
-            latents = keras.ops.convert_to_numpy(latents).astype("float32")
-            if latents.ndim != 2 or latents.shape[1] != self.latent_dim:
-                raise ValueError(
-                    f"latents must have shape (n, {self.latent_dim}); got {latents.shape}."
-                )
-            if num_samples is not None and num_samples != len(latents):
-                raise ValueError("num_samples and the number of latents differ.")
-        return self.generator.predict(latents, batch_size=batch_size, verbose=0)
+            return self.sample_latents(num_samples, seed)
+        latents = keras.ops.convert_to_numpy(latents).astype("float32")
+        if latents.ndim != 2 or latents.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"latents must have shape (n, {self.latent_dim}); got {latents.shape}."
+            )
+        if num_samples is not None and num_samples != len(latents):
+            raise ValueError("num_samples and the number of latents differ.")
+        return latents
+
+    def _generate(self, num_samples, *, seed=None, latents=None, batch_size=256):
+        """Samples for ``num_samples`` latent vectors drawn from ``seed``, or for ``latents``."""
+        latents = self._resolve_latents(num_samples, seed, latents)
+        return self.sampling_generator.predict(latents, batch_size=batch_size, verbose=0)
 
     def get_config(self):
         config = super().get_config()
-        config.update(latent_dim=self.latent_dim, loss=self.loss)
+        config.update(latent_dim=self.latent_dim, loss=self.loss,
+                      gradient_penalty=self.gradient_penalty,
+                      penalty_weight=self.penalty_weight,
+                      discriminator_steps=self.discriminator_steps, ema=self.ema)
         return config

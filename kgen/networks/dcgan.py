@@ -16,6 +16,8 @@ References:
 
 import keras
 
+from kgen.networks.spectral_norm import _sn
+
 
 def num_upsamplings(height, width):
     """How many times a feature map is doubled to reach ``(height, width)``.
@@ -42,6 +44,47 @@ def _check_shape(shape):
     return shape
 
 
+def _resolve_batch_norm(batch_norm, spectral_norm):
+    if batch_norm is None:
+        return not spectral_norm
+    if batch_norm and spectral_norm:
+        raise ValueError(
+            "spectral_norm=True replaces batch normalisation in the discriminator (Miyato "
+            "et al. 2018): pass batch_norm=False or leave it unset."
+        )
+    return bool(batch_norm)
+
+
+def _generator_body(x, shape, base_filters=64, batch_norm=True, output_activation="tanh",
+                   name="generator"):
+    """The DCGAN generator's layers applied to a vector tensor ``x``; returns the image tensor.
+
+    `dcgan_generator` applies them to a latent input, `kgen.networks.conditional_generator`
+    to a latent vector concatenated with a label embedding.
+    """
+    height, width, channels = _check_shape(shape)
+    count = num_upsamplings(height, width)
+    start_h, start_w = height >> count, width >> count
+    filters = base_filters * 2**count
+    momentum = 0.9
+
+    x = keras.layers.Dense(start_h * start_w * filters, use_bias=not batch_norm,
+                           name=f"{name}_project")(x)
+    x = keras.layers.Reshape((start_h, start_w, filters), name=f"{name}_reshape")(x)
+    if batch_norm:
+        x = keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn_0")(x)
+    x = keras.layers.ReLU(name=f"{name}_relu_0")(x)
+    for i in range(1, count + 1):
+        filters //= 2
+        x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same",
+                                         use_bias=not batch_norm, name=f"{name}_up_{i}")(x)
+        if batch_norm:
+            x = keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn_{i}")(x)
+        x = keras.layers.ReLU(name=f"{name}_relu_{i}")(x)
+    return keras.layers.Conv2D(channels, 3, padding="same", activation=output_activation,
+                               name=f"{name}_out")(x)
+
+
 def dcgan_generator(shape, latent_dim=100, base_filters=64, batch_norm=True,
                     output_activation="tanh", name="generator"):
     """A DCGAN generator mapping a latent vector to an image of ``shape``.
@@ -65,33 +108,46 @@ def dcgan_generator(shape, latent_dim=100, base_filters=64, batch_norm=True,
     g.output_shape  # (None, 16, 16, 1)
     ```
     """
-    height, width, channels = _check_shape(shape)
-    count = num_upsamplings(height, width)
-    start_h, start_w = height >> count, width >> count
-    filters = base_filters * 2**count
-    momentum = 0.9
-
+    shape = _check_shape(shape)
+    num_upsamplings(*shape[:2])
     inputs = keras.Input((latent_dim,), name=f"{name}_latent")
-    x = keras.layers.Dense(start_h * start_w * filters, use_bias=not batch_norm,
-                           name=f"{name}_project")(inputs)
-    x = keras.layers.Reshape((start_h, start_w, filters), name=f"{name}_reshape")(x)
-    if batch_norm:
-        x = keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn_0")(x)
-    x = keras.layers.ReLU(name=f"{name}_relu_0")(x)
-    for i in range(1, count + 1):
-        filters //= 2
-        x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same",
-                                         use_bias=not batch_norm, name=f"{name}_up_{i}")(x)
-        if batch_norm:
-            x = keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn_{i}")(x)
-        x = keras.layers.ReLU(name=f"{name}_relu_{i}")(x)
-    outputs = keras.layers.Conv2D(channels, 3, padding="same", activation=output_activation,
-                                  name=f"{name}_out")(x)
+    outputs = _generator_body(inputs, shape, base_filters, batch_norm, output_activation, name)
     return keras.Model(inputs, outputs, name=name)
 
 
-def dcgan_discriminator(shape, output_dim=1, base_filters=64, batch_norm=True,
-                        activation="leaky_relu", name="discriminator"):
+def _discriminator_features(x, base_filters=64, batch_norm=True, activation="leaky_relu",
+                           spectral_norm=False, name="discriminator"):
+    """The DCGAN discriminator's layers applied to an image tensor ``x``, up to the logit.
+
+    Returns the flattened features of the last downsampling block, the ``phi(x)`` of a
+    projection discriminator (`kgen.networks.conditional_discriminator`).
+    """
+    height, width = int(x.shape[1]), int(x.shape[2])
+    count = num_upsamplings(height, width)
+    momentum = 0.9
+
+    def act(i):
+        if activation == "leaky_relu":
+            return keras.layers.LeakyReLU(0.2, name=f"{name}_act_{i}")
+        return keras.layers.Activation(activation, name=f"{name}_act_{i}")
+
+    filters = base_filters
+    x = _sn(keras.layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv_0"),
+           spectral_norm)(x)
+    x = act(0)(x)
+    for i in range(1, count + 1):
+        filters *= 2
+        x = _sn(keras.layers.Conv2D(filters, 4, strides=2, padding="same",
+                                   use_bias=not batch_norm, name=f"{name}_down_{i}"),
+               spectral_norm)(x)
+        if batch_norm:
+            x = keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn_{i}")(x)
+        x = act(i)(x)
+    return keras.layers.Flatten(name=f"{name}_flatten")(x)
+
+
+def dcgan_discriminator(shape, output_dim=1, base_filters=64, batch_norm=None,
+                        activation="leaky_relu", spectral_norm=False, name="discriminator"):
     """A DCGAN discriminator (or encoder) mapping an image of ``shape`` to a vector.
 
     Args:
@@ -100,8 +156,11 @@ def dcgan_discriminator(shape, output_dim=1, base_filters=64, batch_norm=True,
             for a VAE encoder).
         base_filters: channels of the first layer; each downsampling doubles it.
         batch_norm: batch normalisation after each strided convolution (not on the input
-            layer).
+            layer). Default: on, unless ``spectral_norm``.
         activation: ``"leaky_relu"`` (slope 0.2) or any Keras activation name.
+        spectral_norm: wrap every convolution and the output layer in
+            `kgen.networks.SpectralNormalization` (Miyato et al. 2018), without batch
+            normalisation (SN-GAN's discriminators use none).
         name: model name (prefix of its layer names).
 
     Returns:
@@ -113,28 +172,13 @@ def dcgan_discriminator(shape, output_dim=1, base_filters=64, batch_norm=True,
     from kgen.networks import dcgan_discriminator
     d = dcgan_discriminator((16, 16, 1), base_filters=16)
     d.output_shape  # (None, 1)
+    critic = dcgan_discriminator((16, 16, 1), base_filters=16, spectral_norm=True)
     ```
     """
     height, width, channels = _check_shape(shape)
-    count = num_upsamplings(height, width)
-    momentum = 0.9
-
-    def act(i):
-        if activation == "leaky_relu":
-            return keras.layers.LeakyReLU(0.2, name=f"{name}_act_{i}")
-        return keras.layers.Activation(activation, name=f"{name}_act_{i}")
-
+    num_upsamplings(height, width)
+    batch_norm = _resolve_batch_norm(batch_norm, spectral_norm)
     inputs = keras.Input((height, width, channels), name=f"{name}_image")
-    filters = base_filters
-    x = keras.layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv_0")(inputs)
-    x = act(0)(x)
-    for i in range(1, count + 1):
-        filters *= 2
-        x = keras.layers.Conv2D(filters, 4, strides=2, padding="same",
-                                use_bias=not batch_norm, name=f"{name}_down_{i}")(x)
-        if batch_norm:
-            x = keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn_{i}")(x)
-        x = act(i)(x)
-    x = keras.layers.Flatten(name=f"{name}_flatten")(x)
-    outputs = keras.layers.Dense(output_dim, name=f"{name}_out")(x)
+    x = _discriminator_features(inputs, base_filters, batch_norm, activation, spectral_norm, name)
+    outputs = _sn(keras.layers.Dense(output_dim, name=f"{name}_out"), spectral_norm)(x)
     return keras.Model(inputs, outputs, name=name)

@@ -2,9 +2,19 @@
 
 import keras
 
+from kgen.networks.spectral_norm import _sn
+
+
+def _mlp_hidden(x, hidden_units, activation="relu", spectral_norm=False, name="mlp"):
+    """The hidden layers of `mlp` applied to a tensor ``x``."""
+    for i, units in enumerate(hidden_units):
+        x = _sn(keras.layers.Dense(units, activation=activation, name=f"{name}_dense_{i}"),
+                spectral_norm)(x)
+    return x
+
 
 def mlp(input_dim, output_dim, hidden_units=(128, 128, 128), activation="relu",
-        output_activation=None, name="mlp"):
+        output_activation=None, spectral_norm=False, name="mlp"):
     """A fully connected network ``input_dim -> hidden_units -> output_dim``.
 
     Used for GANs on the 2-D toy mixtures (``"ring"``, ``"grid"``).
@@ -15,6 +25,8 @@ def mlp(input_dim, output_dim, hidden_units=(128, 128, 128), activation="relu",
         hidden_units: width of each hidden layer.
         activation: activation of the hidden layers.
         output_activation: activation of the output layer (None: linear).
+        spectral_norm: wrap every layer in `kgen.networks.SpectralNormalization`
+            (for discriminators; Miyato et al. 2018).
         name: model name (prefix of its layer names).
 
     Returns:
@@ -29,8 +41,7 @@ def mlp(input_dim, output_dim, hidden_units=(128, 128, 128), activation="relu",
     ```
     """
     inputs = keras.Input((input_dim,), name=f"{name}_input")
-    x = inputs
-    for i, units in enumerate(hidden_units):
-        x = keras.layers.Dense(units, activation=activation, name=f"{name}_dense_{i}")(x)
-    outputs = keras.layers.Dense(output_dim, activation=output_activation, name=f"{name}_out")(x)
+    x = _mlp_hidden(inputs, hidden_units, activation, spectral_norm, name)
+    outputs = _sn(keras.layers.Dense(output_dim, activation=output_activation,
+                                     name=f"{name}_out"), spectral_norm)(x)
     return keras.Model(inputs, outputs, name=name)

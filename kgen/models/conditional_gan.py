@@ -1,0 +1,209 @@
+"""Class-conditional GAN (Mirza & Osindero 2014), with a projection discriminator option
+(Miyato & Koyama 2018)."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from kgen import networks
+from kgen.models.gan import GAN
+
+
+@keras.saving.register_keras_serializable(package="kgen")
+class ConditionalGAN(GAN):
+    """A GAN whose generator and discriminator both see the class label.
+
+    The generator maps a latent vector and a label to a sample, ``G(z, y)``; the
+    discriminator scores a sample *for a label*, ``D(x, y)``. Training data come as
+    ``(samples, labels)`` the Keras way (``fit(x, y)`` or
+    ``kgen.data.images(x, labels=y)``); the generated half of each batch uses the real
+    batch's labels, so the generator learns the class-conditional distributions and
+    the label frequencies of the data. Everything else is `GAN`'s: the losses,
+    gradient penalties (at interpolates with the same labels), ``discriminator_steps``,
+    ``ema``, the logs and the optimizers.
+
+    Args:
+        generator: a Keras model from ``[latents (latent_dim,), labels ()]`` to samples
+            (`kgen.networks.conditional_generator`).
+        discriminator: a Keras model from ``[samples, labels ()]`` to one logit per sample
+            (`kgen.networks.conditional_discriminator`).
+        num_classes: number of classes; labels are integers ``0 .. num_classes - 1``.
+        latent_dim: size of the latent vector; inferred from the generator's first input
+            if None.
+        **kwargs: `GAN` arguments (``loss``, ``gradient_penalty``, ``penalty_weight``,
+            ``discriminator_steps``, ``ema``, ``seed``, ``name``).
+
+    Example:
+
+    ```python
+    import kgen
+
+    x, y = kgen.data.load("digits", return_labels=True)
+    cgan = kgen.models.ConditionalGAN.from_shape(x.shape[1:], num_classes=10)
+    cgan.compile()
+    cgan.fit(kgen.data.images(x, labels=y), epochs=1, verbose=0)
+    sevens = cgan.generate(16, labels=7, seed=0)          # (16, 8, 8, 1)
+    row = cgan.generate(labels=list(range(10)), seed=0)   # one sample per class
+    ```
+
+    References:
+        Mirza & Osindero, "Conditional Generative Adversarial Nets", arXiv:1411.1784, 2014.
+        Miyato & Koyama, "cGANs with Projection Discriminator", ICLR 2018.
+    """
+
+    def __init__(self, generator, discriminator, num_classes, latent_dim=None, **kwargs):
+        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
+                or num_classes < 2:
+            raise ValueError(f"num_classes must be an integer of at least 2; got {num_classes!r}.")
+        super().__init__(generator, discriminator, latent_dim=latent_dim, **kwargs)
+        self.num_classes = int(num_classes)
+
+    @classmethod
+    def from_shape(cls, shape, num_classes, latent_dim=None, base_filters=None,
+                   discriminator="projection", embedding_dim=32, spectral_norm=False,
+                   **kwargs):
+        """A conditional GAN with default networks for samples of ``shape``.
+
+        The networks are `kgen.networks.conditional_generator` and
+        `kgen.networks.conditional_discriminator`: DCGAN bodies for images, MLPs for
+        vectors. With a gradient penalty or spectral normalisation the discriminator has
+        no batch normalisation.
+
+        Args:
+            shape: sample shape, e.g. ``(8, 8, 1)`` or ``(2,)``.
+            num_classes: number of classes.
+            latent_dim: default 100 for images, 8 for vectors.
+            base_filters: width (default 32 for images up to 16x16, 64 above; 128 for
+                vectors).
+            discriminator: ``"projection"`` (Miyato & Koyama 2018) or ``"concat"``.
+            embedding_dim: size of the generator's label embedding.
+            spectral_norm: spectral normalisation of every discriminator layer.
+            **kwargs: constructor arguments (``loss``, ``gradient_penalty``, ``ema``,
+                ``seed``, ...).
+
+        Example:
+
+        ```python
+        import kgen
+        cgan = kgen.models.ConditionalGAN.from_shape((8, 8, 1), num_classes=10,
+                                                     discriminator="concat")
+        ```
+        """
+        shape = tuple(int(s) for s in shape)
+        if len(shape) not in (1, 3):
+            raise ValueError(
+                f"ConditionalGAN.from_shape takes an image shape (height, width, channels) "
+                f"or a vector shape (dim,); got {shape}."
+            )
+        images = len(shape) == 3
+        latent_dim = latent_dim or (100 if images else 8)
+        width = base_filters or ((32 if max(shape[:2]) <= 16 else 64) if images else 128)
+        plain_critic = bool(spectral_norm or kwargs.get("gradient_penalty"))
+        generator = networks.conditional_generator(
+            shape, num_classes, latent_dim, width, embedding_dim=embedding_dim)
+        disc = networks.conditional_discriminator(
+            shape, num_classes, kind=discriminator, base_filters=width,
+            batch_norm=(not plain_critic) if images else None, spectral_norm=spectral_norm)
+        return cls(generator=generator, discriminator=disc, num_classes=num_classes,
+                   latent_dim=latent_dim, **kwargs)
+
+    # ------------------------------------------------------------- networks
+    def _generator_input_shape(self, batch):
+        return [(batch, self.latent_dim), (batch,)]
+
+    def _discriminator_input_shape(self, sample_shape, batch):
+        return [(batch,) + tuple(sample_shape), (batch,)]
+
+    @staticmethod
+    def _label_tensor(labels):
+        if labels is None:
+            raise ValueError(
+                "ConditionalGAN trains on (samples, labels) pairs: pass fit(x, y) with integer "
+                "class labels, or a dataset of (samples, labels) such as "
+                "kgen.data.images(x, labels=y)."
+            )
+        return ops.reshape(ops.cast(labels, "int32"), (-1,))
+
+    def generate_batch(self, latents, labels=None, training=True):
+        return self.generator([latents, self._label_tensor(labels)], training=training)
+
+    def discriminate(self, samples, labels=None, training=True):
+        return self.discriminator([samples, self._label_tensor(labels)], training=training)
+
+    def call(self, inputs, training=False):
+        latents, labels = inputs
+        return self.sampling_generator([latents, self._label_tensor(labels)], training=training)
+
+    # ---------------------------------------------------------- labels
+    def check_labels(self, labels, num_samples=None):
+        """``labels`` as an int32 array, checked: integers in ``0 .. num_classes - 1``.
+
+        Args:
+            labels: an integer, or a 1-D list or array of integers (``(n, 1)`` is
+                flattened).
+            num_samples: the number of labels expected; an integer label is repeated
+                this many times.
+
+        Raises:
+            ValueError: non-integer labels, labels out of range, or the wrong number.
+        """
+        if isinstance(labels, (bool, np.bool_)):
+            raise ValueError(f"labels must be integer class indices; got {labels!r}.")
+        array = np.asarray(keras.ops.convert_to_numpy(labels))
+        if array.dtype.kind not in "iu":
+            if array.dtype.kind == "f" and array.size and np.all(array == np.round(array)):
+                array = array.astype(np.int64)
+            else:
+                raise ValueError(
+                    f"labels must be integer class indices 0..{self.num_classes - 1}; got "
+                    f"dtype {array.dtype}."
+                )
+        if array.ndim == 2 and array.shape[1] == 1:
+            array = array[:, 0]
+        if array.ndim == 0:
+            array = np.full((1 if num_samples is None else num_samples,), int(array))
+        if array.ndim != 1:
+            raise ValueError(
+                f"labels must be an integer or a 1-D array of class indices; got shape "
+                f"{array.shape}."
+            )
+        if num_samples is not None and len(array) != num_samples:
+            raise ValueError(f"Got {len(array)} labels for {num_samples} samples.")
+        bad = (array < 0) | (array >= self.num_classes)
+        if np.any(bad):
+            raise ValueError(
+                f"labels must be class indices in 0..{self.num_classes - 1} (num_classes="
+                f"{self.num_classes}); got {sorted(set(array[bad].tolist()))[:10]}."
+            )
+        return array.astype("int32")
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`, with array labels ``y`` checked first (`check_labels`)."""
+        if y is not None and isinstance(y, (np.ndarray, list, tuple)):
+            self.check_labels(y)
+        return super().fit(x, y, *args, **kwargs)
+
+    # ------------------------------------------------------------ sampling
+    def _generate(self, num_samples, *, seed=None, labels=None, latents=None, batch_size=256):
+        """Samples for ``labels``: an integer, a list/array of ``n``, or None (uniform).
+
+        Latent vectors come from ``seed`` as in `GAN.generate`, so with a fixed seed the
+        labels alone decide what changes. Labels left as None are drawn uniformly from a
+        stream derived from ``seed``.
+        """
+        if num_samples is None and latents is None and labels is not None \
+                and np.ndim(labels) > 0:
+            num_samples = len(labels)
+        latents = self._resolve_latents(num_samples, seed, latents)
+        count = len(latents)
+        if labels is None:
+            rng = np.random.default_rng(None if seed is None else [int(seed), 1])
+            labels = rng.integers(0, self.num_classes, size=count)
+        labels = self.check_labels(labels, count)
+        return self.sampling_generator.predict([latents, labels], batch_size=batch_size,
+                                               verbose=0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_classes=self.num_classes)
+        return config

@@ -1,0 +1,381 @@
+"""Adversarial objectives: losses, gradient penalties, critic steps, spectral norm, EMA,
+conditional GAN."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import kgen
+from kgen import backend, losses
+from kgen.networks import SpectralNormalization, mlp
+
+from conftest import values
+
+
+def numpy(x):
+    return np.asarray(ops.convert_to_numpy(x))
+
+
+def ring(n=256):
+    return kgen.data.load("ring", num_samples=n, seed=0)
+
+
+# ------------------------------------------------------------------ losses
+def test_losses_equal_hand_computations():
+    real = np.array([2.0, 0.5, -0.5, 1.0], "float32")
+    fake = np.array([-2.0, 0.0, 0.8], "float32")
+    hinge = losses.get_adversarial_loss("hinge")
+    wasserstein = losses.get_adversarial_loss("wasserstein")
+    least_squares = losses.get_adversarial_loss("least_squares")
+    # Hinge: mean(relu(1 - real)) + mean(relu(1 + fake)); G: -mean(fake).
+    expected = np.mean([0.0, 0.5, 1.5, 0.0]) + np.mean([0.0, 1.0, 1.8])
+    assert float(numpy(hinge.discriminator_loss(real, fake))) == pytest.approx(expected)
+    assert float(numpy(hinge.generator_loss(fake))) == pytest.approx(-np.mean(fake))
+    # Wasserstein: mean(fake) - mean(real); G: -mean(fake).
+    assert float(numpy(wasserstein.discriminator_loss(real, fake))) == pytest.approx(
+        np.mean(fake) - np.mean(real))
+    assert float(numpy(wasserstein.generator_loss(fake))) == pytest.approx(-np.mean(fake))
+    # Least squares (0-1-1 coding): 0.5 mean((real-1)^2) + 0.5 mean(fake^2);
+    # G: 0.5 mean((fake-1)^2).
+    expected = 0.5 * np.mean((real - 1) ** 2) + 0.5 * np.mean(fake**2)
+    assert float(numpy(least_squares.discriminator_loss(real, fake))) == pytest.approx(expected)
+    assert float(numpy(least_squares.generator_loss(fake))) == pytest.approx(
+        0.5 * np.mean((fake - 1) ** 2))
+    assert least_squares.threshold == 0.5 and hinge.threshold == 0.0
+    assert set(losses.ADVERSARIAL_LOSSES) >= {"hinge", "wasserstein", "least_squares"}
+    with pytest.raises(ValueError, match="Unknown adversarial loss"):
+        losses.get_adversarial_loss("hinge_loss")
+
+
+@pytest.mark.parametrize("loss", ["hinge", "wasserstein", "least_squares"])
+def test_each_loss_trains_the_discriminator_and_logs_finite_values(loss):
+    gan = kgen.models.GAN.from_shape((2,), latent_dim=4, base_filters=16, loss=loss, seed=0)
+    assert gan.adversarial_loss.name == loss
+    # Generator frozen: the discriminator's loss goes down as it learns to separate the
+    # ring from the generator's blob.
+    gan.compile(generator_optimizer=keras.optimizers.SGD(0.0),
+                discriminator_optimizer=keras.optimizers.Adam(3e-3))
+    history = gan.fit(ring(), batch_size=64, epochs=4, verbose=0).history
+    assert set(history) == {"d_loss", "g_loss", "real_accuracy", "fake_accuracy"}
+    for key, series in history.items():
+        assert np.all(np.isfinite(series)), key
+    assert history["d_loss"][-1] < history["d_loss"][0] - 0.05
+    if loss != "wasserstein":  # hinge and squares are non-negative
+        assert min(history["d_loss"]) >= 0.0
+
+
+# -------------------------------------------------------- input gradients
+def _linear_critic(w, b=0.25):
+    critic = keras.layers.Dense(1)
+    critic.build((None, len(w)))
+    critic.kernel.assign(np.asarray(w, "float32")[:, None])
+    critic.bias.assign([b])
+    return critic
+
+
+def test_penalties_of_a_linear_critic_equal_their_closed_forms():
+    # D(x) = w.x + b: grad_x D = w everywhere, so GP = lambda (|w| - 1)^2 and
+    # R1 = gamma / 2 |w|^2, whatever the samples and the interpolation.
+    w = np.array([1.0, 2.0, 2.0])  # |w| = 3
+    critic = _linear_critic(w)
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(2, 6, 3)).astype("float32")
+    np.testing.assert_allclose(numpy(backend.input_gradient(critic, real)),
+                               np.tile(w, (6, 1)), rtol=1e-6)
+    gp = losses.wgan_gradient_penalty(critic, real, fake, weight=10.0, seed=0)
+    assert float(numpy(gp)) == pytest.approx(10.0 * (3.0 - 1.0) ** 2, rel=1e-5)
+    r1 = losses.r1_penalty(critic, real, weight=4.0)
+    assert float(numpy(r1)) == pytest.approx(0.5 * 4.0 * 9.0, rel=1e-5)
+
+    # Second order: the penalties are differentiable with respect to the critic's kernel.
+    (value, _), (grad_w, _) = backend.value_and_grad(
+        lambda: (losses.wgan_gradient_penalty(critic, real, fake, 10.0, seed=1), None),
+        [critic.kernel, critic.bias])()
+    assert float(numpy(value)) == pytest.approx(40.0, rel=1e-5)
+    np.testing.assert_allclose(numpy(grad_w)[:, 0], 2 * 10.0 * (3.0 - 1.0) * w / 3.0, rtol=1e-5)
+    (_, _), (grad_w, _) = backend.value_and_grad(
+        lambda: (losses.r1_penalty(critic, real, 4.0), None), [critic.kernel, critic.bias])()
+    np.testing.assert_allclose(numpy(grad_w)[:, 0], 4.0 * w, rtol=1e-5)
+
+
+def _tanh_critic_numpy(x, W, b, v):
+    """D(x) = v . tanh(x W + b) and its input gradient, in float64."""
+    h = np.tanh(x @ W + b)
+    return h @ v, ((1 - h**2) * v) @ W.T
+
+
+def test_input_gradient_of_a_nonlinear_critic_and_its_weight_gradient():
+    rng = np.random.default_rng(1)
+    W, b, v = rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=4)
+    x = rng.normal(size=(5, 3))
+    inputs = keras.Input((3,))
+    hidden = keras.layers.Dense(4, activation="tanh")(inputs)
+    critic = keras.Model(inputs, keras.layers.Dense(1, use_bias=False)(hidden))
+    critic.set_weights([W.astype("float32"), b.astype("float32"),
+                        v[:, None].astype("float32")])
+    _, expected = _tanh_critic_numpy(x, W, b, v)
+    x32 = x.astype("float32")
+    np.testing.assert_allclose(numpy(backend.input_gradient(critic, x32)), expected, rtol=1e-4,
+                               atol=1e-6)
+    norms = np.linalg.norm(expected, axis=1)
+    # With real == fake every interpolate is x itself.
+    gp = losses.wgan_gradient_penalty(critic, x32, x32, weight=10.0, seed=0)
+    assert float(numpy(gp)) == pytest.approx(10.0 * np.mean((norms - 1) ** 2), rel=1e-4)
+
+    # d R1 / d W against central finite differences of the float64 closed form.
+    def r1(W_):
+        return 0.5 * 10.0 * np.mean(np.sum(_tanh_critic_numpy(x, W_, b, v)[1] ** 2, axis=1))
+
+    numeric = np.zeros_like(W)
+    for index in np.ndindex(*W.shape):
+        step = np.zeros_like(W)
+        step[index] = 1e-6
+        numeric[index] = (r1(W + step) - r1(W - step)) / 2e-6
+    (value, _), grads = backend.value_and_grad(
+        lambda: (losses.r1_penalty(critic, x32, 10.0), None), critic.trainable_variables)()
+    assert float(numpy(value)) == pytest.approx(r1(W), rel=1e-4)
+    np.testing.assert_allclose(numpy(grads[0]), numeric, rtol=1e-3, atol=1e-5)
+
+
+def test_input_gradient_rejects_integer_inputs():
+    with pytest.raises(TypeError, match="float input"):
+        backend.input_gradient(lambda t: t, np.arange(3))
+
+
+class _NoAdversarialLoss(losses.AdversarialLoss):
+    """Wasserstein-like objective with zero weight: only the penalty moves the critic."""
+
+    name = "none"
+
+    def discriminator_loss(self, real, fake):
+        return 0.0 * (ops.mean(real) + ops.mean(fake))
+
+    def generator_loss(self, fake):
+        return -ops.mean(fake)
+
+
+@pytest.mark.parametrize("penalty", [None, "r1", "wgan-gp"])
+def test_penalised_critic_steps_inside_fit_follow_the_closed_form(penalty):
+    """A linear critic trained by SGD on the penalty alone, 3 critic updates per step.
+
+    Inside the step, each critic update must see the kernel the previous one wrote
+    (on JAX: the traced value, also inside the nested input-gradient transform), and
+    the gradient of the penalty must reach the kernel (second order).
+    """
+    w0, lr, weight, steps, critic_steps = np.array([0.6, -1.2]), 0.05, 2.0, 2, 3
+    inputs = keras.Input((2,))
+    critic = keras.Model(inputs, keras.layers.Dense(1, name="critic_out")(inputs),
+                         name="discriminator")
+    critic.set_weights([w0[:, None].astype("float32"), np.zeros(1, "float32")])
+    generator = mlp(2, 2, (), name="generator")
+    gan = kgen.models.GAN(generator, critic, loss=_NoAdversarialLoss(), seed=0,
+                          gradient_penalty=penalty,
+                          penalty_weight=None if penalty is None else weight,
+                          discriminator_steps=critic_steps)
+    assert ("gp" in gan.log_names) == (penalty is not None)
+    gan.compile(discriminator_optimizer=keras.optimizers.SGD(lr),
+                generator_optimizer=keras.optimizers.SGD(0.0))
+    history = gan.fit(ring(8 * steps), batch_size=8, epochs=1, verbose=0).history
+
+    w, penalties = w0.copy(), []
+    for _ in range(steps * critic_steps):
+        norm = np.linalg.norm(w)
+        if penalty == "r1":
+            penalties.append(0.5 * weight * norm**2)
+            grad = weight * w
+        elif penalty == "wgan-gp":
+            penalties.append(weight * (norm - 1) ** 2)
+            grad = 2 * weight * (norm - 1) * w / norm
+        else:
+            grad = 0 * w
+        w = w - lr * grad
+    kernel = numpy(critic.trainable_variables[0])[:, 0]
+    np.testing.assert_allclose(kernel, w, rtol=1e-5, atol=1e-7)
+    if penalty is None:
+        np.testing.assert_array_equal(kernel, w0.astype("float32"))
+    else:
+        assert not np.allclose(kernel, w0)
+        # The logged gp averages the 3 critic updates of each step, then the steps.
+        assert history["gp"][0] == pytest.approx(np.mean(penalties), rel=1e-4)
+        result = gan.evaluate(ring(8), batch_size=8, verbose=0, return_dict=True)
+        norm = np.linalg.norm(w)
+        final = 0.5 * weight * norm**2 if penalty == "r1" else weight * (norm - 1) ** 2
+        assert result["gp"] == pytest.approx(final, rel=1e-4)
+    # discriminator_steps=3: three critic updates per generator update.
+    assert int(numpy(gan.optimizer["discriminator"].iterations)) == steps * critic_steps
+    assert int(numpy(gan.optimizer["generator"].iterations)) == steps
+
+
+def test_update_repeat_must_be_a_positive_integer():
+    assert kgen.models.Update("discriminator", None, [], repeat=5).repeat == 5
+    with pytest.raises(ValueError, match="repeat must be a positive integer"):
+        kgen.models.Update("discriminator", None, [], repeat=0)
+
+
+def test_gan_option_errors():
+    generator, critic = mlp(2, 2, (4,), name="generator"), mlp(2, 1, (4,), name="discriminator")
+    with pytest.raises(ValueError, match="Unknown gradient_penalty"):
+        kgen.models.GAN(generator, critic, gradient_penalty="gp")
+    with pytest.raises(ValueError, match="discriminator_steps must be a positive integer"):
+        kgen.models.GAN(generator, critic, discriminator_steps=0)
+    with pytest.raises(ValueError, match="gradient_penalty is None"):
+        kgen.models.GAN(generator, critic, penalty_weight=5.0)
+    with pytest.raises(ValueError, match="EMA decay"):
+        kgen.models.GAN(generator, critic, ema=1.0)
+    gan = kgen.models.GAN(generator, critic, gradient_penalty="wgan-gp")
+    assert gan.resolved_penalty_weight == 10.0
+
+
+# -------------------------------------------------------- spectral norm
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+def test_spectral_normalization_layer_uses_w_over_sigma_and_keeps_the_raw_kernel(kind):
+    rng = np.random.default_rng(0)
+    if kind == "dense":
+        inner, x = keras.layers.Dense(5), rng.normal(size=(4, 6))
+    else:
+        inner, x = keras.layers.Conv2D(4, 3), rng.normal(size=(2, 5, 5, 3))
+    x = x.astype("float32")
+    layer = SpectralNormalization(inner, power_iterations=1)
+    layer(x)
+    raw = numpy(inner.kernel).copy()
+    for _ in range(30):
+        layer(x, training=True)
+    np.testing.assert_array_equal(numpy(inner.kernel), raw)  # never assigned
+    normalized = numpy(layer.normalized_kernel())
+    matrix = raw.reshape(-1, raw.shape[-1])  # one column per output unit
+    sigma = np.linalg.svd(matrix, compute_uv=False)[0]
+    np.testing.assert_allclose(normalized, raw / sigma, rtol=1e-3)
+    assert np.linalg.svd(matrix / sigma, compute_uv=False)[0] == pytest.approx(1.0)
+    # Inference runs the wrapped layer with W / sigma.
+    reference = keras.layers.Conv2D(4, 3) if kind == "conv" else keras.layers.Dense(5)
+    reference.build(x.shape)
+    reference.set_weights([normalized, numpy(inner.bias)])
+    np.testing.assert_allclose(numpy(layer(x)), numpy(reference(x)), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="power_iterations"):
+        SpectralNormalization(keras.layers.Dense(2), power_iterations=0)
+
+
+def test_spectral_norm_discriminator_trains_updates_u_and_round_trips(tmp_path):
+    gan = kgen.models.GAN.from_shape((2,), latent_dim=4, base_filters=16, loss="hinge",
+                                     spectral_norm=True, seed=0)
+    wrapped = [layer for layer in gan.discriminator.layers
+               if isinstance(layer, SpectralNormalization)]
+    assert len(wrapped) == 4  # 3 hidden layers and the logit
+    assert not [layer for layer in gan.generator.layers if isinstance(layer, SpectralNormalization)]
+    gan.compile()
+    before = values([layer.vector_u for layer in wrapped])
+    history = gan.fit(ring(512), batch_size=32, epochs=2, verbose=0).history
+    assert np.all(np.isfinite(history["d_loss"]))
+    after = values([layer.vector_u for layer in wrapped])
+    assert all(not np.allclose(a, b) for a, b in zip(before, after))
+    for layer in wrapped:  # u has converged: the weight in use has spectral norm ~1
+        sigma = np.linalg.svd(numpy(layer.normalized_kernel()), compute_uv=False)[0]
+        assert sigma == pytest.approx(1.0, abs=0.01)
+    path = str(tmp_path / "sngan.keras")
+    gan.save(path)
+    loaded = keras.saving.load_model(path)
+    x = ring(8)
+    np.testing.assert_allclose(numpy(loaded.discriminator(x)), numpy(gan.discriminator(x)),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_spectral_norm_dcgan_discriminator():
+    critic = kgen.networks.dcgan_discriminator((8, 8, 1), base_filters=4, spectral_norm=True)
+    kinds = [type(layer).__name__ for layer in critic.layers]
+    assert kinds.count("SpectralNormalization") == 3 and "BatchNormalization" not in kinds
+    with pytest.raises(ValueError, match="replaces batch normalisation"):
+        kgen.networks.dcgan_discriminator((8, 8, 1), batch_norm=True, spectral_norm=True)
+
+
+# ----------------------------------------------------------------- EMA
+def test_ema_generator_averages_the_weights_is_sampled_and_saved(tmp_path):
+    decay = 0.75
+    gan = kgen.models.GAN.from_shape((2,), latent_dim=4, base_filters=16, ema=decay, seed=0)
+    assert gan.ema_generator is not None and gan.sampling_generator is gan.ema_generator
+    assert not gan.ema_generator.trainable_weights  # non-trainable: state, not optimised
+    gan.compile(generator_optimizer=keras.optimizers.Adam(1e-2))
+    shadows = values(gan.ema_generator.weights)
+    raw = values(gan.generator.weights)
+    for a, b in zip(shadows, raw):
+        np.testing.assert_array_equal(a, b)
+    points = ring(64)
+    for _ in range(2):  # one step per fit: s <- decay * s + (1 - decay) * w
+        gan.fit(points, batch_size=64, epochs=1, verbose=0, shuffle=False)
+        raw = values(gan.generator.weights)
+        shadows = [decay * s + (1 - decay) * w for s, w in zip(shadows, raw)]
+        for got, expected in zip(values(gan.ema_generator.weights), shadows):
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+    assert any(not np.allclose(s, w) for s, w in zip(shadows, raw))
+
+    z = gan.sample_latents(16, seed=3)
+    samples = gan.generate(16, seed=3)
+    np.testing.assert_allclose(samples, numpy(gan.ema_generator(z)), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(samples, numpy(gan.generator(z)))
+
+    path = str(tmp_path / "ema.keras")
+    gan.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.ema == decay
+    for a, b in zip(values(loaded.ema_generator.weights), values(gan.ema_generator.weights)):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(values(loaded.generator.weights), values(gan.generator.weights)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(loaded.generate(16, seed=3), samples, rtol=1e-6, atol=1e-6)
+
+
+# ------------------------------------------------------- conditional GAN
+def test_conditional_gan_generates_the_requested_labels_and_round_trips(tmp_path):
+    x, y = kgen.data.load("digits", return_labels=True)
+    cgan = kgen.models.ConditionalGAN.from_shape((8, 8, 1), num_classes=10, latent_dim=16,
+                                                 base_filters=8, seed=0)
+    cgan.compile()
+    history = cgan.fit(kgen.data.images(x[:128], batch_size=64, labels=y[:128], seed=0),
+                       epochs=1, verbose=0).history
+    assert np.all(np.isfinite(history["d_loss"])) and np.all(np.isfinite(history["g_loss"]))
+
+    threes, threes_again, fives = (cgan.generate(6, labels=label, seed=0) for label in (3, 3, 5))
+    assert threes.shape == (6, 8, 8, 1)
+    np.testing.assert_array_equal(threes, threes_again)
+    assert not np.allclose(threes, fives)  # same latents, another label
+    mixed = cgan.generate(labels=[3, 5, 3, 5, 3, 5], seed=0)
+    np.testing.assert_allclose(mixed[0::2], threes[0::2], atol=1e-6)
+    np.testing.assert_allclose(mixed[1::2], fives[1::2], atol=1e-6)
+    random_labels = cgan.generate(6, seed=1)
+    np.testing.assert_array_equal(random_labels, cgan.generate(6, seed=1))
+
+    with pytest.raises(ValueError, match=r"class indices in 0\.\.9"):
+        cgan.generate(2, labels=10)
+    with pytest.raises(ValueError, match=r"class indices in 0\.\.9"):
+        cgan.generate(labels=[-1, 2])
+    with pytest.raises(ValueError, match="2 labels for 3 samples"):
+        cgan.generate(3, labels=[1, 2])
+    with pytest.raises(ValueError, match=r"class indices in 0\.\.9"):
+        cgan.fit(kgen.data.to_data_space(x[:8]), np.full(8, 12), verbose=0)
+
+    path = str(tmp_path / "cgan.keras")
+    cgan.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, kgen.models.ConditionalGAN) and loaded.num_classes == 10
+    np.testing.assert_allclose(loaded.generate(labels=[3, 5, 3, 5, 3, 5], seed=0), mixed,
+                               atol=1e-6)
+
+
+def test_conditional_gan_learns_the_class_conditional_distributions():
+    # Class 0 lives at x = -1, class 1 at x = +1: a trained generator puts each class's
+    # samples on its own side, with the labels as its only clue.
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, size=1024)
+    points = np.stack([2.0 * labels - 1.0, np.zeros(1024)], axis=1)
+    points = (points + 0.1 * rng.normal(size=points.shape)).astype("float32")
+    cgan = kgen.models.ConditionalGAN.from_shape((2,), num_classes=2, latent_dim=4,
+                                                 base_filters=32, discriminator="concat",
+                                                 seed=0)
+    cgan.compile(generator_optimizer=keras.optimizers.Adam(2e-3, beta_1=0.5),
+                 discriminator_optimizer=keras.optimizers.Adam(2e-3, beta_1=0.5))
+    cgan.fit(points, labels, batch_size=64, epochs=10, verbose=0)
+    left = cgan.generate(256, labels=0, seed=0)[:, 0]
+    right = cgan.generate(256, labels=1, seed=0)[:, 0]
+    assert np.mean(left < 0) > 0.8 and np.mean(right > 0) > 0.8
+    with pytest.raises(ValueError, match="trains on \\(samples, labels\\) pairs"):
+        cgan.fit(points, batch_size=64, epochs=1, verbose=0)
