@@ -1,4 +1,4 @@
-"""The ``kgen`` command line: ``kgen train`` and ``kgen generate``.
+"""The ``kgen`` command line: ``kgen train``, ``kgen generate`` and ``kgen evaluate``.
 
 The backend is chosen the Keras way, with the ``KERAS_BACKEND`` environment variable
 (``tensorflow``, ``jax`` or ``torch``), and reported at start.
@@ -10,11 +10,23 @@ import os
 import sys
 import time
 
+import numpy as np
+
 MODELS = ("gan", "vae")
 DATA_NAMES = ("digits", "ring", "grid")
 
 # Defaults per (model, data) for a run of a few minutes on a laptop CPU.
 DEFAULT_EPOCHS = {"gan": 60, "vae": 60}
+
+METRICS = ("fid", "kid", "is", "pr", "modes", "nll")
+# Generated samples per evaluation (for nll: importance samples per example). 2,500 for
+# mode coverage, as PacGAN's released code draws.
+DEFAULT_NUM_SAMPLES = {"fid": 10000, "kid": 10000, "is": 10000, "pr": 10000, "modes": 2500,
+                       "nll": 1000}
+# kgen.metrics class of each image metric (from kgen/metrics/).
+IMAGE_METRICS = {"fid": "FrechetInceptionDistance", "kid": "KernelInceptionDistance",
+                 "is": "InceptionScore", "pr": "PrecisionRecall"}
+MIXTURES = ("ring", "grid")
 
 
 def _banner():
@@ -47,12 +59,40 @@ def _build_parser():
                        help="run folder (default: runs/<model>-<data>-<time>)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     train.add_argument("--samples", type=int, default=64, help="samples in the grid")
+    train.add_argument("--split", default="all", choices=("all", "train"),
+                       help="data split to train on (default: all); 'train' keeps the "
+                            "held-out 'test' split for kgen evaluate")
+    train.add_argument("--likelihood", default=None, choices=("bernoulli", "gaussian"),
+                       help="VAE decoder (default: bernoulli for images, gaussian for points)")
 
     generate = sub.add_parser("generate", help="sample a trained checkpoint to a PNG")
     generate.add_argument("checkpoint", help="a .keras file written by kgen train")
     generate.add_argument("-n", "--num-samples", type=int, default=64)
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--out", default="samples.png", help="PNG path (default: samples.png)")
+
+    evaluate = sub.add_parser(
+        "evaluate", help="measure a trained checkpoint (FID, KID, IS, precision/recall, "
+                         "mode coverage, NLL)")
+    evaluate.add_argument("checkpoint", help="a .keras file written by kgen train")
+    evaluate.add_argument("--metric", required=True, choices=METRICS,
+                          help="fid, kid, is (Inception Score), pr (precision/recall), "
+                               "modes (2-D mixtures) or nll (VAE, importance-weighted)")
+    evaluate.add_argument("--data", default="digits",
+                          help=f"data set: {', '.join(DATA_NAMES)} or tfds:NAME (default: "
+                               "digits)")
+    evaluate.add_argument("--split", default="test",
+                          help="split of the real data (default: test, the held-out split)")
+    evaluate.add_argument("-n", "--num-samples", type=int, default=None,
+                          help="generated samples (for nll: importance samples per example); "
+                               f"default {DEFAULT_NUM_SAMPLES}")
+    evaluate.add_argument("--extractor", default=None, choices=("digits", "inception_v3"),
+                          help="feature network of fid/kid/is/pr (default: digits for the "
+                               "digits data, inception_v3 otherwise)")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the samples (default: 0)")
+    evaluate.add_argument("--batch-size", type=int, default=None,
+                          help="generated samples per batch (default: 250); for nll, latent "
+                               "samples decoded at once (default: 4096)")
     return parser
 
 
@@ -71,7 +111,7 @@ def train(args):
     import kgen
 
     keras.utils.set_random_seed(args.seed)
-    x = kgen.data.load(args.data, seed=args.seed)
+    x = kgen.data.load(args.data, split=args.split, seed=args.seed)
     epochs = args.epochs or DEFAULT_EPOCHS[args.model]
     out = args.out or os.path.join(
         "runs", f"{args.model}-{args.data.replace(':', '_').replace('/', '_')}-"
@@ -92,8 +132,10 @@ def train(args):
     if args.latent_dim:
         options["latent_dim"] = args.latent_dim
     model_class = kgen.models.GAN if args.model == "gan" else kgen.models.VAE
-    if args.model == "vae" and is_points:
-        options["likelihood"] = "gaussian"
+    if args.likelihood and args.model != "vae":
+        raise SystemExit("kgen: error: --likelihood is a VAE option.")
+    if args.model == "vae" and (args.likelihood or is_points):
+        options["likelihood"] = args.likelihood or "gaussian"
     model = model_class.from_shape(x.shape[1:], **options)
     model.compile()
     print(f"Training {model_class.__name__} on {args.data} {x.shape[1:]} "
@@ -118,28 +160,199 @@ def train(args):
     print(f"  samples:    {grid}")
     print(f"  logs:       {log_csv}")
     print(f"Sample again with: kgen generate {checkpoint} -n 64 --seed 1 --out grid.png")
+    metric = "modes" if args.data in MIXTURES else ("nll" if args.model == "vae" else "fid")
+    print(f"Evaluate with:     kgen evaluate {checkpoint} --data {args.data} --metric {metric}")
     return 0 if stop.stopped is None else 1
 
 
 def generate(args):
     _positive("--num-samples", args.num_samples)
-    if not os.path.exists(args.checkpoint):
-        raise SystemExit(f"kgen: error: no checkpoint at {args.checkpoint!r}.")
+    _require_file(args.checkpoint)
     _banner()
-    import keras
-
     import kgen
 
-    try:
-        model = keras.saving.load_model(args.checkpoint)
-    except Exception as error:  # corrupt or foreign files: say which file and why
-        raise SystemExit(f"kgen: error: could not load {args.checkpoint!r} as a kgen model: "
-                         f"{error}") from None
-    if not hasattr(model, "generate"):
-        raise SystemExit(f"kgen: error: {args.checkpoint!r} is not a kgen generative model.")
+    model = _load_checkpoint(args.checkpoint)
     path = kgen.callbacks.save_samples(model, args.out, args.num_samples, seed=args.seed)
     print(f"Wrote {args.num_samples} samples (seed {args.seed}) to {path}")
     return 0
+
+
+def _require_file(path):
+    if not os.path.exists(path):
+        raise SystemExit(f"kgen: error: no checkpoint at {path!r}.")
+
+
+def _load_checkpoint(path):
+    import keras
+
+    try:
+        model = keras.saving.load_model(path)
+    except Exception as error:  # corrupt or foreign files: say which file and why
+        raise SystemExit(f"kgen: error: could not load {path!r} as a kgen model: "
+                         f"{error}") from None
+    if not hasattr(model, "generate"):
+        raise SystemExit(f"kgen: error: {path!r} is not a kgen generative model.")
+    return model
+
+
+def _sample_shape(model):
+    return tuple(model.generate(1, seed=0).shape[1:])
+
+
+def _load_real(args, kgen):
+    try:
+        return kgen.data.load(args.data, split=args.split, seed=args.seed)
+    except (ValueError, RuntimeError) as error:  # unknown name or split, tfds not prepared
+        raise SystemExit(f"kgen: error: {error}") from None
+
+
+def _describe_split(args):
+    if args.data == "digits":
+        held_out = " (the held-out 20%; train the model with --split train for it to be unseen)" \
+            if args.split == "test" else ""
+        return f"digits, split {args.split!r}{held_out}"
+    if args.data in MIXTURES:
+        return f"{args.data}, split {args.split!r} (points drawn with seed {args.seed})"
+    return f"{args.data}, split {args.split!r}"
+
+
+def _print_result(result, name):
+    if isinstance(result, dict):
+        for key, value in result.items():
+            print(f"{key}: {value:.6g}" if isinstance(value, float) else f"{key}: {value}")
+    else:
+        print(f"{name}: {result:.6g}")
+
+
+def _evaluate_modes(args, model, kgen, shape):
+    if args.data not in MIXTURES:
+        raise SystemExit(f"kgen: error: --metric modes measures the 2-D Gaussian mixtures; "
+                         f"use --data ring or --data grid (got --data {args.data}).")
+    if shape != (2,):
+        raise SystemExit(f"kgen: error: the checkpoint generates samples of shape {shape}, "
+                         f"not 2-D points: it was not trained on --data {args.data}.")
+    metric = kgen.metrics.ModeCoverage(args.data)
+    print(f"Protocol: mode coverage on {args.data!r} ({metric.num_modes} modes, std "
+          f"{metric.std:g}), VEEGAN / PacGAN: each sample goes to its nearest mode; it is "
+          f"high quality within {metric.num_std:g} standard deviations; a mode is captured "
+          f"by at least {metric.min_samples} high-quality sample.")
+    print(f"  generated: {args.num_samples} samples (seed {args.seed}, batches of "
+          f"{args.batch_size}); no real data used")
+    result = kgen.callbacks.compute_metric(model, metric, args.num_samples,
+                                           batch_size=args.batch_size, seed=args.seed)
+    print(f"modes: {result['modes']} of {metric.num_modes}")
+    print(f"high_quality: {result['high_quality']:.4f}")
+    return 0
+
+
+def _evaluate_nll(args, model, kgen, shape):
+    if not hasattr(model, "log_likelihood"):
+        raise SystemExit(f"kgen: error: --metric nll needs a model with a likelihood (a VAE); "
+                         f"a {type(model).__name__} has none. Use fid, kid, is, pr or modes.")
+    real = _load_real(args, kgen)
+    if tuple(real.shape[1:]) != shape:
+        raise SystemExit(f"kgen: error: the checkpoint models samples of shape {shape} but "
+                         f"--data {args.data} has samples of shape {tuple(real.shape[1:])}.")
+    is_images = real.ndim == 4
+    num_dims = int(np.prod(shape))
+    gaussian = model.likelihood == "gaussian"
+    print(f"Protocol: importance-weighted log-likelihood (IWAE bound, Burda et al. 2016), "
+          f"K = {args.num_samples} samples of q(z|x) per example, seed {args.seed}; "
+          f"the negative ELBO from the same samples beside it.")
+    print(f"  data: {len(real)} examples of {_describe_split(args)}")
+    if is_images and gaussian:
+        real = kgen.metrics.dequantize(real, seed=args.seed)
+        print("  images dequantized: uniform noise within each of the 256 levels' bins, so "
+              "bits/dim bound the discrete likelihood")
+    elbo, log_p = model.log_likelihood_bounds(real, num_samples=args.num_samples,
+                                              batch_size=args.batch_size, seed=args.seed)
+    nll, negative_elbo = float(-log_p.mean()), float(-elbo.mean())
+    print(f"nll: {nll:.4f} nats per example (negative ELBO: {negative_elbo:.4f})")
+    if gaussian and is_images:
+        print(f"bits_per_dim: {kgen.metrics.bits_per_dim(nll, num_dims):.4f} "
+              f"(0..255 scale: nll / {num_dims} + log 127.5, in bits)")
+    elif gaussian:
+        print(f"nats per dimension: {nll / num_dims:.4f} (a density of the points, no "
+              f"discretisation)")
+    else:
+        print("  note: a Bernoulli decoder on grey levels is not a normalised density of the "
+              "data (VAE.log_likelihood says why); compare it only with the same decoder.")
+    return 0
+
+
+def _evaluate_images(args, model, kgen, shape):
+    class_name = IMAGE_METRICS[args.metric]
+    metric_class = getattr(kgen.metrics, class_name, None)
+    if metric_class is None:
+        raise SystemExit(f"kgen: error: kgen.metrics.{class_name} is not available in this "
+                         "version of kgen.")
+    if len(shape) != 3:
+        raise SystemExit(f"kgen: error: --metric {args.metric} measures images; the checkpoint "
+                         f"generates samples of shape {shape}. For the 2-D mixtures use "
+                         "--metric modes.")
+    extractor_name = args.extractor or ("digits" if args.data == "digits" else "inception_v3")
+    if extractor_name == "digits" and shape != (8, 8, 1):
+        raise SystemExit(f"kgen: error: the digits extractor takes 8x8x1 images; the checkpoint "
+                         f"generates {shape}. Use --extractor inception_v3.")
+    try:
+        metric = metric_class(extractor_name)
+    except RuntimeError as error:  # InceptionV3 weights missing and no network
+        raise SystemExit(f"kgen: error: {error}") from None
+    real = None
+    if args.metric != "is":
+        real = _load_real(args, kgen)
+        if tuple(real.shape[1:]) != shape:
+            raise SystemExit(f"kgen: error: the checkpoint generates images of shape {shape} "
+                             f"but --data {args.data} has images of shape "
+                             f"{tuple(real.shape[1:])}.")
+    protocol = dict(metric.extractor.protocol)
+    print(f"Protocol: {args.metric} (kgen.metrics.{class_name}), extractor "
+          f"{protocol.pop('extractor', extractor_name)} "
+          f"({', '.join(f'{k}: {v}' for k, v in protocol.items())})")
+    print(f"  generated: {args.num_samples} samples (seed {args.seed}, batches of "
+          f"{args.batch_size})")
+    if real is not None:
+        print(f"  real: {len(real)} images of {_describe_split(args)}")
+    if args.metric == "kid":
+        print(f"  subsets: {metric.num_subsets} of "
+              f"{min(metric.subset_size, args.num_samples, len(real))} samples per side")
+    if args.metric == "is":
+        print(f"  splits: {metric.splits}")
+    if extractor_name == "inception_v3":
+        print("  note: keras.applications InceptionV3, not the TF-Inception graph of the "
+              "reference code: compare only with values of this protocol")
+    else:
+        print("  note: the digits classifier of kgen.metrics: compare only with values of the "
+              "same extractor, split and sample counts")
+    result = kgen.callbacks.compute_metric(model, metric, args.num_samples, data=real,
+                                           batch_size=args.batch_size, seed=args.seed)
+    if hasattr(metric, "result_with_std"):
+        mean, std = metric.result_with_std()
+        print(f"{args.metric}: {mean:.6g} (std {std:.3g})")
+    else:
+        _print_result(result, args.metric)
+    return 0
+
+
+def evaluate(args):
+    _positive("--num-samples", args.num_samples)
+    _positive("--batch-size", args.batch_size)
+    model_path = args.checkpoint
+    _require_file(model_path)
+    _banner()
+    import kgen
+
+    model = _load_checkpoint(model_path)
+    args.num_samples = args.num_samples or DEFAULT_NUM_SAMPLES[args.metric]
+    args.batch_size = args.batch_size or (4096 if args.metric == "nll" else 250)
+    shape = _sample_shape(model)
+    print(f"Evaluating {type(model).__name__} {model_path} (samples of shape {shape}) with "
+          f"--metric {args.metric} on --data {args.data}", flush=True)
+    if args.metric == "modes":
+        return _evaluate_modes(args, model, kgen, shape)
+    if args.metric == "nll":
+        return _evaluate_nll(args, model, kgen, shape)
+    return _evaluate_images(args, model, kgen, shape)
 
 
 def main(argv=None):
@@ -147,6 +360,8 @@ def main(argv=None):
     args = _build_parser().parse_args(argv)
     if args.command == "train":
         return train(args)
+    if args.command == "evaluate":
+        return evaluate(args)
     return generate(args)
 
 

@@ -1,0 +1,237 @@
+"""Evaluation during fit() (kgen.callbacks.Evaluate) and the `kgen evaluate` command."""
+
+import re
+
+import keras
+import numpy as np
+import pytest
+
+import kgen
+from kgen import cli
+from kgen.callbacks import Evaluate, compute_metric
+
+
+def ring_gan():
+    return kgen.models.GAN.from_shape((2,), base_filters=32, seed=0)
+
+
+class RecordLogs(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.logs = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.logs.append(dict(logs))
+
+
+def test_evaluate_logs_on_schedule_and_model_checkpoint_monitors_it(tmp_path):
+    points = kgen.data.load("ring", num_samples=512, seed=0)
+    gan = ring_gan()
+    gan.compile()
+    every_other = Evaluate(kgen.metrics.ModeCoverage("ring"), every_n_epochs=2,
+                           num_samples=500, batch_size=125)
+    wide = Evaluate(kgen.metrics.ModeCoverage("ring", num_std=30.0), num_samples=500,
+                    batch_size=125, name="wide")
+    path = str(tmp_path / "best.keras")
+    record = RecordLogs()
+    history = gan.fit(points, batch_size=128, epochs=4, verbose=0, callbacks=[
+        every_other,
+        wide,
+        keras.callbacks.ModelCheckpoint(path, monitor="wide_high_quality", mode="max",
+                                        save_best_only=True),
+        record,
+    ]).history
+    # every_n_epochs=2: the keys are in the logs of epochs 2 and 4 only.
+    assert ["modes" in logs for logs in record.logs] == [False, True, False, True]
+    assert [epoch for epoch, _ in every_other.history] == [2, 4]
+    for logs in record.logs[1::2]:
+        assert isinstance(logs["modes"], int) and 0 <= logs["modes"] <= 8
+        assert 0.0 <= logs["high_quality"] <= 1.0
+    assert history["wide_modes"] == [logs["wide_modes"] for logs in record.logs]
+    # The logged value is the metric of the model at that epoch: the same seed gives the
+    # same samples, so recomputing it after training gives the last logged value exactly.
+    again = compute_metric(gan, kgen.metrics.ModeCoverage("ring"), 500, batch_size=125, seed=0)
+    assert again == {"modes": record.logs[3]["modes"],
+                     "high_quality": record.logs[3]["high_quality"]}
+    # ModelCheckpoint, placed after Evaluate, kept the epoch with the best value: the
+    # saved model's samples score exactly that value.
+    logged = [logs["wide_high_quality"] for logs in record.logs]
+    best = compute_metric(keras.saving.load_model(path),
+                          kgen.metrics.ModeCoverage("ring", num_std=30.0), 500,
+                          batch_size=125, seed=0)
+    assert best["high_quality"] == max(logged)
+
+
+class MeanGap(keras.metrics.Metric):
+    """A two-sample metric: squared distance between the means of real and generated samples."""
+
+    def __init__(self, name="mean_gap"):
+        super().__init__(name=name)
+        self.sums = [self.add_variable(shape=(2,), initializer="zeros", name=n)
+                     for n in ("real_sum", "generated_sum")]
+        self.counts = [self.add_variable(shape=(), initializer="zeros", name=n)
+                       for n in ("real_count", "generated_count")]
+
+    def update_state(self, real=None, generated=None):
+        for total, count, batch in zip(self.sums, self.counts, (real, generated)):
+            if batch is not None:
+                total.assign_add(keras.ops.sum(batch, axis=0))
+                count.assign_add(keras.ops.cast(keras.ops.shape(batch)[0], "float32"))
+
+    def result(self):
+        real, generated = (s / c for s, c in zip(self.sums, self.counts))
+        return keras.ops.sum(keras.ops.square(real - generated))
+
+
+def test_scalar_and_two_sample_metrics():
+    points = kgen.data.load("ring", num_samples=300, seed=1)
+    gan = ring_gan()
+    gan.compile()
+    record = RecordLogs()
+    gan.fit(points, batch_size=100, epochs=1, verbose=0, callbacks=[
+        Evaluate(keras.metrics.Mean(name="sample_mean"), num_samples=90, batch_size=40),
+        Evaluate(MeanGap(), num_samples=90, batch_size=40, data=points[:70], seed=5),
+        record,
+    ])
+
+    def generated(seed):
+        # 90 samples in 3 batches of 30, each from a seed derived from ``seed``.
+        seeds = [int(s) for s in np.random.SeedSequence(seed).generate_state(3)]
+        return np.concatenate([gan.generate(30, seed=s) for s in seeds])
+
+    assert record.logs[0]["sample_mean"] == pytest.approx(float(generated(0).mean()), rel=1e-5)
+    # Every real point and every generated sample reaches the two-sample metric.
+    gap = np.sum(np.square(points[:70].mean(0) - generated(5).mean(0)))
+    assert record.logs[0]["mean_gap"] == pytest.approx(float(gap), rel=1e-4, abs=1e-7)
+
+
+def test_evaluate_errors(digits):
+    with pytest.raises(TypeError, match="keras.metrics.Metric"):
+        Evaluate("fid")
+    with pytest.raises(TypeError, match="BitsPerDim measures the likelihood of data"):
+        Evaluate(kgen.metrics.BitsPerDim(64))
+    with pytest.raises(ValueError, match="every_n_epochs"):
+        Evaluate(kgen.metrics.ModeCoverage("ring"), every_n_epochs=0)
+    gan = ring_gan()
+    with pytest.raises(ValueError, match=r"samples of shape \(2,\) but the real data"):
+        compute_metric(gan, MeanGap(), 10, data=digits[:10])
+    with pytest.raises(ValueError, match="pass the real samples as data="):
+        compute_metric(gan, MeanGap(), 10)
+    with pytest.raises(ValueError, match="takes no real data"):
+        compute_metric(gan, kgen.metrics.ModeCoverage("ring"), 10, data=digits[:10])
+
+
+# ------------------------------------------------------------------------ the CLI
+def test_cli_evaluate_modes_prints_value_and_protocol(tmp_path, capsys):
+    gan = ring_gan()
+    gan.compile()
+    gan.fit(kgen.data.load("ring", num_samples=512), batch_size=128, epochs=1, verbose=0)
+    path = str(tmp_path / "ring.keras")
+    gan.save(path)
+    assert cli.main(["evaluate", path, "--data", "ring", "--metric", "modes", "-n", "600"]) == 0
+    printed = capsys.readouterr().out
+    assert "Protocol: mode coverage on 'ring'" in printed
+    assert "within 3 standard deviations" in printed and "600 samples (seed 0" in printed
+    modes = int(re.search(r"^modes: (\d+) of 8$", printed, re.M).group(1))
+    quality = float(re.search(r"^high_quality: ([0-9.]+)$", printed, re.M).group(1))
+    expected = compute_metric(keras.saving.load_model(path), kgen.metrics.ModeCoverage("ring"),
+                              600, batch_size=250, seed=0)
+    assert modes == expected["modes"]
+    assert quality == pytest.approx(expected["high_quality"], abs=1e-4)
+
+    with pytest.raises(SystemExit, match="--metric modes measures the 2-D Gaussian mixtures"):
+        cli.main(["evaluate", path, "--data", "digits", "--metric", "modes"])
+    with pytest.raises(SystemExit, match="needs a model with a likelihood"):
+        cli.main(["evaluate", path, "--data", "ring", "--metric", "nll"])
+    with pytest.raises(SystemExit, match="measures images|not available"):
+        cli.main(["evaluate", path, "--data", "ring", "--metric", "fid"])
+
+
+def small_image_vae():
+    """A Gaussian VAE of 8x8x1 images with small dense networks (cheap to compile)."""
+    encoder = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                                keras.layers.Dense(32, activation="relu"),
+                                keras.layers.Dense(8)], name="encoder")
+    decoder = keras.Sequential([keras.Input((4,)), keras.layers.Dense(32, activation="relu"),
+                                keras.layers.Dense(64), keras.layers.Reshape((8, 8, 1))],
+                               name="decoder")
+    return kgen.models.VAE(encoder, decoder, likelihood="gaussian", seed=0)
+
+
+def test_fid_of_the_digits_during_fit_and_from_the_cli(tmp_path, capsys):
+    train = kgen.data.load("digits", split="train")
+    test = kgen.data.load("digits", split="test")
+    vae = small_image_vae()
+    vae.compile()
+    record = RecordLogs()
+    fid = kgen.metrics.FrechetInceptionDistance("digits")
+    vae.fit(kgen.data.images(train, batch_size=128, seed=0), epochs=2, verbose=0, callbacks=[
+        Evaluate(fid, num_samples=300, data=test, batch_size=100, seed=2), record])
+    values = [logs["fid"] for logs in record.logs]
+    assert all(isinstance(v, float) and v > 0 for v in values)
+    assert fid.count("real") == 360 and fid.count("generated") == 300
+
+    # `kgen evaluate` on the saved model, with the same samples, gives the last value and
+    # says how it was measured.
+    path = str(tmp_path / "vae.keras")
+    vae.save(path)
+    assert cli.main(["evaluate", path, "--metric", "fid", "-n", "300", "--seed", "2",
+                     "--batch-size", "100"]) == 0
+    printed = capsys.readouterr().out
+    assert "extractor digits_classifier (output: features" in printed
+    assert "generated: 300 samples (seed 2" in printed
+    assert "real: 360 images of digits, split 'test' (the held-out 20%" in printed
+    value = float(re.search(r"^fid: ([0-9.e+-]+)$", printed, re.M).group(1))
+    assert value == pytest.approx(values[-1], rel=1e-5)
+
+
+def test_cli_evaluate_nll_prints_value_and_protocol(tmp_path, capsys):
+    path = str(tmp_path / "vae.keras")
+    small_image_vae().save(path)
+    assert cli.main(["evaluate", path, "--metric", "nll", "-n", "16"]) == 0
+    printed = capsys.readouterr().out
+    assert "K = 16 samples of q(z|x)" in printed
+    assert "360 examples of digits, split 'test' (the held-out 20%" in printed
+    assert "dequantized" in printed
+    nll = float(re.search(r"^nll: ([0-9.]+) nats per example", printed, re.M).group(1))
+    negative_elbo = float(re.search(r"negative ELBO: ([0-9.]+)", printed).group(1))
+    bits = float(re.search(r"^bits_per_dim: ([0-9.]+)", printed, re.M).group(1))
+    vae = keras.saving.load_model(path)
+    test = kgen.metrics.dequantize(kgen.data.load("digits", split="test"), seed=0)
+    elbo, log_p = vae.log_likelihood_bounds(test, num_samples=16, batch_size=4096, seed=0)
+    assert nll == pytest.approx(-log_p.mean(), abs=1e-3)
+    assert negative_elbo == pytest.approx(-elbo.mean(), abs=1e-3)
+    assert bits == pytest.approx(kgen.metrics.bits_per_dim(-log_p.mean(), 64), abs=1e-3)
+
+    with pytest.raises(SystemExit, match=r"models samples of shape \(8, 8, 1\) but --data ring"):
+        cli.main(["evaluate", path, "--metric", "nll", "--data", "ring"])
+
+
+def test_cli_train_split_and_likelihood_options(tmp_path, capsys):
+    out = tmp_path / "ring"
+    assert cli.main(["train", "vae", "--data", "ring", "--split", "train", "--likelihood",
+                     "bernoulli", "--epochs", "1", "--batch-size", "256", "--out",
+                     str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "kgen evaluate" in printed and "--data ring --metric modes" in printed
+    assert keras.saving.load_model(str(out / "model.keras")).likelihood == "bernoulli"
+    with pytest.raises(SystemExit, match="--likelihood is a VAE option"):
+        cli.main(["train", "gan", "--data", "ring", "--likelihood", "gaussian", "--out",
+                  str(tmp_path / "gan")])
+    with pytest.raises(SystemExit):
+        cli.main(["train", "vae", "--split", "test"])   # never train on the held-out split
+    assert "invalid choice: 'test'" in capsys.readouterr().err
+
+
+def test_cli_evaluate_bad_arguments(tmp_path, capsys):
+    with pytest.raises(SystemExit) as error:
+        cli.main(["evaluate", "x.keras", "--metric", "psnr"])
+    assert error.value.code == 2 and "invalid choice: 'psnr'" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="no checkpoint"):
+        cli.main(["evaluate", str(tmp_path / "missing.keras"), "--metric", "fid"])
+    with pytest.raises(SystemExit, match="--num-samples must be at least 1"):
+        cli.main(["evaluate", "x.keras", "--metric", "modes", "-n", "0"])
+    path = str(tmp_path / "vae.keras")
+    small_image_vae().save(path)
+    with pytest.raises(SystemExit, match="Unknown data set"):
+        cli.main(["evaluate", path, "--metric", "nll", "--data", "nope"])

@@ -1,0 +1,209 @@
+"""Feature extractors: the shipped digits classifier, InceptionV3 (random init; offline ImageNet errors)."""
+
+import os
+import socket
+
+import keras
+import numpy as np
+import pytest
+
+import kgen
+from kgen.metrics import (
+    FeatureExtractor,
+    FrechetInceptionDistance,
+    InceptionScore,
+    digits_classifier,
+    get_extractor,
+    inception_v3,
+)
+from kgen.metrics import features as features_module
+from kgen.metrics.features import InceptionInput, load_digits_classifier
+
+NOTOP = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+@pytest.fixture(scope="module")
+def digits_splits():
+    train = kgen.data.to_data_space(kgen.data.load("digits", split="train"))
+    test, labels = kgen.data.load("digits", split="test", return_labels=True)
+    return train, kgen.data.to_data_space(test), labels
+
+
+@pytest.fixture(scope="module")
+def noise(digits_splits):
+    return np.random.default_rng(0).uniform(-1, 1, digits_splits[1].shape).astype("float32")
+
+
+# ---------------------------------------------------------------- digits classifier
+def test_shipped_digits_classifier_reaches_97_percent_on_the_test_split(digits_splits):
+    _, test, labels = digits_splits
+    logits = load_digits_classifier().predict(test, verbose=0)
+    accuracy = np.mean(logits.argmax(-1) == labels)
+    assert accuracy >= 0.97, accuracy
+
+
+def test_digits_extractor_outputs(digits_splits):
+    _, test, labels = digits_splits
+    features = digits_classifier()(test)
+    logits = digits_classifier(output="logits")(test)
+    assert features.shape == (360, 64) and features.dtype == np.float32
+    assert logits.shape == (360, 10)
+    assert np.mean(logits.argmax(-1) == labels) >= 0.97
+    # uint8 images are scaled to data space by the extractor.
+    raw = kgen.data.load("digits", split="test")
+    np.testing.assert_allclose(digits_classifier()(raw), features, rtol=1e-5, atol=1e-5)
+
+
+def test_digits_fid_of_held_out_digits_is_far_below_noise(digits_splits, noise):
+    train, test, _ = digits_splits
+    fid = FrechetInceptionDistance("digits")
+    fid.update_state(train, test)
+    real_fid = float(fid.result())
+    fid.reset_state()
+    fid.update_state(train, noise)
+    noise_fid = float(fid.result())
+    assert 0.0 < real_fid < noise_fid / 5, (real_fid, noise_fid)
+
+
+def test_digits_inception_score_of_real_digits_is_near_ten(digits_splits, noise):
+    _, test, _ = digits_splits
+    real, random = InceptionScore("digits"), InceptionScore("digits")
+    real.update_state(test)
+    random.update_state(noise)
+    assert 8.0 < float(real.result()) <= 10.0
+    assert float(random.result()) < float(real.result()) / 2
+
+
+def test_digits_extractor_rejects_bad_images():
+    extractor = get_extractor("digits")
+    with pytest.raises(ValueError, match="rank 4"):
+        extractor(np.zeros((8, 8), "float32"))
+    with pytest.raises(ValueError, match=r"\(8, 8, 1\)"):
+        extractor(np.zeros((2, 16, 16, 1), "float32"))
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        extractor(np.full((2, 8, 8, 1), 3.0, "float32"))
+    with pytest.raises(ValueError, match="real images: .*non-finite"):
+        FrechetInceptionDistance("digits").update_state(np.full((2, 8, 8, 1), np.nan), None)
+
+
+def test_get_extractor_resolves_names_models_and_callables():
+    assert get_extractor("digits").num_features == 64
+    assert get_extractor("digits", output="logits").num_features == 10
+    model = keras.Sequential([keras.Input((3, 3, 1)), keras.layers.Flatten()], name="flat9")
+    from_model = get_extractor(model)
+    assert isinstance(from_model, FeatureExtractor) and from_model.name == "flat9"
+    assert from_model.num_features == 9
+    assert get_extractor(from_model) is from_model
+    x = np.arange(18, dtype="float32").reshape(2, 3, 3, 1)
+    np.testing.assert_array_equal(from_model(x), x.reshape(2, 9))
+    halves = get_extractor(lambda b: keras.ops.convert_to_tensor(b[:, ::2]))
+    np.testing.assert_array_equal(halves(np.eye(4, dtype="float32")), np.eye(4)[:, ::2])
+    with pytest.raises(ValueError, match="output must be one of"):
+        digits_classifier(output="probabilities")
+
+
+# ---------------------------------------------------------------------- InceptionV3
+@pytest.fixture(scope="module")
+def inception():
+    """InceptionV3 with random weights, built once for the module (it is heavy on CPU)."""
+    return inception_v3(weights=None)
+
+
+def _bilinear_matrix(n_in, n_out):
+    """Bilinear interpolation with half-pixel centres, edges clamped, as a (n_out, n_in) matrix."""
+    weights = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        source = np.clip((i + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        low = int(np.floor(source))
+        high = min(low + 1, n_in - 1)
+        weights[i, low] += 1 - (source - low)
+        weights[i, high] += source - low
+    return weights
+
+
+def test_inception_preprocessing_repeats_gray_and_resizes_bilinearly():
+    network = keras.Sequential([keras.Input((299, 299, 3)), keras.layers.Identity()])
+    preprocess = InceptionInput(network)
+    gray = np.random.default_rng(0).uniform(-1, 1, (2, 8, 6, 1)).astype("float32")
+    out = keras.ops.convert_to_numpy(preprocess(gray))
+    assert out.shape == (2, 299, 299, 3)
+    rows, cols = _bilinear_matrix(8, 299), _bilinear_matrix(6, 299)
+    expected = np.einsum("hi,wj,nij->nhw", rows, cols, gray[..., 0].astype(np.float64))
+    for channel in range(3):
+        np.testing.assert_allclose(out[..., channel], expected, atol=1e-5)
+    rgb = np.random.default_rng(1).uniform(-1, 1, (1, 299, 299, 3)).astype("float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(preprocess(rgb)), rgb)
+
+
+def test_inception_v3_runs_end_to_end_on_small_images(inception):
+    rng = np.random.default_rng(0)
+    real = rng.uniform(-1, 1, (2, 8, 8, 1)).astype("float32")
+    generated = rng.uniform(-1, 1, (2, 8, 8, 1)).astype("float32")
+    features = inception(real)
+    assert features.shape == (2, 2048) and np.isfinite(features).all()
+    assert inception.protocol["resize"].startswith("keras.ops.image.resize bilinear to 299x299")
+    # FID against reference statistics (mu, s * I): a positive-definite reference keeps the
+    # 2048-D computation small. With 2 generated images the covariance has rank 1, so
+    # FID = |mu - mu_g|^2 + 2048 s + |d|^2 / 2 - 2 sqrt(s |d|^2 / 2), d = g_1 - g_2.
+    g = inception(generated).astype(np.float64)
+    d = g[0] - g[1]
+    s = (d @ d / 2) / 2048  # all four terms of similar size
+    fid = FrechetInceptionDistance(inception, reference=(features.mean(0), s * np.eye(2048)))
+    fid.update_state(None, generated)
+    mean_shift = features.mean(0) - g.mean(0)
+    expected = mean_shift @ mean_shift + 2048 * s + d @ d / 2 - 2 * np.sqrt(s * (d @ d) / 2)
+    assert float(fid.result()) == pytest.approx(expected, rel=1e-4)
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        inception(np.zeros((1, 8, 8, 4), "float32"))
+
+
+def test_inception_v3_logits_give_an_inception_score(inception):
+    classifier = inception_v3(weights=None, output="logits")
+    assert classifier.num_features == 1000 and classifier.protocol["output"] == "logits"
+    score = InceptionScore(classifier, splits=2)
+    score.update_state(np.random.default_rng(0).uniform(-1, 1, (2, 8, 8, 1)))
+    assert score.predictions().shape == (2, 1000)
+    # One image per split: p(y) = p(y|x), so each split scores exactly 1.
+    assert float(score.result()) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_inception_v3_loads_weights_from_a_path(inception, tmp_path):
+    path = str(tmp_path / "inception.weights.h5")
+    inception.model.network.save_weights(path)
+    loaded = inception_v3(weights=path)
+    assert loaded.protocol["weights"] == "inception.weights.h5"
+    for a, b in zip(loaded.model.network.weights, inception.model.network.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    with pytest.raises(ValueError, match="does not exist"):
+        inception_v3(weights=str(tmp_path / "missing.h5"))
+
+
+def _network_reachable(host="storage.googleapis.com"):
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(_network_reachable(), reason="the network is reachable: no offline error")
+def test_inception_v3_imagenet_weights_offline_raise_a_how_to(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # an empty Keras cache
+    with pytest.raises(RuntimeError) as error:
+        inception_v3(weights="imagenet")
+    message = str(error.value)
+    assert NOTOP in message and "weights='/path/to/" in message
+    assert os.path.join(str(tmp_path), "models") in message
+    assert not os.listdir(os.path.join(str(tmp_path), "models"))  # no partial file left
+
+
+def test_inception_v3_download_failure_is_one_fast_attempt(monkeypatch, tmp_path):
+    # A real download from a port where nothing listens: refused at once, whatever the network.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(features_module, "_INCEPTION_URL", f"http://127.0.0.1:{port}/")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(RuntimeError, match="download the file inception_v3_weights_tf_dim_"
+                                           "ordering_tf_kernels.h5 on a machine with network"):
+        inception_v3(weights="imagenet", output="logits")
