@@ -16,7 +16,7 @@ MODELS = ("gan", "vae")
 DATA_NAMES = ("digits", "ring", "grid")
 
 # Defaults per (model, data) for a run of a few minutes on a laptop CPU.
-DEFAULT_EPOCHS = {"gan": 60, "vae": 60}
+DEFAULT_EPOCHS = {"gan": 100, "vae": 100}
 
 METRICS = ("fid", "kid", "is", "pr", "modes", "nll")
 # Generated samples per evaluation (for nll: importance samples per example). 2,500 for
