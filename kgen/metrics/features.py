@@ -303,6 +303,37 @@ class FeatureStore:
         return np.concatenate(self.parts[side], axis=0)
 
 
+
+class FeatureSetMetric(keras.metrics.Metric):
+    """Base of the two-sample metrics that keep the features of both sets (KID, precision/recall).
+
+    Handles the extractor and the `FeatureStore`: ``update_state(real, generated)`` adds
+    the features of either batch, ``features(side)`` returns all of one side, and
+    ``reset_state()`` forgets them. Subclasses compute ``result()`` from the features.
+
+    Args:
+        extractor: feature extractor spec (see `get_extractor`).
+        name: metric name.
+        dtype: dtype of the result.
+    """
+
+    def __init__(self, extractor, name, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self._extractor_spec = extractor if isinstance(extractor, str) else None
+        self.extractor = get_extractor(extractor)
+        self._store = FeatureStore(("real", "generated"))
+
+    def update_state(self, real=None, generated=None):
+        """Adds the features of a batch of real and/or generated images (either may be None)."""
+        self._store.add(self, real=real, generated=generated)
+
+    def features(self, side):
+        """All ``"real"`` or ``"generated"`` features kept so far, ``(N, D)`` float32."""
+        return self._store.get(side, self)
+
+    def reset_state(self):
+        self._store.clear()
+
 def _check_output(output):
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}.")

@@ -1,10 +1,9 @@
 """Kernel Inception Distance (Bińkowski et al. 2018): unbiased MMD^2 with a cubic polynomial kernel."""
 
-import keras
 import numpy as np
 from keras import ops
 
-from kgen.metrics.features import FeatureStore, get_extractor
+from kgen.metrics.features import FeatureSetMetric
 
 
 def _polynomial_kernel(x, y):
@@ -124,7 +123,7 @@ def _as_features(x, what):
     return x
 
 
-class KernelInceptionDistance(keras.metrics.Metric):
+class KernelInceptionDistance(FeatureSetMetric):
     """Kernel Inception Distance between real and generated images.
 
     KID is the squared maximum mean discrepancy (MMD^2) between the features of real
@@ -163,24 +162,13 @@ class KernelInceptionDistance(keras.metrics.Metric):
 
     def __init__(self, extractor="inception_v3", subset_size=1000, num_subsets=100, seed=0,
                  name="kid", dtype=None):
-        super().__init__(name=name, dtype=dtype)
+        super().__init__(extractor, name=name, dtype=dtype)
         for value, what in ((subset_size, "subset_size"), (num_subsets, "num_subsets")):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{what} must be a positive integer, got {value!r}.")
-        self._extractor_spec = extractor if isinstance(extractor, str) else None
-        self.extractor = get_extractor(extractor)
         self.subset_size = int(subset_size)
         self.num_subsets = int(num_subsets)
         self.seed = seed
-        self._store = FeatureStore(("real", "generated"))
-
-    def update_state(self, real=None, generated=None):
-        """Adds the features of a batch of real and/or generated images (either may be None)."""
-        self._store.add(self, real=real, generated=generated)
-
-    def features(self, side):
-        """All ``"real"`` or ``"generated"`` features kept so far, ``(N, D)`` float32."""
-        return self._store.get(side, self)
 
     def result_with_std(self):
         """``(mean, std)`` of the MMD^2 estimates over the subsets, Python floats."""
@@ -192,9 +180,6 @@ class KernelInceptionDistance(keras.metrics.Metric):
     def result(self):
         """The KID: the mean of the MMD^2 estimates over the subsets."""
         return ops.convert_to_tensor(self.result_with_std()[0], dtype=self.dtype)
-
-    def reset_state(self):
-        self._store.clear()
 
     def get_config(self):
         if self._extractor_spec is None:

@@ -1,10 +1,9 @@
 """Improved precision and recall (Kynkäänniemi et al. 2019): k-NN manifolds in feature space."""
 
-import keras
 import numpy as np
 from keras import ops
 
-from kgen.metrics.features import FeatureStore, get_extractor
+from kgen.metrics.features import FeatureSetMetric
 
 
 def _squared_distances(a, b, b_sq):
@@ -118,7 +117,7 @@ def precision_recall(real_features, generated_features, *, k=3, batch_size=1000)
     return precision, recall
 
 
-class PrecisionRecall(keras.metrics.Metric):
+class PrecisionRecall(FeatureSetMetric):
     """Improved precision and recall (Kynkäänniemi et al. 2019) of generated images.
 
     ``update_state(real, generated)`` adds batches (either may be None); ``result()``
@@ -158,22 +157,11 @@ class PrecisionRecall(keras.metrics.Metric):
 
     def __init__(self, extractor="inception_v3", k=3, batch_size=1000, name="precision_recall",
                  dtype=None):
-        super().__init__(name=name, dtype=dtype)
+        super().__init__(extractor, name=name, dtype=dtype)
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}.")
-        self._extractor_spec = extractor if isinstance(extractor, str) else None
-        self.extractor = get_extractor(extractor)
         self.k = int(k)
         self.batch_size = batch_size
-        self._store = FeatureStore(("real", "generated"))
-
-    def update_state(self, real=None, generated=None):
-        """Adds the features of a batch of real and/or generated images (either may be None)."""
-        self._store.add(self, real=real, generated=generated)
-
-    def features(self, side):
-        """All ``"real"`` or ``"generated"`` features kept so far, ``(N, D)`` float32."""
-        return self._store.get(side, self)
 
     def result(self):
         """``{"precision": p, "recall": r}`` as scalar tensors."""
@@ -185,9 +173,6 @@ class PrecisionRecall(keras.metrics.Metric):
             "precision": ops.convert_to_tensor(precision, dtype=self.dtype),
             "recall": ops.convert_to_tensor(recall, dtype=self.dtype),
         }
-
-    def reset_state(self):
-        self._store.clear()
 
     def get_config(self):
         if self._extractor_spec is None:
