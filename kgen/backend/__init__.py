@@ -15,6 +15,8 @@ interface, used by `kgen.models.GenerativeModel`:
 - ``input_gradient(fn, x)``: the gradient of ``sum(fn(x))`` with respect to the *input*
   ``x`` (not the variables), itself differentiable, so a loss built from it (a gradient
   penalty) gives second-order gradients to ``value_and_grad``.
+- ``compile_function(fn, variables)``: ``fn`` compiled for inference, once per input
+  shape (the sampling loops of diffusion and autoregressive models).
 """
 
 import importlib
@@ -109,3 +111,52 @@ def input_gradient(fn, x):
     if not keras.backend.is_float_dtype(keras.backend.standardize_dtype(x.dtype)):
         raise TypeError(f"input_gradient needs a float input; got dtype {x.dtype}.")
     return _module().input_gradient(fn, x)
+
+
+def compile_function(fn, variables):
+    """Compiles ``fn``, a function of tensors that reads ``variables``, for inference.
+
+    Sampling loops (a diffusion sampler's steps, an autoregressive model's pixels) are
+    written once with `keras.ops` (``ops.fori_loop`` for the loop) and compiled here,
+    once per input shape: ``jax.jit`` of a pure function in which every variable in
+    ``variables`` is mapped to its current value, passed as an argument (so later
+    training is seen, and nothing is baked in as a constant); ``tf.function`` on
+    TensorFlow (variables are read live); on PyTorch, ``fn`` runs eagerly under
+    ``torch.no_grad()``.
+
+    Assignments that ``fn`` makes to variables (for instance a `keras.random.SeedGenerator`
+    advancing as noise is drawn) are discarded on JAX and kept on the other backends; to
+    make a call reproducible, set the seed generator's state before calling
+    (``seed_generator.state.assign([seed, 0])``) and list the generator's ``state``
+    in ``variables``.
+
+    Args:
+        fn: a function of tensor positional arguments, returning a tensor or a
+            structure of tensors. It must not depend on Python values that change
+            between calls (close over them and compile one function per value).
+        variables: every `keras.Variable` that ``fn`` reads (network weights, seed
+            generator states).
+
+    Returns:
+        A function taking the same positional arguments as ``fn``.
+
+    Example:
+
+    ```python
+    import keras
+    import numpy as np
+    from kgen import backend
+
+    layer = keras.layers.Dense(3)
+    layer.build((None, 2))
+
+    compiled = backend.compile_function(lambda x: layer(x), layer.variables)
+    compiled(np.ones((4, 2), "float32")).shape   # (4, 3)
+    ```
+    """
+    variables = list(variables)
+    for variable in variables:
+        if not isinstance(variable, keras.Variable):
+            raise TypeError(
+                f"compile_function takes keras.Variables; got {type(variable).__name__}.")
+    return _module().compile_function(fn, variables)

@@ -136,3 +136,16 @@ def input_gradient(fn, x):
     for index, new in changed.items():
         known[index].assign(new)
     return grad
+
+
+def compile_function(fn, variables):
+    def pure(values, *args):
+        with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+            return fn(*args)
+
+    jitted = jax.jit(pure)
+
+    def call(*args):
+        return jitted([v.value for v in variables], *args)
+
+    return call

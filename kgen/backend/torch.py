@@ -4,6 +4,7 @@ Gradients are taken with ``torch.autograd.grad`` for the listed variables only, 
 nothing accumulates in the ``.grad`` of another network's parameters.
 """
 
+import keras
 import torch
 from keras import tree
 
@@ -47,3 +48,14 @@ def input_gradient(fn, x):
         # create_graph: the gradient is itself differentiable (second order).
         (grad,) = torch.autograd.grad(total, [x], create_graph=True, allow_unused=True)
     return torch.zeros_like(x) if grad is None else grad
+
+
+def compile_function(fn, variables):
+    del variables
+
+    def call(*args):
+        args = tree.map_structure(keras.ops.convert_to_tensor, args)
+        with torch.no_grad():
+            return fn(*args)
+
+    return call
