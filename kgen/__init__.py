@@ -19,4 +19,15 @@ kgen.images.save_grid(model.generate(16, seed=0), "samples.png")
 
 __version__ = "0.1.0"
 
-from kgen import callbacks, data, images, latent, losses, metrics, models, networks  # noqa: E402,F401
+from kgen import (  # noqa: E402,F401
+    callbacks,
+    data,
+    images,
+    latent,
+    losses,
+    metrics,
+    models,
+    networks,
+    samplers,
+)
+from kgen.distribute import DistributedScope, distribute  # noqa: E402,F401

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 from kgen import images, metrics
+from kgen.psnr import PSNR  # noqa: F401 (re-exported)
 
 
 def _finite(logs):
@@ -364,6 +365,7 @@ class Evaluate(keras.callbacks.Callback):
 __all__ = [
     "Checkpoint",
     "Evaluate",
+    "PSNR",
     "SampleGrid",
     "StopOnNaN",
     "compute_metric",

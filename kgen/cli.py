@@ -1,4 +1,4 @@
-"""The ``kgen`` command line: ``kgen train``, ``kgen generate`` and ``kgen evaluate``.
+"""The ``kgen`` command line: ``kgen train``, ``kgen generate``, ``kgen evaluate``, ``kgen export``.
 
 The backend is chosen the Keras way, with the ``KERAS_BACKEND`` environment variable
 (``tensorflow``, ``jax`` or ``torch``), and reported at start.
@@ -64,12 +64,21 @@ def _build_parser():
                             "held-out 'test' split for kgen evaluate")
     train.add_argument("--likelihood", default=None, choices=("bernoulli", "gaussian"),
                        help="VAE decoder (default: bernoulli for images, gaussian for points)")
+    train.add_argument("--devices", default="1",
+                       help="devices to train on, an integer or 'all' (default: 1); the "
+                            "batch size is the global batch, split over them (JAX: "
+                            "keras.distribution; TensorFlow: tf.distribute; PyTorch: 1 only)")
 
     generate = sub.add_parser("generate", help="sample a trained checkpoint to a PNG")
     generate.add_argument("checkpoint", help="a .keras file written by kgen train")
     generate.add_argument("-n", "--num-samples", type=int, default=64)
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--out", default="samples.png", help="PNG path (default: samples.png)")
+
+    export = sub.add_parser(
+        "export", help="write a checkpoint's generate() as a TensorFlow SavedModel for serving")
+    export.add_argument("checkpoint", help="a .keras file written by kgen train")
+    export.add_argument("directory", help="the SavedModel folder to write (new or empty)")
 
     evaluate = sub.add_parser(
         "evaluate", help="measure a trained checkpoint (FID, KID, IS, precision/recall, "
@@ -105,11 +114,19 @@ def train(args):
     _positive("--epochs", args.epochs)
     _positive("--batch-size", args.batch_size)
     _positive("--samples", args.samples)
+    devices = _devices(args.devices)
     _banner()
     import keras
 
     import kgen
 
+    try:
+        scope = kgen.distribute(devices)
+    except (ValueError, RuntimeError) as error:  # more devices than seen; PyTorch
+        raise SystemExit(f"kgen: error: --devices {args.devices}: {error}") from None
+    if args.batch_size % scope.num_replicas:
+        raise SystemExit(f"kgen: error: --batch-size {args.batch_size} must be divisible by "
+                         f"the {scope.num_replicas} devices.")
     keras.utils.set_random_seed(args.seed)
     x = kgen.data.load(args.data, split=args.split, seed=args.seed)
     epochs = args.epochs or DEFAULT_EPOCHS[args.model]
@@ -136,17 +153,22 @@ def train(args):
         raise SystemExit("kgen: error: --likelihood is a VAE option.")
     if args.model == "vae" and (args.likelihood or is_points):
         options["likelihood"] = args.likelihood or "gaussian"
-    model = model_class.from_shape(x.shape[1:], **options)
-    model.compile()
+    with scope:
+        model = model_class.from_shape(x.shape[1:], **options)
+        model.compile()
     print(f"Training {model_class.__name__} on {args.data} {x.shape[1:]} "
           f"({len(x)} samples) for {epochs} epochs; run folder: {out}", flush=True)
+    if scope.num_replicas > 1:
+        print(f"  on {scope.num_replicas} devices ({scope.engine}), global batch "
+              f"{args.batch_size}", flush=True)
 
     stop = kgen.callbacks.StopOnNaN()
     saver = kgen.callbacks.Checkpoint(checkpoint)
     callbacks = [stop, saver, keras.callbacks.CSVLogger(log_csv)]
     start = time.time()
-    model.fit(data, epochs=epochs, verbose=1 if sys.stdout.isatty() else 2,
-              callbacks=callbacks, **fit_kwargs)
+    with scope:
+        model.fit(data, epochs=epochs, verbose=1 if sys.stdout.isatty() else 2,
+                  callbacks=callbacks, **fit_kwargs)
     seconds = time.time() - start
     if saver.last_saved_epoch is None:
         print("Training diverged before the first epoch ended; no checkpoint was written.")
@@ -175,6 +197,38 @@ def generate(args):
     path = kgen.callbacks.save_samples(model, args.out, args.num_samples, seed=args.seed)
     print(f"Wrote {args.num_samples} samples (seed {args.seed}) to {path}")
     return 0
+
+
+def export(args):
+    _require_file(args.checkpoint)
+    directory = args.directory
+    if os.path.isfile(directory) or (os.path.isdir(directory) and os.listdir(directory)):
+        raise SystemExit(f"kgen: error: {directory!r} exists and is not an empty folder; "
+                         "export to a new folder.")
+    _banner()
+    from kgen import export as exporter
+
+    model = _load_checkpoint(args.checkpoint)
+    try:
+        exporter.export_generator(model, directory)
+    except NotImplementedError as error:
+        raise SystemExit(f"kgen: error: {error}") from None
+    print(f"Wrote the SavedModel of {type(model).__name__} to {directory}")
+    print(f"Inspect it with: saved_model_cli show --dir {directory} --all")
+    return 0
+
+
+def _devices(value):
+    if value == "all":
+        return value
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise SystemExit(f"kgen: error: --devices must be a positive integer or 'all'; "
+                         f"got {value!r}.")
+    return count
 
 
 def _require_file(path):
@@ -362,6 +416,8 @@ def main(argv=None):
         return train(args)
     if args.command == "evaluate":
         return evaluate(args)
+    if args.command == "export":
+        return export(args)
     return generate(args)
 
 

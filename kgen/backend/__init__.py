@@ -17,6 +17,9 @@ interface, used by `kgen.models.GenerativeModel`:
   penalty) gives second-order gradients to ``value_and_grad``.
 - ``compile_function(fn, variables)``: ``fn`` compiled for inference, once per input
   shape (the sampling loops of diffusion and autoregressive models).
+- ``distribution_scope(devices, model_parallel)``: the backend's engine for training on
+  several devices (`kgen.distribute`): ``keras.distribution`` on JAX, ``tf.distribute``
+  on TensorFlow, a clear error on PyTorch.
 """
 
 import importlib
@@ -160,3 +163,15 @@ def compile_function(fn, variables):
             raise TypeError(
                 f"compile_function takes keras.Variables; got {type(variable).__name__}.")
     return _module().compile_function(fn, variables)
+
+
+def distribution_scope(devices, model_parallel=None):
+    """``(make_scope, description)`` to train on ``devices`` devices (see `kgen.distribute`).
+
+    ``make_scope()`` returns a new context manager of the engine each time it is called.
+
+    ``description`` is a dict with ``engine`` (the name of the engine used),
+    ``num_replicas`` (data-parallel replicas) and the engine object (``strategy`` on
+    TensorFlow, ``distribution`` on JAX).
+    """
+    return _module().distribution_scope(devices, model_parallel)

@@ -23,6 +23,8 @@ changes comes out as an auxiliary output of ``jax.grad`` (never as a leaked trac
 is written back to the enclosing scope.
 """
 
+import contextlib
+
 import jax
 import jax.numpy as jnp
 import keras
@@ -149,3 +151,60 @@ def compile_function(fn, variables):
         return jitted([v.value for v in variables], *args)
 
     return call
+
+
+class _ShardKernels(keras.distribution.ModelParallel):
+    """Model parallel without a hand-written layout: every kernel (a variable named
+    ``kernel`` of rank 2 or more: dense and convolution weights, and their optimizer
+    slots) whose last axis, its output features, divides evenly is split along that
+    axis over the mesh's ``"model"`` axis; the rest is replicated."""
+
+    def get_variable_layout(self, variable):
+        layout = super().get_variable_layout(variable)
+        if any(axis is not None for axis in layout.axes):
+            return layout
+        size = self.device_mesh.shape[self.device_mesh.axis_names.index("model")]
+        shape = tuple(variable.shape)
+        if "kernel" in variable.path and len(shape) >= 2 and shape[-1] % size == 0:
+            return keras.distribution.TensorLayout(
+                [None] * (len(shape) - 1) + ["model"], self.device_mesh)
+        return layout
+
+
+def distribution_scope(devices, model_parallel):
+    """``(make_scope, description)`` for ``keras.distribution`` over ``devices`` JAX devices."""
+    available = keras.distribution.list_devices()
+    count = len(available) if devices == "all" else devices
+    if count > len(available):
+        raise ValueError(
+            f"devices={devices} but JAX sees {len(available)} device(s). On CPU, set "
+            "XLA_FLAGS=--xla_force_host_platform_device_count=N (or JAX_NUM_CPU_DEVICES=N) "
+            "before JAX starts; on several hosts, call keras.distribution.initialize() "
+            "first.")
+    chosen = available[:count]
+    if count == 1 and model_parallel is None:
+        return contextlib.nullcontext, {"engine": "one device", "num_replicas": 1}
+    if model_parallel is None:
+        distribution = keras.distribution.DataParallel(devices=chosen)
+        engine = "keras.distribution.DataParallel"
+    else:
+        if isinstance(model_parallel, keras.distribution.LayoutMap):
+            layout_map = model_parallel
+        else:
+            size = int(model_parallel)
+            if size < 1 or count % size:
+                raise ValueError(
+                    f"model_parallel={model_parallel} must divide devices={count} (the mesh "
+                    f"is (devices // model_parallel, model_parallel) = (batch, model)).")
+            mesh = keras.distribution.DeviceMesh(
+                (count // size, size), ["batch", "model"], devices=chosen)
+            layout_map = keras.distribution.LayoutMap(mesh)
+        parallel = (keras.distribution.ModelParallel
+                    if isinstance(model_parallel, keras.distribution.LayoutMap)
+                    else _ShardKernels)
+        distribution = parallel(
+            layout_map=layout_map, batch_dim_name=layout_map.device_mesh.axis_names[0])
+        engine = "keras.distribution.ModelParallel"
+    return distribution.scope, {
+        "distribution": distribution, "engine": engine,
+        "num_replicas": distribution.device_mesh.shape[0]}

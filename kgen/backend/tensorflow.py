@@ -1,4 +1,16 @@
-"""TensorFlow implementation of the kgen training step (GradientTape)."""
+"""TensorFlow implementation of the kgen training step (GradientTape).
+
+Under a `tf.distribute` strategy with several replicas (``MirroredStrategy``,
+``MultiWorkerMirroredStrategy``), Keras runs ``train_step`` once per replica on that
+replica's share of the global batch, and ``optimizer.apply`` *sums* the gradients of all
+replicas (an all-reduce) before updating the mirrored variables. A family's loss is a mean
+over the batch it sees, so ``value_and_grad`` differentiates ``loss / num_replicas``: the
+summed gradient is then the gradient of the mean over the global batch, as on one device.
+The loss it returns (and so every logged value) is the unscaled per-replica mean, and
+Keras averages the logs of the replicas.
+"""
+
+import contextlib
 
 import tensorflow as tf
 
@@ -11,11 +23,28 @@ def test_step(model, data):
     return model.run_evaluation(data)
 
 
+def _replicas_in_step():
+    """The number of replicas summing their gradients in the current step (1 outside one)."""
+    context = tf.distribute.get_replica_context()
+    if context is None:  # cross-replica context: no per-replica step is running
+        return 1
+    return context.num_replicas_in_sync
+
+
 def value_and_grad(fn, variables):
     def wrapped(*args, **kwargs):
+        replicas = _replicas_in_step()
         with tf.GradientTape() as tape:
             loss, aux = fn(*args, **kwargs)
-        grads = tape.gradient(loss, variables)
+            scaled = loss if replicas == 1 else loss * (1.0 / replicas)
+        grads = tape.gradient(scaled, variables)
+        # An embedding's gradient comes as IndexedSlices: made dense, so that the
+        # optimizers apply the same update as on the other backends (sparse slices with
+        # repeated rows go through scatter updates), and so that the all-reduce of
+        # several replicas gets the same static shape on every one.
+        grads = [tf.reshape(tf.convert_to_tensor(g), v.shape)
+                 if isinstance(g, tf.IndexedSlices) else g
+                 for g, v in zip(grads, variables)]
         return (loss, aux), grads
 
     return wrapped
@@ -37,3 +66,56 @@ def input_gradient(fn, x):
 def compile_function(fn, variables):
     del variables  # read live by the traced function
     return tf.function(fn, reduce_retracing=True)
+
+
+def _logical_devices(kind):
+    return [device.name for device in tf.config.list_logical_devices(kind)]
+
+
+def distribution_scope(devices, model_parallel):
+    """``(make_scope, description)`` for training on ``devices`` replicas with ``tf.distribute``.
+
+    ``TF_CONFIG`` set in the environment means a multi-worker cluster
+    (``MultiWorkerMirroredStrategy``, every local accelerator of every worker); otherwise
+    ``MirroredStrategy`` over the first ``devices`` local GPUs, or CPUs when there is no GPU.
+    """
+    import json
+    import os
+
+    if model_parallel is not None:
+        raise ValueError(
+            "model_parallel is implemented with keras.distribution, which Keras 3 runs on "
+            "the JAX backend only; on TensorFlow kgen trains data parallel "
+            "(model_parallel=None). Set KERAS_BACKEND=jax for model parallelism.")
+    if os.environ.get("TF_CONFIG"):
+        try:
+            cluster = json.loads(os.environ["TF_CONFIG"])["cluster"]
+        except (ValueError, KeyError):
+            raise ValueError(
+                "TF_CONFIG is set but is not JSON with a 'cluster' entry; see "
+                "https://www.tensorflow.org/guide/distributed_training#TF_CONFIG") from None
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        workers = sum(len(v) for k, v in cluster.items() if k in ("worker", "chief"))
+        return strategy.scope, {
+            "strategy": strategy, "engine": "tf.distribute.MultiWorkerMirroredStrategy",
+            "num_replicas": strategy.num_replicas_in_sync, "workers": workers}
+    available = _logical_devices("GPU") or _logical_devices("CPU")
+    count = len(available) if devices == "all" else devices
+    if count > len(available):
+        raise ValueError(
+            f"devices={devices} but TensorFlow sees {len(available)} device(s) "
+            f"({', '.join(available)}). On CPU, split it into logical devices before "
+            "TensorFlow starts: tf.config.set_logical_device_configuration(cpu, "
+            "[tf.config.LogicalDeviceConfiguration()] * N).")
+    if count == 1:
+        strategy = tf.distribute.get_strategy()
+        return contextlib.nullcontext, {
+            "strategy": strategy, "engine": "one device", "num_replicas": 1}
+    # Several CPUs: reduce on one device. The default collective all-reduce can pair
+    # different collectives across replicas when a step makes several updates, each with
+    # its own all-reduce ("Shape mismatch in the collective instance").
+    cross_device_ops = None if _logical_devices("GPU") else tf.distribute.ReductionToOneDevice()
+    strategy = tf.distribute.MirroredStrategy(available[:count], cross_device_ops=cross_device_ops)
+    return strategy.scope, {
+        "strategy": strategy, "engine": "tf.distribute.MirroredStrategy",
+        "num_replicas": strategy.num_replicas_in_sync}

@@ -4,6 +4,8 @@ Gradients are taken with ``torch.autograd.grad`` for the listed variables only, 
 nothing accumulates in the ``.grad`` of another network's parameters.
 """
 
+import contextlib
+
 import keras
 import torch
 from keras import tree
@@ -59,3 +61,16 @@ def compile_function(fn, variables):
             return fn(*args)
 
     return call
+
+
+def distribution_scope(devices, model_parallel):
+    """One device only: Keras 3's ``fit()`` on PyTorch has no data-parallel engine."""
+    count = (torch.cuda.device_count() or 1) if devices == "all" else devices
+    if count > 1 or model_parallel is not None:
+        raise RuntimeError(
+            f"Training on several devices (devices={devices!r}"
+            f"{', model_parallel' if model_parallel is not None else ''}) is not available "
+            "on the PyTorch backend: Keras 3's fit() has no DistributedDataParallel support. "
+            "Use KERAS_BACKEND=jax (keras.distribution) or KERAS_BACKEND=tensorflow "
+            "(tf.distribute); a .keras checkpoint trained there loads on PyTorch.")
+    return contextlib.nullcontext, {"engine": "one device", "num_replicas": 1}

@@ -227,14 +227,7 @@ def images(
     num_images = len(x)
     if labels is not None:
         labels = _validate_labels(labels, num_images)
-    if drop_remainder is None:
-        drop_remainder = bool(shuffle)
-    if drop_remainder and batch_size > num_images:
-        raise ValueError(
-            f"batch_size {batch_size} is larger than the {num_images} images, so with "
-            "drop_remainder=True no batch would be produced. Use a smaller batch_size "
-            "or pass drop_remainder=False."
-        )
+    drop_remainder = _resolve_drop_remainder(drop_remainder, shuffle, batch_size, num_images)
 
     tf = _import_tensorflow()
     # cache=True: scale once in numpy. cache=False: keep the raw array, scale per batch.
@@ -251,6 +244,122 @@ def images(
         else:
             ds = ds.map(lambda b, y: (scale(b), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _resolve_drop_remainder(drop_remainder, shuffle, batch_size, num_images):
+    """drop_remainder defaulting to shuffle; an error when no batch would come out."""
+    if drop_remainder is None:
+        drop_remainder = bool(shuffle)
+    if drop_remainder and batch_size > num_images:
+        raise ValueError(
+            f"batch_size {batch_size} is larger than the {num_images} images, so with "
+            "drop_remainder=True no batch would be produced. Use a smaller batch_size "
+            "or pass drop_remainder=False."
+        )
+    return drop_remainder
+
+
+def paired_images(inputs, targets, batch_size=64, shuffle=True, *, seed=None, drop_remainder=None):
+    """Build a ``tf.data.Dataset`` of aligned ``(input_batch, target_batch)`` pairs in ``[-1, 1]``.
+
+    The pairs stay together under shuffling, so the result goes straight into
+    ``model.fit()`` for paired translation (pix2pix) on any Keras backend.
+    Inputs and targets may differ in size and channels, not in number.
+
+    Args:
+        inputs: input images as accepted by `validate_images`.
+        targets: target images, one per input (``targets[i]`` pairs with
+            ``inputs[i]``).
+        batch_size: pairs per batch, a positive integer.
+        shuffle: shuffle the pairs, with a new order every epoch.
+        seed: shuffle seed; ``None`` gives a different order on every run.
+        drop_remainder: drop the last partial batch. Defaults to ``shuffle``,
+            as in `images`.
+
+    Returns:
+        A ``tf.data.Dataset`` yielding ``(inputs, targets)`` float32 batches
+        ``(B, H, W, C)`` in ``[-1, 1]``.
+
+    Raises:
+        TypeError: a non-image dtype (see `validate_images`).
+        ValueError: bad images (see `validate_images`), different numbers of
+            inputs and targets, or a bad ``batch_size`` (see `images`).
+
+    Example:
+
+    ```python
+    inputs, targets = kgen.data.load_paired("digits-edges")
+    ds = kgen.data.paired_images(inputs, targets, batch_size=32, seed=0)
+    x, y = next(iter(ds))  # (32, 8, 8, 1) float32 each
+    ```
+    """
+    inputs, targets = to_data_space(inputs), to_data_space(targets)
+    if len(inputs) != len(targets):
+        raise ValueError(
+            f"Got {len(inputs)} inputs and {len(targets)} targets: paired data needs "
+            "exactly one target per input. For unaligned domains use unpaired_images."
+        )
+    _check_batch_size(batch_size)
+    drop_remainder = _resolve_drop_remainder(drop_remainder, shuffle, batch_size, len(inputs))
+    tf = _import_tensorflow()
+    with tf.device("/CPU:0"):
+        ds = tf.data.Dataset.from_tensor_slices((inputs, targets))
+    if shuffle:
+        ds = ds.shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+def unpaired_images(a, b, batch_size=64, shuffle=True, *, seed=None, drop_remainder=None):
+    """Build a ``tf.data.Dataset`` of ``(a_batch, b_batch)`` from two unaligned domains.
+
+    Each domain is shuffled on its own, so nothing pairs ``a[i]`` with
+    ``b[i]``. One epoch passes once over the larger domain; the smaller one
+    is repeated (reshuffled on every pass) to keep up, so every batch holds
+    ``batch_size`` images of each domain. Images are scaled to ``[-1, 1]``.
+
+    Args:
+        a: images of domain A, as accepted by `validate_images`.
+        b: images of domain B; the number may differ from ``a``.
+        batch_size: images of each domain per batch, a positive integer.
+        shuffle: shuffle each domain, with a new order every epoch.
+        seed: shuffle seed (domain B uses ``seed + 1``); ``None`` gives a
+            different order on every run.
+        drop_remainder: drop the last partial batch. Defaults to ``shuffle``,
+            as in `images`, so training batches keep a fixed shape.
+
+    Returns:
+        A ``tf.data.Dataset`` yielding ``(a_batch, b_batch)`` float32 batches
+        in ``[-1, 1]``, ``max(len(a), len(b))`` images of each domain per epoch
+        (fewer with ``drop_remainder``).
+
+    Raises:
+        TypeError: a non-image dtype (see `validate_images`).
+        ValueError: bad images (see `validate_images`) or a bad ``batch_size``
+            (see `images`).
+
+    Example:
+
+    ```python
+    a, b = kgen.data.load_unpaired("digits-rotated")
+    ds = kgen.data.unpaired_images(a, b, batch_size=32, seed=0)
+    batch_a, batch_b = next(iter(ds))  # (32, 8, 8, 1) float32 each
+    ```
+    """
+    a, b = to_data_space(a), to_data_space(b)
+    _check_batch_size(batch_size)
+    length = max(len(a), len(b))
+    drop_remainder = _resolve_drop_remainder(drop_remainder, shuffle, batch_size, length)
+    tf = _import_tensorflow()
+    domains = []
+    for offset, x in enumerate((a, b)):
+        with tf.device("/CPU:0"):
+            ds = tf.data.Dataset.from_tensor_slices(x)
+        if shuffle:
+            domain_seed = None if seed is None else seed + offset
+            ds = ds.shuffle(len(x), seed=domain_seed, reshuffle_each_iteration=True)
+        domains.append(ds if len(x) == length else ds.repeat())
+    ds = tf.data.Dataset.zip(tuple(domains)).take(length)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
 def _batch_scaler(tf, dtype):

@@ -1,4 +1,5 @@
-"""Variational autoencoder (Kingma & Welling 2014)."""
+"""Autoencoders: the variational autoencoder (Kingma & Welling 2014) and the deterministic,
+optionally denoising, autoencoder (Vincent et al. 2008)."""
 
 import math
 import weakref
@@ -8,6 +9,7 @@ import numpy as np
 from keras import ops
 
 from kgen import losses, networks
+from kgen.export import ServingFunctions, ServingInput
 from kgen.models.base import GenerativeModel, Update
 
 _LIKELIHOODS = ("bernoulli", "gaussian")
@@ -32,6 +34,73 @@ def _check_positive_int(name, value):
     return int(value)
 
 
+def _default_networks(owner, shape, encoder_outputs, latent_dim, base_filters):
+    """The default encoder and decoder of `VAE` and `Autoencoder` for samples of ``shape``.
+
+    Images get the DCGAN builders of `kgen.networks` without batch normalisation and with
+    a linear output; vectors get MLPs with two hidden layers of ``4 * base_filters`` units.
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 1:
+        width = base_filters * 4
+        encoder = networks.mlp(shape[0], encoder_outputs, (width, width), name="encoder")
+        decoder = networks.mlp(latent_dim, shape[0], (width, width), name="decoder")
+    elif len(shape) == 3:
+        encoder = networks.dcgan_discriminator(
+            shape, encoder_outputs, base_filters, batch_norm=False, activation="relu",
+            name="encoder")
+        decoder = networks.dcgan_generator(
+            shape, latent_dim, base_filters, batch_norm=False, output_activation=None,
+            name="decoder")
+    else:
+        raise ValueError(
+            f"{owner}.from_shape takes an image shape (height, width, channels) or a vector "
+            f"shape (dim,); got {shape}."
+        )
+    return encoder, decoder
+
+
+def _latent_dim(decoder, latent_dim):
+    """``latent_dim``, or the size of the decoder's input when it is None."""
+    if latent_dim is None:
+        try:
+            latent_dim = int(decoder.input_shape[-1])
+        except (AttributeError, TypeError, ValueError):
+            raise ValueError(
+                "latent_dim could not be inferred from the decoder's input: pass it."
+            ) from None
+    return latent_dim
+
+
+def as_model_input(x):
+    """Samples as float32 numpy: uint8 images are scaled to data space ([-1, 1])."""
+    x = np.asarray(keras.ops.convert_to_numpy(x))
+    if x.dtype == np.uint8:
+        from kgen.data import to_data_space
+
+        x = to_data_space(x)
+    return x.astype("float32")
+
+
+def check_sample_shape(model, network, x):
+    """Raises a clear error when ``x`` is not a batch of the samples ``network`` takes."""
+    try:
+        expected = network.input_shape
+    except (AttributeError, ValueError):
+        return  # a network without a fixed input shape: let it check its inputs
+    if isinstance(expected, list):
+        expected = expected[0]
+    expected = tuple(expected[1:])
+    if x.ndim == len(expected) + 1 and all(
+            e is None or e == s for e, s in zip(expected, x.shape[1:])):
+        return
+    raise ValueError(
+        f"This {type(model).__name__} models samples of shape {expected}; got an array of "
+        f"shape {x.shape}. Pass a batch (n, {', '.join(str(e) for e in expected)}) of the "
+        "data it was trained on."
+    )
+
+
 # One compiled wrapper per VAE, kept outside the model so that it is neither tracked
 # nor saved with it.
 _IMPORTANCE_FUNCTIONS = weakref.WeakKeyDictionary()
@@ -46,8 +115,8 @@ class _ImportanceTerms(keras.Model):
         self.built = True
 
     def call(self, inputs):
-        x, eps = inputs
-        return self.vae._importance_terms(x, eps)
+        x, eps, *labels = inputs
+        return self.vae._importance_terms(x, eps, labels[0] if labels else None)
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -114,13 +183,7 @@ class VAE(GenerativeModel):
             raise ValueError(f"sigma must be 'learned' or a positive number; got {sigma!r}.")
         if beta < 0:
             raise ValueError(f"beta must be non-negative; got {beta}.")
-        if latent_dim is None:
-            try:
-                latent_dim = int(decoder.input_shape[-1])
-            except (AttributeError, TypeError, ValueError):
-                raise ValueError(
-                    "latent_dim could not be inferred from the decoder's input: pass it."
-                ) from None
+        latent_dim = _latent_dim(decoder, latent_dim)
         self.encoder = encoder
         self.decoder = decoder
         self.latent_dim = int(latent_dim)
@@ -148,23 +211,8 @@ class VAE(GenerativeModel):
         vae = kgen.models.VAE.from_shape((8, 8, 1), latent_dim=8)
         ```
         """
-        shape = tuple(int(s) for s in shape)
-        if len(shape) == 1:
-            width = base_filters * 4
-            encoder = networks.mlp(shape[0], 2 * latent_dim, (width, width), name="encoder")
-            decoder = networks.mlp(latent_dim, shape[0], (width, width), name="decoder")
-        elif len(shape) == 3:
-            encoder = networks.dcgan_discriminator(
-                shape, 2 * latent_dim, base_filters, batch_norm=False, activation="relu",
-                name="encoder")
-            decoder = networks.dcgan_generator(
-                shape, latent_dim, base_filters, batch_norm=False, output_activation=None,
-                name="decoder")
-        else:
-            raise ValueError(
-                f"VAE.from_shape takes an image shape (height, width, channels) or a vector "
-                f"shape (dim,); got {shape}."
-            )
+        encoder, decoder = _default_networks(cls.__name__, shape, 2 * latent_dim, latent_dim,
+                                             base_filters)
         return cls(encoder=encoder, decoder=decoder, latent_dim=latent_dim, **kwargs)
 
     def call(self, x, training=False):
@@ -172,8 +220,20 @@ class VAE(GenerativeModel):
         return self._mean_output(self.decoder(mean, training=training))
 
     # ---------------------------------------------------------------- the math
-    def _posterior(self, x, training=False):
-        out = self.encoder(x, training=training)
+    def _network_inputs(self, main, labels):
+        """What the encoder or decoder is called on: ``main`` (a conditional model adds labels)."""
+        return main
+
+    def _checked_labels(self, labels, count):
+        """Labels given to a public method, checked; an unconditional VAE takes none."""
+        if labels is not None:
+            raise ValueError(
+                f"{type(self).__name__} is unconditional and takes no labels=; use "
+                "kgen.models.ConditionalVAE for a class-conditional model.")
+        return None
+
+    def _posterior(self, x, training=False, labels=None):
+        out = self.encoder(self._network_inputs(x, labels), training=training)
         if isinstance(out, (list, tuple)):
             mean, log_var = out
         else:
@@ -201,17 +261,17 @@ class VAE(GenerativeModel):
             return losses.bernoulli_nll((x + 1.0) * 0.5, decoded)
         return losses.gaussian_nll(x, decoded, self._log_scale())
 
-    def negative_elbo(self, x, training=False):
+    def negative_elbo(self, x, training=False, labels=None):
         """Returns ``(negative ELBO, reconstruction NLL, KL)``, each per example."""
-        mean, log_var = self._posterior(x, training)
+        mean, log_var = self._posterior(x, training, labels)
         z = self.reparameterize(mean, log_var)
-        decoded = self.decoder(z, training=training)
+        decoded = self.decoder(self._network_inputs(z, labels), training=training)
         reconstruction = self.reconstruction_nll(x, decoded)
         kl = losses.gaussian_kl(mean, log_var)
         return reconstruction + self.beta * kl, reconstruction, kl
 
     def elbo_loss(self, x, y=None, training=True):
-        loss, reconstruction, kl = self.negative_elbo(x, training)
+        loss, reconstruction, kl = self.negative_elbo(x, training, labels=y)
         loss = ops.mean(loss)
         return loss, {
             "loss": loss,
@@ -229,52 +289,55 @@ class VAE(GenerativeModel):
 
     # ------------------------------------------------------------ public tools
     def _as_input(self, x):
-        x = np.asarray(x)
-        if x.dtype == np.uint8:
-            from kgen.data import to_data_space
+        return as_model_input(x)
 
-            x = to_data_space(x)
-        return x.astype("float32")
-
-    def encode(self, x, batch_size=256):
+    def encode(self, x, batch_size=256, labels=None):
         """Mean and log-variance of ``q(z|x)`` for samples ``x`` (data space or uint8).
+
+        ``labels`` (class indices, one per sample) are for `ConditionalVAE` only.
 
         Returns:
             ``(mean, log_variance)``, numpy arrays of shape ``(n, latent_dim)``.
         """
-        out = self.encoder.predict(self._as_input(x), batch_size=batch_size, verbose=0)
+        x = self._as_input(x)
+        labels = self._checked_labels(labels, len(x))
+        out = self.encoder.predict(self._network_inputs(x, labels), batch_size=batch_size,
+                                   verbose=0)
         if isinstance(out, (list, tuple)):
             return np.asarray(out[0]), np.asarray(out[1])
         return out[:, : self.latent_dim], out[:, self.latent_dim :]
 
-    def decode(self, z, batch_size=256):
-        """The decoder's mean for latent vectors ``z``, in data space."""
+    def decode(self, z, batch_size=256, labels=None):
+        """The decoder's mean for latent vectors ``z``, in data space (``labels``: see `encode`)."""
         z = np.asarray(keras.ops.convert_to_numpy(z), dtype="float32")
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"z must have shape (n, {self.latent_dim}); got {z.shape}.")
-        decoded = self.decoder.predict(z, batch_size=batch_size, verbose=0)
+        labels = self._checked_labels(labels, len(z))
+        decoded = self.decoder.predict(self._network_inputs(z, labels), batch_size=batch_size,
+                                       verbose=0)
         return np.asarray(keras.ops.convert_to_numpy(self._mean_output(decoded)), "float32")
 
-    def reconstruct(self, x, batch_size=256):
+    def reconstruct(self, x, batch_size=256, labels=None):
         """Decodes the posterior mean of each sample of ``x``: a deterministic reconstruction."""
-        mean, _ = self.encode(x, batch_size)
-        return self.decode(mean, batch_size)
+        mean, _ = self.encode(x, batch_size, labels=labels)
+        return self.decode(mean, batch_size, labels=labels)
 
     # ------------------------------------------------------------- likelihood
-    def _importance_terms(self, x, eps):
+    def _importance_terms(self, x, eps, labels=None):
         """Log importance weights, ``log p(x|z)`` and the KL of ``x`` for noise ``eps``.
 
         ``x``: (n, ...) in data space; ``eps``: (n, K, latent_dim) standard normal noise;
         ``z_k = mean + sigma * eps_k``. Returns ``(log_w, log_p_x_given_z, kl)`` of shapes
         (n, K), (n, K), (n,), where ``log_w = log p(x|z) + log p(z) - log q(z|x)``.
         """
-        mean, log_var = self._posterior(x, training=False)
+        mean, log_var = self._posterior(x, training=False, labels=labels)
         k = ops.shape(eps)[1]
+        labels_k = None if labels is None else ops.repeat(labels, k, axis=0)
         eps = ops.reshape(eps, (-1, self.latent_dim))
         mean_k = ops.repeat(mean, k, axis=0)
         log_var_k = ops.repeat(log_var, k, axis=0)
         z = mean_k + ops.exp(0.5 * log_var_k) * eps
-        decoded = self.decoder(z, training=False)
+        decoded = self.decoder(self._network_inputs(z, labels_k), training=False)
         log_p_x_given_z = -self.reconstruction_nll(ops.repeat(x, k, axis=0), decoded)
         log_p_z = -0.5 * ops.sum(ops.square(z) + _LOG_2PI, axis=-1)
         # (z - mean) / sigma is eps exactly, so log q(z|x) needs no division.
@@ -282,7 +345,7 @@ class VAE(GenerativeModel):
         log_w = ops.reshape(log_p_x_given_z + log_p_z - log_q_z, (-1, k))
         return log_w, ops.reshape(log_p_x_given_z, (-1, k)), losses.gaussian_kl(mean, log_var)
 
-    def _importance_samples(self, x, num_samples, batch_size, seed):
+    def _importance_samples(self, x, num_samples, batch_size, seed, labels=None):
         """``(log_w, log_p_x_given_z, kl)`` of all of ``x`` as float64 numpy arrays.
 
         The noise is drawn with `keras.random.normal`; the rest runs as one compiled
@@ -292,6 +355,7 @@ class VAE(GenerativeModel):
         batch_size = _check_positive_int("batch_size", batch_size)
         x = self._as_input(x)
         self._check_sample_shape(x)
+        labels = self._checked_labels(labels, len(x))
         seed_generator = _seed_generator(seed)
         per_step = min(num_samples, batch_size)        # latent samples per example and call
         examples = min(len(x), max(1, batch_size // num_samples))
@@ -302,13 +366,15 @@ class VAE(GenerativeModel):
         for start in range(0, len(x), examples):
             batch = x[start:start + examples]
             size = len(batch)
+            extra = [] if labels is None else [labels[start:start + examples]]
             if size < examples:   # pad to the common shape (one compilation)
-                batch = np.concatenate([batch, np.repeat(batch[-1:], examples - size, 0)])
+                batch, *extra = [np.concatenate([part, np.repeat(part[-1:], examples - size, 0)])
+                                 for part in [batch] + extra]
             w_chunks, p_chunks = [], []
             for _ in range(0, num_samples, per_step):
                 eps = keras.random.normal((examples, per_step, self.latent_dim),
                                           seed=seed_generator)
-                w, p, d = function.predict_on_batch([batch, ops.convert_to_numpy(eps)])
+                w, p, d = function.predict_on_batch([batch, ops.convert_to_numpy(eps)] + extra)
                 w_chunks.append(np.asarray(w)[:size])
                 p_chunks.append(np.asarray(p)[:size])
             log_w.append(np.concatenate(w_chunks, axis=1)[:, :num_samples])
@@ -316,7 +382,7 @@ class VAE(GenerativeModel):
             kl.append(np.asarray(d)[:size])
         return tuple(np.concatenate(parts).astype("float64") for parts in (log_w, log_px, kl))
 
-    def log_likelihood(self, x, num_samples=100, batch_size=4096, seed=None):
+    def log_likelihood(self, x, num_samples=100, batch_size=4096, seed=None, labels=None):
         """Importance-weighted estimate of ``log p(x)`` per example, in nats (Burda et al. 2016).
 
         ``log p(x) ~= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)``, ``z_k ~ q(z|x)``: the
@@ -349,6 +415,8 @@ class VAE(GenerativeModel):
                 faster and takes more memory.
             seed: integer seed, a `keras.random.SeedGenerator`, or None for fresh noise.
                 The same integer seed gives the same estimate on a given backend.
+            labels: class indices, one per sample, for `ConditionalVAE` (which then
+                estimates ``log p(x | y)``); an unconditional VAE takes none.
 
         Returns:
             float64 numpy array ``(n,)``: the estimate of ``log p(x)`` of each example, nats.
@@ -370,9 +438,9 @@ class VAE(GenerativeModel):
             Loaiza-Ganem & Cunningham, "The continuous Bernoulli: fixing a pervasive error
             in variational autoencoders", NeurIPS 2019.
         """
-        return self.log_likelihood_bounds(x, num_samples, batch_size, seed)[1]
+        return self.log_likelihood_bounds(x, num_samples, batch_size, seed, labels)[1]
 
-    def elbo(self, x, num_samples=1, batch_size=4096, seed=None):
+    def elbo(self, x, num_samples=1, batch_size=4096, seed=None, labels=None):
         """The evidence lower bound ``E_q[log p(x|z)] - KL(q(z|x) || p(z))`` per example, nats.
 
         The reconstruction term is averaged over ``num_samples`` draws ``z ~ q(z|x)``; the
@@ -385,6 +453,7 @@ class VAE(GenerativeModel):
             num_samples: draws of ``z`` per example for the reconstruction term.
             batch_size: latent samples decoded at once.
             seed: integer seed, a `keras.random.SeedGenerator`, or None.
+            labels: class indices for `ConditionalVAE` (see `log_likelihood`).
 
         Returns:
             float64 numpy array ``(n,)``, nats.
@@ -401,9 +470,10 @@ class VAE(GenerativeModel):
         References:
             Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014.
         """
-        return self.log_likelihood_bounds(x, num_samples, batch_size, seed)[0]
+        return self.log_likelihood_bounds(x, num_samples, batch_size, seed, labels)[0]
 
-    def log_likelihood_bounds(self, x, num_samples=100, batch_size=4096, seed=None):
+    def log_likelihood_bounds(self, x, num_samples=100, batch_size=4096, seed=None,
+                              labels=None):
         """The ELBO and the IWAE bound of ``log p(x)`` from the same ``K`` latent samples.
 
         One pass over the data gives both estimates: the ELBO (`elbo`: the mean of
@@ -416,6 +486,7 @@ class VAE(GenerativeModel):
             num_samples: latent samples ``K`` per example.
             batch_size: latent samples decoded at once.
             seed: integer seed, a `keras.random.SeedGenerator`, or None.
+            labels: class indices for `ConditionalVAE` (see `log_likelihood`).
 
         Returns:
             ``(elbo, log_likelihood)``: float64 numpy arrays ``(n,)``, nats.
@@ -433,7 +504,8 @@ class VAE(GenerativeModel):
         References:
             Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders", ICLR 2016.
         """
-        log_w, log_p_x_given_z, kl = self._importance_samples(x, num_samples, batch_size, seed)
+        log_w, log_p_x_given_z, kl = self._importance_samples(x, num_samples, batch_size, seed,
+                                                              labels)
         # logsumexp of the weights relative to their maximum, so float32 loses nothing.
         top = log_w.max(axis=1, keepdims=True)
         relative = ops.logsumexp(ops.convert_to_tensor((log_w - top).astype("float32")), axis=1)
@@ -442,21 +514,7 @@ class VAE(GenerativeModel):
         return log_p_x_given_z.mean(axis=1) - kl, log_likelihood
 
     def _check_sample_shape(self, x):
-        try:
-            expected = self.encoder.input_shape
-        except (AttributeError, ValueError):
-            return  # a network without a fixed input shape: let it check its inputs
-        if isinstance(expected, list):
-            expected = expected[0]
-        expected = tuple(expected[1:])
-        if x.ndim == len(expected) + 1 and all(
-                e is None or e == s for e, s in zip(expected, x.shape[1:])):
-            return
-        raise ValueError(
-            f"This VAE models samples of shape {expected}; got an array of shape "
-            f"{x.shape}. Pass a batch (n, {', '.join(str(e) for e in expected)}) of the data "
-            "it was trained on."
-        )
+        check_sample_shape(self, self.encoder, x)
 
     def _generate(self, num_samples, *, seed=None, latents=None, batch_size=256):
         if latents is None:
@@ -465,8 +523,261 @@ class VAE(GenerativeModel):
             latents = self.standard_normal((num_samples, self.latent_dim), seed)
         return self.decode(latents, batch_size)
 
+    def serving_functions(self):
+        """The sampler for `export_generator`: latent vectors to the decoder's mean.
+
+        ``generate_from_latent(latent)`` equals ``generate(latents=latent)``;
+        ``generate(seed, num_samples)`` draws the latent vectors from the prior N(0, I).
+        """
+        decoder = self.decoder
+
+        def sample(z, labels=None):
+            return self._mean_output(decoder(self._network_inputs(z, labels), training=False))
+
+        return ServingFunctions(sample, [ServingInput("latent", (self.latent_dim,))], [decoder])
+
     def get_config(self):
         config = super().get_config()
         config.update(latent_dim=self.latent_dim, likelihood=self.likelihood,
                       sigma=self.sigma, beta=self.beta)
+        return config
+
+
+_AE_LOSSES = ("mse", "bce")
+_NOISES = (None, "gaussian", "masking")
+
+
+@keras.saving.register_keras_serializable(package="kgen")
+class Autoencoder(GenerativeModel):
+    """A deterministic autoencoder, optionally denoising, trained to reconstruct its input.
+
+    The encoder maps a sample ``x`` to a code ``z = f(x)`` and the decoder maps it back,
+    ``x_hat = g(z)``; `fit()` minimises the reconstruction error, averaged over the
+    dimensions of a sample and over the batch:
+
+    - ``reconstruction="mse"`` (default): the squared error ``(x_hat - x)^2`` in data space; the
+      decoder's output is linear and is the reconstruction.
+    - ``reconstruction="bce"``: the binary cross-entropy between ``sigmoid(logits)`` and the
+      targets ``(x + 1) / 2`` (data in [-1, 1] mapped to [0, 1]); the reconstruction is
+      ``2 sigmoid(logits) - 1``.
+
+    Denoising (Vincent et al. 2008): with ``noise``, the encoder sees a corrupted copy
+    ``x~`` of each training sample and the loss compares ``g(f(x~))`` with the clean
+    ``x``. The corruption is drawn afresh at every training step and applied in training
+    steps only: evaluation, `encode`, `reconstruct` and ``call`` use the clean input.
+
+    - ``"gaussian"``: ``x~ = x + noise_level * eps``, ``eps ~ N(0, I)``.
+    - ``"masking"``: each value is set to -1 (black, the 0 of Vincent et al.'s [0, 1]
+      scale) with probability ``noise_level``.
+
+    Sampling: an autoencoder has no prior over its codes. `generate` decodes the given
+    ``latents=``; without them it samples from a Gaussian ``N(mu, Sigma)`` fitted to the
+    codes of training data by `fit_latent_gaussian` (the mean and covariance are stored
+    in the model, so they are saved with it). Calling ``generate(n)`` before
+    `fit_latent_gaussian` raises an error.
+
+    Logs: ``loss`` (the reconstruction error).
+
+    Args:
+        encoder: a Keras model from samples to ``(latent_dim,)`` codes.
+        decoder: a Keras model from ``(latent_dim,)`` to the sample shape.
+        latent_dim: size of the code; inferred from the decoder's input if None.
+        reconstruction: the loss, ``"mse"`` or ``"bce"``.
+        noise: None, ``"gaussian"`` or ``"masking"``.
+        noise_level: standard deviation of the Gaussian noise, or the masking
+            probability (in [0, 1)).
+        seed: seed of the corruption noise drawn in training steps.
+
+    Example:
+
+    ```python
+    import kgen
+
+    x = kgen.data.load("digits")
+    ae = kgen.models.Autoencoder.from_shape(x.shape[1:], latent_dim=8, noise="masking",
+                                            noise_level=0.25)
+    ae.compile()
+    ae.fit(kgen.data.images(x), epochs=1, verbose=0)
+    restored = ae.reconstruct(x[:4])
+    ae.fit_latent_gaussian(x)
+    samples = ae.generate(16, seed=0)
+    ```
+
+    References:
+        Vincent, Larochelle, Bengio & Manzagol, "Extracting and Composing Robust Features
+        with Denoising Autoencoders", ICML 2008.
+        Hinton & Salakhutdinov, "Reducing the Dimensionality of Data with Neural
+        Networks", Science 2006.
+    """
+
+    optimizer_names = ("model",)
+    log_names = ("loss",)
+    network_names = ("encoder", "decoder")
+
+    def __init__(self, encoder, decoder, latent_dim=None, reconstruction="mse", noise=None,
+                 noise_level=0.25, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        if reconstruction not in _AE_LOSSES:
+            raise ValueError(
+                f"reconstruction must be one of {_AE_LOSSES}; got {reconstruction!r}.")
+        if noise not in _NOISES:
+            raise ValueError(f"noise must be one of {_NOISES}; got {noise!r}.")
+        noise_level = float(noise_level)
+        if noise_level < 0 or (noise == "masking" and noise_level >= 1):
+            raise ValueError(
+                "noise_level must be non-negative (a standard deviation) for Gaussian noise "
+                f"and in [0, 1) (a probability) for masking; got {noise_level}.")
+        latent_dim = _latent_dim(decoder, latent_dim)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.latent_dim = _check_positive_int("latent_dim", latent_dim)
+        self.reconstruction = reconstruction
+        self.noise = noise
+        self.noise_level = noise_level
+        d = self.latent_dim
+        self.latent_mean = self.add_weight(shape=(d,), initializer="zeros", trainable=False,
+                                           name="latent_mean")
+        self.latent_cholesky = self.add_weight(shape=(d, d), initializer="identity",
+                                               trainable=False, name="latent_cholesky")
+        self.latent_fitted = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                             name="latent_fitted")
+        if not decoder.built:
+            decoder.build((None, self.latent_dim))
+        self._ensure_built()
+
+    @classmethod
+    def from_shape(cls, shape, latent_dim=16, base_filters=32, **kwargs):
+        """An autoencoder with the default networks of `VAE.from_shape` for ``shape``.
+
+        Example:
+
+        ```python
+        import kgen
+        ae = kgen.models.Autoencoder.from_shape((8, 8, 1), latent_dim=8,
+                                                reconstruction="bce")
+        ```
+        """
+        encoder, decoder = _default_networks(cls.__name__, shape, latent_dim, latent_dim,
+                                             base_filters)
+        return cls(encoder=encoder, decoder=decoder, latent_dim=latent_dim, **kwargs)
+
+    def call(self, x, training=False):
+        return self._output(self.decoder(self.encoder(x, training=training), training=training))
+
+    # ---------------------------------------------------------------- the math
+    def corrupt(self, x, training=False):
+        """The encoder's input: ``x`` corrupted by the model's noise in training, else ``x``."""
+        x = ops.convert_to_tensor(x)
+        if not training or self.noise is None or self.noise_level == 0:
+            return x
+        if self.noise == "gaussian":
+            return x + self.noise_level * keras.random.normal(ops.shape(x),
+                                                              seed=self.seed_generator)
+        drop = keras.random.uniform(ops.shape(x), seed=self.seed_generator) < self.noise_level
+        return ops.where(drop, -ops.ones_like(x), x)
+
+    def reconstruction_error(self, x, decoded):
+        """The loss per example: squared error or cross-entropy, averaged over dimensions."""
+        x = ops.convert_to_tensor(x)
+        size = 1
+        for dim in x.shape[1:]:
+            size *= int(dim)
+        if self.reconstruction == "bce":
+            return losses.bernoulli_nll((x + 1.0) * 0.5, decoded) / size
+        return ops.mean(ops.reshape(ops.square(decoded - x), (ops.shape(x)[0], -1)), axis=-1)
+
+    def reconstruction_loss(self, x, y=None, training=True):
+        decoded = self.decoder(self.encoder(self.corrupt(x, training), training=training),
+                               training=training)
+        loss = ops.mean(self.reconstruction_error(x, decoded))
+        return loss, {"loss": loss}
+
+    def training_updates(self):
+        return [Update("model", self.reconstruction_loss, self.trainable_variables)]
+
+    def _output(self, decoded):
+        if self.reconstruction == "bce":
+            return ops.sigmoid(decoded) * 2.0 - 1.0
+        return decoded
+
+    # ------------------------------------------------------------ public tools
+    def encode(self, x, batch_size=256):
+        """The codes ``f(x)`` of samples ``x`` (data space or uint8): ``(n, latent_dim)``."""
+        x = as_model_input(x)
+        check_sample_shape(self, self.encoder, x)
+        return np.asarray(self.encoder.predict(x, batch_size=batch_size, verbose=0), "float32")
+
+    def decode(self, z, batch_size=256):
+        """The reconstructions ``g(z)`` of codes ``z``, in data space."""
+        z = np.asarray(keras.ops.convert_to_numpy(z), dtype="float32")
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"latents must have shape (n, {self.latent_dim}); got {z.shape}.")
+        decoded = self.decoder.predict(z, batch_size=batch_size, verbose=0)
+        return np.asarray(keras.ops.convert_to_numpy(self._output(decoded)), "float32")
+
+    def reconstruct(self, x, batch_size=256):
+        """``g(f(x))`` for clean samples ``x``."""
+        return self.decode(self.encode(x, batch_size), batch_size)
+
+    def fit_latent_gaussian(self, x, batch_size=256):
+        """Fits the Gaussian that `generate` samples codes from to the codes of ``x``.
+
+        Stores the mean and the Cholesky factor of the covariance (with ``1e-6`` added to
+        its diagonal) of ``encode(x)`` in the model's variables.
+
+        Args:
+            x: training samples (uint8 images or data space), at least two.
+
+        Returns:
+            The model.
+        """
+        codes = self.encode(x, batch_size).astype("float64")
+        if len(codes) < 2:
+            raise ValueError("fit_latent_gaussian needs at least 2 samples to fit a covariance.")
+        covariance = np.atleast_2d(np.cov(codes, rowvar=False))
+        covariance += 1e-6 * np.eye(self.latent_dim)
+        self.latent_mean.assign(codes.mean(axis=0).astype("float32"))
+        self.latent_cholesky.assign(np.linalg.cholesky(covariance).astype("float32"))
+        self.latent_fitted.assign(1.0)
+        return self
+
+    def _generate(self, num_samples, *, seed=None, latents=None, batch_size=256):
+        if latents is None:
+            if num_samples is None:
+                raise ValueError("Pass num_samples (or latents=) to generate().")
+            if float(ops.convert_to_numpy(self.latent_fitted)) == 0.0:
+                raise ValueError(
+                    "This Autoencoder has no distribution over its codes yet: call "
+                    "fit_latent_gaussian(x_train) after training, or pass latents=.")
+            eps = self.standard_normal((num_samples, self.latent_dim), seed)
+            cholesky = np.asarray(ops.convert_to_numpy(self.latent_cholesky))
+            latents = np.asarray(ops.convert_to_numpy(self.latent_mean)) + eps @ cholesky.T
+        return self.decode(latents, batch_size)
+
+    def serving_functions(self):
+        """The sampler for `export_generator`: codes to their decodings ``g(z)``.
+
+        ``generate_from_latent(latent)`` equals ``generate(latents=latent)``. After
+        `fit_latent_gaussian`, ``generate(seed, num_samples)`` draws the codes from that
+        Gaussian (its mean and Cholesky factor at export time, as constants); before, the
+        SavedModel has ``generate_from_latent`` only.
+        """
+        decoder = self.decoder
+        if float(ops.convert_to_numpy(self.latent_fitted)) == 0.0:
+            latent = ServingInput("latent", (self.latent_dim,), noise=None)
+        else:
+            cholesky = np.asarray(ops.convert_to_numpy(self.latent_cholesky), "float32")
+            mean = np.asarray(ops.convert_to_numpy(self.latent_mean), "float32")
+            latent = ServingInput("latent", (self.latent_dim,), loc=tuple(mean.tolist()),
+                                  scale=tuple(map(tuple, cholesky.tolist())))
+
+        def sample(z):
+            return self._output(decoder(z, training=False))
+
+        return ServingFunctions(sample, [latent], [decoder])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(latent_dim=self.latent_dim, reconstruction=self.reconstruction,
+                      noise=self.noise, noise_level=self.noise_level)
         return config

@@ -290,6 +290,37 @@ class GenerativeModel(keras.Model):
     def _generate(self, num_samples, *, seed, **conditions):
         raise NotImplementedError
 
+    def serving_functions(self):
+        """What `export_generator` exports: a `kgen.export.ServingFunctions`.
+
+        A family overrides this with its sampler written in `keras.ops` as a function of
+        per-sample inputs (latent vectors, labels, input images, the initial noise of a
+        diffusion loop), each described by a `kgen.export.ServingInput`. Keyword
+        arguments of an override are the family's export options. A family that does
+        not override it cannot be exported.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot be exported yet: its family does not implement "
+            "serving_functions() (see docs/guides/serving.md, 'Adding export to a family').")
+
+    def export_generator(self, directory, verbose=False, **options):
+        """Writes ``generate()`` as a TensorFlow SavedModel (`kgen.export.export_generator`).
+
+        ``options`` are the family's export options (``direction=`` for a `CycleGAN`,
+        ``steps=`` and ``guidance_scale=`` for a `Diffusion` model).
+
+        Example:
+
+        ```python
+        import kgen
+        gan = kgen.models.GAN.from_shape((8, 8, 1), latent_dim=16, base_filters=8)
+        gan.export_generator("/tmp/gan_savedmodel")
+        ```
+        """
+        from kgen import export
+
+        return export.export_generator(self, directory, verbose=verbose, **options)
+
     @staticmethod
     def standard_normal(shape, seed):
         """Standard normal noise drawn with numpy: the same for a seed on every backend."""

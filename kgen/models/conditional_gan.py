@@ -6,6 +6,7 @@ import numpy as np
 from keras import ops
 
 from kgen import networks
+from kgen.export import ServingFunctions, ServingInput
 from kgen.models.gan import GAN
 
 
@@ -202,6 +203,22 @@ class ConditionalGAN(GAN):
         labels = self.check_labels(labels, count)
         return self.sampling_generator.predict([latents, labels], batch_size=batch_size,
                                                verbose=0)
+
+    def serving_functions(self):
+        """The sampler for `export_generator`: ``(latent, labels)`` to samples.
+
+        ``generate_from_latent(latent, labels)`` equals ``generate(latents=latent,
+        labels=labels)``; ``generate_with_labels(seed, labels)`` draws the latent vectors.
+        """
+        generator = self.sampling_generator
+        inputs = [ServingInput("latent", (self.latent_dim,)),
+                  ServingInput("labels", (), "int32", noise="categorical",
+                               classes=self.num_classes)]
+
+        def sample(z, labels):
+            return generator([z, labels], training=False)
+
+        return ServingFunctions(sample, inputs, [generator])
 
     def get_config(self):
         config = super().get_config()

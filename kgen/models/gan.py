@@ -11,6 +11,7 @@ import numpy as np
 from keras import ops
 
 from kgen import losses, networks
+from kgen.export import ServingFunctions, ServingInput
 from kgen.models.base import GenerativeModel, Update
 from kgen.models.ema import ExponentialMovingAverage
 
@@ -332,6 +333,20 @@ class GAN(GenerativeModel):
         """Samples for ``num_samples`` latent vectors drawn from ``seed``, or for ``latents``."""
         latents = self._resolve_latents(num_samples, seed, latents)
         return self.sampling_generator.predict(latents, batch_size=batch_size, verbose=0)
+
+    def serving_functions(self):
+        """The sampler for `export_generator`: latent vectors to ``sampling_generator``'s samples.
+
+        The SavedModel's ``generate_from_latent(latent)`` equals ``generate(latents=latent)``;
+        ``generate(seed, num_samples)`` draws the latent vectors from a standard normal.
+        """
+        generator = self.sampling_generator
+
+        def sample(z):
+            return generator(z, training=False)
+
+        return ServingFunctions(sample, [ServingInput("latent", (self.latent_dim,))],
+                                [generator])
 
     def get_config(self):
         config = super().get_config()

@@ -9,5 +9,17 @@ from kgen.networks.dcgan import (  # noqa: F401
     dcgan_generator,
     num_upsamplings,
 )
+from kgen.networks.diffusion_unet import SinusoidalEmbedding, diffusion_unet  # noqa: F401
+from kgen.networks.image_prior import skip_network  # noqa: F401
 from kgen.networks.mlp import mlp  # noqa: F401
+from kgen.networks.patchgan import patchgan_discriminator  # noqa: F401
+from kgen.networks.pixelcnn import (  # noqa: F401
+    GatedPixelCNN,
+    GatedPixelCNNBlock,
+    MaskedConv2D,
+)
+from kgen.networks.resnet_generator import ReflectionPadding2D, resnet_generator  # noqa: F401
 from kgen.networks.spectral_norm import SpectralNormalization  # noqa: F401
+from kgen.networks.unet import unet_generator  # noqa: F401
+from kgen.networks.vector_quantizer import VectorQuantizer  # noqa: F401
+from kgen.networks.vgg import CaffePreprocessing, vgg19_features  # noqa: F401

@@ -1,0 +1,355 @@
+"""Export of a model's ``generate()`` as a TensorFlow SavedModel, for serving.
+
+A family describes *what* its sampler computes with `ServingFunctions` (returned by
+`kgen.models.GenerativeModel.serving_functions`): one function, written with `keras.ops`,
+from per-sample inputs (latent vectors, labels, input images) to samples in data space,
+and, for each input, how ``generate(seed, ...)`` draws it. `export_generator` turns that
+into a SavedModel whose serving signatures run the whole sampler:
+
+- ``generate_from_latent(<every input>)``: the samples for given inputs (the latent
+  vectors ``latent``, and ``labels`` for a conditional model).
+- ``generate(seed, num_samples)``: every input drawn in the graph from the int64 ``seed``
+  (when every input can be drawn); the same seed gives the same samples.
+- ``generate_with_<name>(seed, <name>)`` for each condition (``generate_with_labels``):
+  the condition given, the noise drawn from ``seed``, one sample per condition row.
+
+Each returns ``images`` (uint8, ``(N, H, W, C)``, data space [-1, 1] mapped to 0..255
+as `kgen.images.to_uint8` does) for image models, and ``samples`` (float32, data space).
+
+On TensorFlow and JAX the model is exported in this process (`keras.export.ExportArchive`;
+JAX functions go through jax2tf). PyTorch models cannot be exported to a SavedModel
+directly, so the model is saved to a ``.keras`` file (which is backend-neutral) and
+exported by a TensorFlow-backend Python process.
+"""
+
+import dataclasses
+import inspect
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from typing import Callable, Optional, Sequence
+
+import keras
+from keras import ops
+
+NOISE_KINDS = (None, "normal", "uniform", "categorical")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingInput:
+    """One per-sample input of a serving function.
+
+    Args:
+        name: the input's name in the signatures (``latent``, ``labels``, ``inputs``).
+        shape: its shape for one sample, without the batch axis (``(latent_dim,)``, ``()``).
+        dtype: its dtype (``"float32"``, ``"int32"``).
+        noise: how ``generate(seed, ...)`` draws it: ``"normal"`` (standard normal),
+            ``"uniform"`` (uniform in ``(0, 1)``, such as the numbers of the Gumbel-max
+            draws of an autoregressive sampler),
+            ``"categorical"`` (uniform integers ``0 .. classes - 1``; a condition that
+            also gets a ``generate_with_<name>`` signature) or None (a condition that
+            must be given, such as the input image of a translation model).
+        classes: the number of categories of a ``"categorical"`` input.
+        loc, scale: for a ``"normal"`` input of shape ``(d,)``, draw ``loc + eps @ scale.T``
+            with ``eps`` standard normal: a Gaussian of mean ``loc`` (``d`` numbers) and
+            covariance ``scale @ scale.T`` (``scale`` a ``d x d`` nested tuple, a Cholesky
+            factor). Default: the standard normal.
+
+    Example:
+
+    ```python
+    from kgen.export import ServingInput
+
+    latent = ServingInput("latent", (100,))                    # drawn N(0, 1) from the seed
+    labels = ServingInput("labels", (), "int32", noise="categorical", classes=10)
+    images = ServingInput("inputs", (64, 64, 3), noise=None)  # given by the caller
+    ```
+    """
+
+    name: str
+    shape: tuple
+    dtype: str = "float32"
+    noise: Optional[str] = "normal"
+    classes: Optional[int] = None
+    loc: Optional[tuple] = None
+    scale: Optional[tuple] = None
+
+    def __post_init__(self):
+        if self.noise not in NOISE_KINDS:
+            raise ValueError(f"ServingInput {self.name!r}: noise must be one of "
+                             f"{NOISE_KINDS}; got {self.noise!r}.")
+        if self.noise == "categorical" and not self.classes:
+            raise ValueError(f"ServingInput {self.name!r}: a categorical input needs classes.")
+        if (self.loc is None) != (self.scale is None):
+            raise ValueError(f"ServingInput {self.name!r}: give both loc and scale, or neither.")
+        if self.loc is not None and (self.noise != "normal" or len(self.shape) != 1):
+            raise ValueError(f"ServingInput {self.name!r}: loc and scale are for a normal "
+                             "input of shape (d,).")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingFunctions:
+    """What a family exports: a sampling function of per-sample inputs, and its inputs.
+
+    Args:
+        sample: a function of one tensor per input, in the order of ``inputs``, each with
+            a leading batch axis, that returns the samples in data space. Written with
+            `keras.ops` (it is traced by TensorFlow, or by JAX and converted with jax2tf);
+            a loop (a diffusion sampler's steps, an autoregressive model's pixels) goes
+            in it with ``ops.fori_loop``, and all its noise must come from its inputs.
+        inputs: the `ServingInput`s.
+        networks: the Keras layers/models whose variables ``sample`` reads (they are
+            saved in the SavedModel).
+        value_range: the data-space range mapped to 0..255 for the ``images`` output.
+
+    Example:
+
+    ```python
+    import kgen
+    from kgen.export import ServingFunctions, ServingInput
+
+    vae = kgen.models.VAE.from_shape((8, 8, 1), latent_dim=4, base_filters=8)
+    functions = ServingFunctions(
+        sample=lambda z: vae._mean_output(vae.decoder(z, training=False)),
+        inputs=[ServingInput("latent", (4,))], networks=[vae.decoder])
+    ```
+    """
+
+    sample: Callable
+    inputs: Sequence[ServingInput]
+    networks: Sequence
+    value_range: tuple = (-1.0, 1.0)
+
+
+def to_uint8(samples, value_range=(-1.0, 1.0)):
+    """`kgen.images.to_uint8` written with `keras.ops`, to run inside an exported graph.
+
+    Values are mapped linearly from ``value_range`` to 0..255, clipped and rounded half
+    to even (as numpy rounds).
+
+    Args:
+        samples: a float tensor in data space.
+        value_range: ``(low, high)``, mapped to 0 and 255.
+
+    Returns:
+        A uint8 tensor of the same shape.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kgen.export import to_uint8
+
+    to_uint8(np.array([-1.0, 0.0, 1.0], "float32"))   # [0, 128, 255]
+    ```
+    """
+    low, high = (float(v) for v in value_range)
+    scaled = (ops.cast(samples, "float32") - low) * (255.0 / (high - low))
+    return ops.cast(ops.round(ops.clip(scaled, 0.0, 255.0)), "uint8")
+
+
+def _check_spec(spec, model):
+    if not isinstance(spec, ServingFunctions):
+        raise TypeError(f"{type(model).__name__}.serving_functions() must return a "
+                        f"kgen.export.ServingFunctions; got {type(spec).__name__}.")
+    names = [item.name for item in spec.inputs]
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"{type(model).__name__}.serving_functions() needs inputs with "
+                         f"distinct names; got {names}.")
+    if {"seed", "num_samples"} & set(names):
+        raise ValueError("'seed' and 'num_samples' are reserved signature argument names.")
+
+
+def _outputs(spec, samples):
+    outputs = {"samples": ops.cast(samples, "float32")}
+    if len(samples.shape) == 4:
+        outputs["images"] = to_uint8(samples, spec.value_range)
+    return outputs
+
+
+def _draw(tf, item, index, seed, count):
+    """Input ``item`` for ``count`` samples, drawn in the graph from ``seed``."""
+    stream = tf.stack([seed, tf.constant(index + 1, tf.int64)])
+    shape = tf.concat([[count], tf.constant(item.shape, tf.int32)], axis=0)
+    if item.noise == "normal":
+        drawn = tf.random.stateless_normal(shape, seed=stream)
+        if item.loc is not None:
+            drawn = tf.constant(item.loc, tf.float32) + tf.matmul(
+                drawn, tf.constant(item.scale, tf.float32), transpose_b=True)
+        return tf.cast(drawn, item.dtype)
+    if item.noise == "uniform":
+        # Kept away from 0, where the log(-log(u)) of a Gumbel draw is infinite.
+        drawn = tf.random.stateless_uniform(shape, seed=stream, minval=1e-20, maxval=1.0)
+        return tf.cast(drawn, item.dtype)
+    drawn = tf.random.stateless_uniform(shape, seed=stream, minval=0, maxval=item.classes,
+                                        dtype=tf.int32)
+    return tf.cast(drawn, item.dtype)
+
+
+def _build_archive(spec):
+    import tensorflow as tf
+
+    inputs = list(spec.inputs)
+    archive = keras.export.ExportArchive()
+    for network in spec.networks:
+        archive.track(network)
+
+    def from_inputs(*tensors):
+        return _outputs(spec, spec.sample(*tensors))
+
+    # ExportArchive names a signature's arguments after the function's parameters.
+    from_inputs.__signature__ = inspect.Signature([
+        inspect.Parameter(item.name, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        for item in inputs])
+    signature = [tf.TensorSpec((None,) + tuple(item.shape), item.dtype, name=item.name)
+                 for item in inputs]
+    core = archive.add_endpoint("generate_from_latent", from_inputs,
+                                input_signature=signature)
+    seed_spec = tf.TensorSpec((), tf.int64, name="seed")
+
+    if all(item.noise is not None for item in inputs):
+        @tf.function(input_signature=[seed_spec, tf.TensorSpec((), tf.int32, name="num_samples")])
+        def generate(seed, num_samples):
+            return core(*[_draw(tf, item, i, seed, num_samples)
+                          for i, item in enumerate(inputs)])
+
+        generate.get_concrete_function()
+        archive.add_endpoint("generate", generate)
+
+    # A condition gets its own signature when some other input is drawn from the seed.
+    drawn = [item for item in inputs if item.noise is not None]
+    for condition in [item for item in inputs if item.noise in (None, "categorical")
+                      and any(other is not item for other in drawn)]:
+        function = tf.function(_with_condition(tf, core, inputs, condition), input_signature=[
+            seed_spec, tf.TensorSpec((None,) + tuple(condition.shape), condition.dtype,
+                                     name=condition.name)])
+        function.get_concrete_function()
+        archive.add_endpoint(f"generate_with_{condition.name}", function)
+    return archive
+
+
+def _with_condition(tf, core, inputs, condition):
+    """``f(seed, given)``: ``core`` with ``condition`` given and the other inputs drawn."""
+    def with_condition(seed, given):
+        count = tf.shape(given)[0]
+        return core(*[given if item is condition else _draw(tf, item, i, seed, count)
+                      for i, item in enumerate(inputs)])
+
+    return with_condition
+
+
+def export_generator(model, directory, verbose=False, **options):
+    """Writes ``model``'s ``generate()`` as a TensorFlow SavedModel in ``directory``.
+
+    The signatures (see the module's description) take the model's per-sample inputs, or
+    a seed, and return uint8 ``images`` and float32 ``samples``. Loading the SavedModel
+    needs TensorFlow only (``tf.saved_model.load``, TensorFlow Serving), not kgen or Keras.
+
+    Works for a model on any backend: TensorFlow and JAX export here; a PyTorch model is
+    saved to a temporary ``.keras`` file and exported by a TensorFlow-backend process.
+
+    Args:
+        model: a `kgen.models.GenerativeModel` whose family implements
+            ``serving_functions()`` (see docs/guides/serving.md for the families).
+        directory: the SavedModel directory to write (created; must not hold files).
+        verbose: print the exported variables.
+        **options: the family's export options, passed to ``model.serving_functions()``
+            (``direction="b_to_a"`` for a `CycleGAN`; ``steps=`` and ``guidance_scale=``
+            for a `Diffusion` model). They must be JSON values.
+
+    Returns:
+        ``directory``.
+
+    Example:
+
+    ```python
+    import kgen
+
+    gan = kgen.models.GAN.from_shape((8, 8, 1), latent_dim=16, base_filters=8)
+    gan.export_generator("/tmp/gan_savedmodel")
+    # saved_model_cli show --dir /tmp/gan_savedmodel --all
+    cyclegan = kgen.models.CycleGAN.from_shape((8, 8, 1), base_filters=4, num_blocks=0)
+    kgen.export.export_generator(cyclegan, "/tmp/b_to_a", direction="b_to_a")
+    ```
+
+    References:
+        Olston et al., "TensorFlow-Serving: Flexible, High-Performance ML Serving",
+        NIPS Workshop on ML Systems, 2017.
+    """
+    if not hasattr(model, "serving_functions"):
+        raise TypeError(f"export_generator takes a kgen generative model; got "
+                        f"{type(model).__name__}.")
+    directory = os.fspath(directory)
+    if os.path.isfile(directory) or (os.path.isdir(directory) and os.listdir(directory)):
+        raise ValueError(f"{directory!r} already exists and is not an empty folder: "
+                         "export to a new folder.")
+    # A family without export, or a wrong option, fails here, in this process.
+    spec = serving_functions(model, options)
+    if keras.backend.backend() == "torch":
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "model.keras")
+            model.save(path)
+            export_files([(path, directory)], options)
+        return directory
+    _build_archive(spec).write_out(directory, verbose=verbose)
+    return directory
+
+
+def serving_functions(model, options=None):
+    """``model.serving_functions(**options)``, checked (`ServingFunctions`, option names)."""
+    options = dict(options or {})
+    try:
+        accepted = inspect.signature(model.serving_functions).parameters
+    except (TypeError, ValueError):
+        accepted = {}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    unknown = sorted(set(options) - set(accepted)) if not takes_any else []
+    if unknown:
+        raise TypeError(f"{type(model).__name__} has no export option(s) {unknown}; its "
+                        f"options are {sorted(accepted) or 'none'}.")
+    spec = model.serving_functions(**options)
+    _check_spec(spec, model)
+    return spec
+
+
+def export_files(pairs, options=None):
+    """Exports ``.keras`` checkpoints as SavedModels in one TensorFlow-backend process.
+
+    Args:
+        pairs: a list of ``(checkpoint_path, directory)``, or of ``(checkpoint_path,
+            directory, options)`` with a checkpoint's own export options.
+        options: export options for the checkpoints without their own (see
+            `export_generator`), a dict of JSON values.
+
+    Raises:
+        FileNotFoundError: a checkpoint is missing.
+        RuntimeError: the export failed (its error output is included).
+
+    Example:
+
+    ```python
+    from kgen.export import export_files
+
+    export_files([("runs/gan/model.keras", "export/gan/1"),
+                  ("runs/cyclegan/model.keras", "export/b_to_a/1", {"direction": "b_to_a"})])
+    ```
+    """
+    jobs = []
+    for pair in pairs:
+        path, directory, *own = pair
+        jobs.append([os.fspath(path), os.fspath(directory),
+                     dict(own[0] if own else (options or {}))])
+    for path, _, _ in jobs:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"No checkpoint at {path!r}.")
+    environment = dict(os.environ, KERAS_BACKEND="tensorflow")
+    code = ("import json, sys, keras, kgen.export as e\n"
+            "for path, directory, options in json.loads(sys.argv[1]):\n"
+            "    e.export_generator(keras.saving.load_model(path), directory, **options)\n")
+    result = subprocess.run([sys.executable, "-c", code, json.dumps(jobs)], env=environment,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError("Exporting under the TensorFlow backend failed:\n"
+                           + result.stderr[-4000:])

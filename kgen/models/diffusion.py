@@ -1,0 +1,633 @@
+"""Denoising diffusion probabilistic models (Ho et al. 2020), with DDPM and DDIM sampling.
+
+Options: linear or cosine noise schedules, noise / x0 / v prediction targets, min-SNR
+loss weighting, class conditioning with classifier-free guidance, an exponential moving
+average of the weights for sampling, and inpainting (with RePaint resampling).
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from kgen import backend, samplers
+from kgen.data import to_data_space
+from kgen.export import ServingFunctions, ServingInput
+from kgen.models.base import GenerativeModel, Update
+from kgen.models.ema import ExponentialMovingAverage
+from kgen.samplers import schedules
+from kgen.samplers.ddpm import posterior
+
+#: Prediction targets of the network.
+PREDICTIONS = ("epsilon", "x0", "v")
+#: Loss weightings.
+LOSS_WEIGHTINGS = (None, "min_snr")
+#: The gamma of min-SNR weighting (Hang et al. 2023).
+MIN_SNR_GAMMA = 5.0
+
+
+def _as_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer of at least {minimum}; got {value!r}.")
+    return int(value)
+
+
+@keras.saving.register_keras_serializable(package="kgen")
+class Diffusion(GenerativeModel):
+    """A denoising diffusion model trained with `fit()` and sampled with DDPM or DDIM.
+
+    The forward process adds Gaussian noise to the data in ``timesteps`` steps,
+    ``q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I)``; the network learns to
+    undo it. Each training step draws, per example, a timestep uniformly from
+    ``0 .. T-1`` and noise ``eps``, makes ``x_t`` with `q_sample` and regresses the
+    network's output on the chosen target (``eps``, ``x_0`` or
+    ``v = sqrt(alpha_bar) eps - sqrt(1 - alpha_bar) x_0``) with the mean squared error,
+    optionally weighted by min-SNR. After each step the exponential moving average of the
+    weights (``ema_network``) is updated; `generate()` samples with it.
+
+    With ``num_classes`` the model is class-conditional: ``fit(x, y)`` with integer labels,
+    of which a share ``label_dropout`` is replaced by the null label ``num_classes`` so
+    that the same network is also the unconditional model. `generate(labels=...,
+    guidance_scale=w)` then uses classifier-free guidance,
+    ``eps = eps_uncond + w * (eps_cond - eps_uncond)``: ``w = 0`` is the unconditional
+    model, ``w = 1`` the conditional one, ``w > 1`` trades diversity for fidelity.
+
+    Logs: ``loss`` (the weighted mean squared error).
+
+    Args:
+        network: a Keras model from ``[x_t (H, W, C), t ()]`` (plus ``labels ()`` with
+            ``num_classes``) to a prediction of the shape of ``x_t``, such as
+            `kgen.networks.diffusion_unet`. ``t`` is the timestep as float32.
+        timesteps: number of diffusion steps ``T``.
+        schedule: ``"linear"`` (Ho et al. 2020) or ``"cosine"`` (Nichol & Dhariwal 2021)
+            (`kgen.samplers.schedules`).
+        prediction: what the network predicts: ``"epsilon"`` (the noise), ``"x0"`` (the
+            clean data) or ``"v"`` (Salimans & Ho 2022).
+        loss_weighting: None (every timestep weighs the same in the target's MSE) or
+            ``"min_snr"`` (Hang et al. 2023, gamma 5: the weight of the equivalent x0
+            loss is ``min(SNR, 5)``).
+        num_classes: number of classes of a class-conditional model, or None.
+        label_dropout: share of the training labels replaced by the null label.
+        ema: decay of the moving average of the weights used for sampling (None: sample
+            with the trained weights).
+        ema_warmup: use the decay ``min(ema, (1 + n) / (10 + n))`` at step ``n``, so the
+            average forgets the random initial weights within the first few hundred
+            steps (a fixed 0.999 still holds 37% of them after 1,000 steps).
+        seed: seed of the noise drawn in training steps.
+        **kwargs: `keras.Model` arguments (``name``).
+
+    Example:
+
+    ```python
+    import kgen
+
+    x = kgen.data.load("digits")
+    model = kgen.models.Diffusion.from_shape(x.shape[1:], timesteps=100, base_filters=16)
+    model.compile()
+    model.fit(kgen.data.images(x), epochs=1, verbose=0)
+    samples = model.generate(16, seed=0, sampler="ddim", steps=20)   # (16, 8, 8, 1)
+    ```
+
+    References:
+        Ho, Jain & Abbeel, "Denoising Diffusion Probabilistic Models", NeurIPS 2020.
+        Nichol & Dhariwal, "Improved Denoising Diffusion Probabilistic Models", ICML 2021.
+        Song, Meng & Ermon, "Denoising Diffusion Implicit Models", ICLR 2021.
+        Ho & Salimans, "Classifier-Free Diffusion Guidance", NeurIPS 2021 workshop.
+        Salimans & Ho, "Progressive Distillation for Fast Sampling of Diffusion Models",
+        ICLR 2022.
+        Hang et al., "Efficient Diffusion Training via Min-SNR Weighting Strategy",
+        ICCV 2023.
+        Lugmayr et al., "RePaint: Inpainting using Denoising Diffusion Probabilistic
+        Models", CVPR 2022.
+    """
+
+    optimizer_names = ("model",)
+    log_names = ("loss",)
+    network_names = ("network",)
+
+    def __init__(self, network, timesteps=1000, schedule="linear", prediction="epsilon",
+                 loss_weighting=None, num_classes=None, label_dropout=0.1, ema=0.999,
+                 ema_warmup=True, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        if not isinstance(network, keras.layers.Layer):
+            raise TypeError(f"network must be a Keras model; got {type(network).__name__}.")
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"Unknown prediction {prediction!r}; choose one of {PREDICTIONS}.")
+        if loss_weighting not in LOSS_WEIGHTINGS:
+            raise ValueError(
+                f"Unknown loss_weighting {loss_weighting!r}; choose one of {LOSS_WEIGHTINGS}.")
+        if num_classes is not None:
+            num_classes = _as_int("num_classes", num_classes, 1)
+        if isinstance(label_dropout, bool) or not isinstance(label_dropout, (int, float)) \
+                or not 0.0 <= label_dropout < 1.0:
+            raise ValueError(f"label_dropout must be a number in [0, 1); got {label_dropout!r}.")
+        self.network = network
+        self.timesteps = _as_int("timesteps", timesteps, 2)
+        self.schedule = schedule
+        self.prediction = prediction
+        self.loss_weighting = loss_weighting
+        self.num_classes = num_classes
+        self.label_dropout = float(label_dropout)
+        self.sample_shape = self._check_network()
+        self._set_tables(schedules.betas(schedule, self.timesteps))
+        self.ema = ema
+        self.ema_warmup = bool(ema_warmup)
+        self._average = None if ema is None else ExponentialMovingAverage(network, ema)
+        self.ema_network = None if ema is None else self._average.average
+        # The noise of the sampling loops; its state is set from generate()'s seed.
+        self.sampling_seed_generator = keras.random.SeedGenerator(
+            0, name="sampling_seed_generator")
+        self._compiled_samplers = {}
+        self._ensure_built()
+
+    # ---------------------------------------------------------------- set-up
+    def _check_network(self):
+        inputs = getattr(self.network, "inputs", None)
+        expected = 2 if self.num_classes is None else 3
+        if not inputs or len(inputs) != expected:
+            raise ValueError(
+                f"The network must be a built Keras model with {expected} inputs "
+                f"([x_t, t]{', labels' if expected == 3 else ''}); got "
+                f"{0 if not inputs else len(inputs)} input(s). "
+                + ("A class-conditional model needs a network that takes labels, such as "
+                   "kgen.networks.diffusion_unet(shape, num_classes=...)."
+                   if expected == 3 else
+                   "A network that takes labels needs Diffusion(num_classes=...).")
+            )
+        shape = tuple(inputs[0].shape[1:])
+        if None in shape:
+            raise ValueError(f"The network's image input needs a fixed shape; got {shape}.")
+        out = tuple(self.network.output_shape[1:])
+        if out != shape:
+            raise ValueError(
+                f"The network must output a prediction of the shape of x_t {shape}; its "
+                f"output shape is {out}.")
+        return shape
+
+    def _set_tables(self, betas):
+        """Float64 tables of the schedule, stored as float32 for the graph."""
+        alpha_bar = schedules.alphas_cumprod(betas)
+        alpha_bar_prev = np.concatenate([[1.0], alpha_bar[:-1]])
+        coef_x0, coef_xt, variance = posterior(alpha_bar, alpha_bar_prev)
+        snr = alpha_bar / (1.0 - alpha_bar)
+        clipped = np.minimum(snr, MIN_SNR_GAMMA)
+        weight = {"epsilon": clipped / snr, "x0": clipped, "v": clipped / (snr + 1.0)}
+        self.betas = betas
+        self.alphas_cumprod = alpha_bar
+        tables = {
+            "sqrt_alpha_bar": np.sqrt(alpha_bar),
+            "sqrt_one_minus_alpha_bar": np.sqrt(1.0 - alpha_bar),
+            "posterior_coef_x0": coef_x0,
+            "posterior_coef_xt": coef_xt,
+            "posterior_variance": variance,
+            # log of the variance, with its 0 at t = 0 replaced by the value at t = 1.
+            "posterior_log_variance": np.log(np.append(variance[1], variance[1:])),
+            "loss_weight": (weight[self.prediction] if self.loss_weighting == "min_snr"
+                            else np.ones_like(snr)),
+        }
+        self._tables = {name: value.astype("float32") for name, value in tables.items()}
+
+    def _at(self, name, t, x):
+        """``table[t]`` reshaped to broadcast against ``x`` (one value per example)."""
+        values = ops.take(ops.convert_to_tensor(self._tables[name]), ops.cast(t, "int32"))
+        return ops.reshape(values, (-1,) + (1,) * (len(ops.shape(x)) - 1))
+
+    @classmethod
+    def from_shape(cls, shape, num_classes=None, base_filters=None,
+                   channel_multipliers=(1, 2, 2), num_res_blocks=2, attention_resolutions=None,
+                   dropout=0.0, groups=8, **kwargs):
+        """A diffusion model with the default U-Net (`kgen.networks.diffusion_unet`) for ``shape``.
+
+        Args:
+            shape: image shape ``(height, width, channels)``.
+            num_classes: number of classes of a class-conditional model, or None.
+            base_filters: channels of the U-Net's first level (default 32 up to 16x16
+                images, 64 above).
+            channel_multipliers, num_res_blocks, attention_resolutions, dropout, groups:
+                passed to `kgen.networks.diffusion_unet`.
+            **kwargs: passed to the constructor (``timesteps``, ``schedule``,
+                ``prediction``, ``loss_weighting``, ``label_dropout``, ``ema``, ``seed``).
+
+        Example:
+
+        ```python
+        import kgen
+        model = kgen.models.Diffusion.from_shape((8, 8, 1), num_classes=10, base_filters=16)
+        ```
+        """
+        from kgen.networks.diffusion_unet import diffusion_unet
+
+        shape = tuple(int(s) for s in shape)
+        if len(shape) != 3:
+            raise ValueError(
+                f"Diffusion.from_shape takes an image shape (height, width, channels); got "
+                f"{shape}.")
+        width = base_filters or (32 if max(shape[:2]) <= 16 else 64)
+        network = diffusion_unet(shape, base_filters=width,
+                                 channel_multipliers=channel_multipliers,
+                                 num_res_blocks=num_res_blocks,
+                                 attention_resolutions=attention_resolutions,
+                                 num_classes=num_classes, dropout=dropout, groups=groups)
+        return cls(network=network, num_classes=num_classes, **kwargs)
+
+    def default_optimizer(self, name):
+        # Ho et al. 2020: Adam with learning rate 2e-4.
+        return keras.optimizers.Adam(learning_rate=2e-4)
+
+    @property
+    def sampling_network(self):
+        """The network `generate()` runs: ``ema_network`` with ``ema``, else ``network``."""
+        return self.network if self.ema_network is None else self.ema_network
+
+    def call(self, inputs, training=False):
+        return self.sampling_network(inputs, training=training)
+
+    # ------------------------------------------------------ the forward process
+    def q_sample(self, x0, t, noise):
+        """``x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) noise``, a draw of ``q(x_t | x_0)``.
+
+        Args:
+            x0: clean data, ``(n, ...)``.
+            t: integer timesteps, ``(n,)``, in ``0 .. T-1``.
+            noise: standard normal noise of the shape of ``x0``.
+        """
+        return self._at("sqrt_alpha_bar", t, x0) * x0 \
+            + self._at("sqrt_one_minus_alpha_bar", t, x0) * noise
+
+    def q_posterior(self, x0, x_t, t):
+        """The Gaussian ``q(x_{t-1} | x_t, x_0)``: ``(mean, variance, log_variance)``.
+
+        The log variance at ``t = 0`` (where the variance is 0) is clipped to its value
+        at ``t = 1``, as in Ho et al. (2020).
+        """
+        mean = self._at("posterior_coef_x0", t, x_t) * x0 + self._at("posterior_coef_xt", t, x_t) * x_t
+        return (mean, self._at("posterior_variance", t, x_t),
+                self._at("posterior_log_variance", t, x_t))
+
+    # -------------------------------------------------------- parameterisations
+    def predict_start_from_noise(self, x_t, t, noise):
+        """``x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)``."""
+        return (x_t - self._at("sqrt_one_minus_alpha_bar", t, x_t) * noise) \
+            / self._at("sqrt_alpha_bar", t, x_t)
+
+    def predict_noise_from_start(self, x_t, t, x0):
+        """``eps = (x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t)``."""
+        return (x_t - self._at("sqrt_alpha_bar", t, x_t) * x0) \
+            / self._at("sqrt_one_minus_alpha_bar", t, x_t)
+
+    def predict_v(self, x0, t, noise):
+        """The velocity ``v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0`` (Salimans & Ho 2022)."""
+        return self._at("sqrt_alpha_bar", t, x0) * noise \
+            - self._at("sqrt_one_minus_alpha_bar", t, x0) * x0
+
+    def predict_start_from_v(self, x_t, t, v):
+        """``x_0 = sqrt(alpha_bar_t) x_t - sqrt(1 - alpha_bar_t) v``."""
+        return self._at("sqrt_alpha_bar", t, x_t) * x_t \
+            - self._at("sqrt_one_minus_alpha_bar", t, x_t) * v
+
+    def predict_noise_from_v(self, x_t, t, v):
+        """``eps = sqrt(1 - alpha_bar_t) x_t + sqrt(alpha_bar_t) v``."""
+        return self._at("sqrt_one_minus_alpha_bar", t, x_t) * x_t \
+            + self._at("sqrt_alpha_bar", t, x_t) * v
+
+    def _noise_and_start(self, output, x_t, sqrt_a, sqrt_one_minus_a):
+        """``(eps, x_0)`` from the network's output, for ``sqrt(alpha_bar)`` values given."""
+        if self.prediction == "epsilon":
+            return output, (x_t - sqrt_one_minus_a * output) / sqrt_a
+        if self.prediction == "x0":
+            return (x_t - sqrt_a * output) / sqrt_one_minus_a, output
+        return (sqrt_one_minus_a * x_t + sqrt_a * output,
+                sqrt_a * x_t - sqrt_one_minus_a * output)
+
+    def target(self, x0, t, noise):
+        """What the network is trained to output: ``eps``, ``x_0`` or ``v``."""
+        if self.prediction == "epsilon":
+            return noise
+        if self.prediction == "x0":
+            return x0
+        return self.predict_v(x0, t, noise)
+
+    # ------------------------------------------------------------- the network
+    def denoise(self, x_t, t, labels=None, guidance_scale=None, training=False, network=None):
+        """The network's raw output for ``x_t`` at timesteps ``t`` (with guidance).
+
+        Args:
+            x_t: noisy data ``(n, ...)``.
+            t: timesteps ``(n,)`` (cast to float32 for the network).
+            labels: int labels ``(n,)`` for a class-conditional model (None: the null
+                label, the unconditional model).
+            guidance_scale: None, or ``w`` of ``out_uncond + w (out_cond - out_uncond)``.
+            training: run the network in training mode.
+            network: the network to run (default `sampling_network`).
+        """
+        network = self.sampling_network if network is None else network
+        t = ops.cast(t, "float32")
+        if self.num_classes is None:
+            return network([x_t, t], training=training)
+        null = ops.full((ops.shape(x_t)[0],), self.num_classes, dtype="int32")
+        if labels is None:
+            return network([x_t, t, null], training=training)
+        labels = ops.cast(labels, "int32")
+        conditional = network([x_t, t, labels], training=training)
+        if guidance_scale is None:
+            return conditional
+        unconditional = network([x_t, t, null], training=training)
+        return unconditional + ops.cast(guidance_scale, x_t.dtype) * (conditional - unconditional)
+
+    def model_predictions(self, x_t, t, labels=None, guidance_scale=None):
+        """The sampling network's ``(eps, x_0)`` predictions for ``x_t`` at timesteps ``t``."""
+        output = self.denoise(x_t, t, labels, guidance_scale)
+        return self._noise_and_start(output, x_t, self._at("sqrt_alpha_bar", t, x_t),
+                                     self._at("sqrt_one_minus_alpha_bar", t, x_t))
+
+    # ------------------------------------------------------------- training
+    def p_losses(self, x0, t, noise, labels=None, training=False):
+        """The (weighted) mean squared error of the trained network's prediction at ``t``.
+
+        Args:
+            x0: clean data ``(n, ...)``; t: timesteps ``(n,)``; noise: like ``x0``.
+            labels: int labels ``(n,)`` (the null label ``num_classes`` allowed) for a
+                class-conditional model.
+            training: run the network in training mode.
+        """
+        x0, noise = ops.convert_to_tensor(x0), ops.convert_to_tensor(noise)
+        x_t = self.q_sample(x0, t, noise)
+        output = self.denoise(x_t, t, labels, training=training, network=self.network)
+        error = ops.square(output - self.target(x0, t, noise))
+        per_example = ops.mean(ops.reshape(error, (ops.shape(error)[0], -1)), axis=-1)
+        weight = ops.reshape(self._at("loss_weight", t, per_example), (-1,))
+        return ops.mean(weight * per_example)
+
+    def _check_batch(self, x, y):
+        if tuple(x.shape[1:]) != self.sample_shape:
+            raise ValueError(
+                f"The model takes images of shape {self.sample_shape}; got a batch of shape "
+                f"{tuple(x.shape)}. Resize the data or build the model with "
+                f"Diffusion.from_shape({tuple(x.shape[1:])}).")
+        if y is not None and self.num_classes is None:
+            raise ValueError(
+                "Labels were given but the model is unconditional: build it with "
+                "num_classes=... (Diffusion.from_shape(shape, num_classes=10)), or fit(x) "
+                "without labels.")
+        if y is None and self.num_classes is not None:
+            raise ValueError(
+                f"The model is class-conditional (num_classes={self.num_classes}): train it "
+                "on (images, labels), with fit(x, y) or kgen.data.images(x, labels=y).")
+
+    def diffusion_loss(self, x, y=None, training=True):
+        """The training loss on a batch: random timesteps and noise, labels dropped out."""
+        self._check_batch(x, y)
+        n = ops.shape(x)[0]
+        t = keras.random.randint((n,), 0, self.timesteps, dtype="int32",
+                                 seed=self.seed_generator)
+        noise = keras.random.normal(ops.shape(x), dtype=x.dtype, seed=self.seed_generator)
+        labels = None
+        if self.num_classes is not None:
+            labels = ops.reshape(ops.cast(y, "int32"), (-1,))
+            if self.label_dropout > 0:
+                drop = keras.random.uniform((n,), seed=self.seed_generator) < self.label_dropout
+                labels = ops.where(drop, self.num_classes, labels)
+        loss = self.p_losses(x, t, noise, labels, training=training)
+        return loss, {"loss": loss}
+
+    def training_updates(self):
+        return [Update("model", self.diffusion_loss, self.network.trainable_variables)]
+
+    def after_updates(self):
+        if self._average is None:
+            return
+        if self.ema_warmup:
+            step = ops.cast(self.optimizer.iterations, "float32")
+            self._average.decay = ops.minimum(self.ema, (1.0 + step) / (10.0 + step))
+        try:
+            self._average.update()
+        finally:
+            self._average.decay = self.ema
+
+    def check_labels(self, labels, num_samples=None):
+        """``labels`` as an int32 array of class indices in ``0 .. num_classes - 1``."""
+        if self.num_classes is None:
+            raise ValueError(
+                "labels= was given but the model is unconditional: build it with "
+                "num_classes=... to condition on classes.")
+        array = np.asarray(keras.ops.convert_to_numpy(labels))
+        if array.dtype.kind not in "iu" or array.ndim > 1:
+            raise ValueError(
+                f"labels must be an integer or a 1-D array of integer class indices; got "
+                f"dtype {array.dtype}, shape {array.shape}.")
+        if array.ndim == 0:
+            array = np.full((num_samples or 1,), int(array))
+        if num_samples is not None and len(array) != num_samples:
+            raise ValueError(f"Got {len(array)} labels for {num_samples} samples.")
+        if np.any((array < 0) | (array >= self.num_classes)):
+            raise ValueError(
+                f"labels must be class indices in 0..{self.num_classes - 1}; got "
+                f"{sorted(set(array[(array < 0) | (array >= self.num_classes)].tolist()))}.")
+        return array.astype("int32")
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`, with array images and labels checked first."""
+        if isinstance(x, np.ndarray):
+            self._check_batch(x, y)
+        if y is not None and not isinstance(y, (int, float)) and np.ndim(y) >= 1:
+            self.check_labels(np.reshape(np.asarray(y), (-1,)))
+        return super().fit(x, y, *args, **kwargs)
+
+    # ------------------------------------------------------------- sampling
+    def _predictor(self, network, labels, guidance_scale):
+        """``predict(x, t, sqrt_alpha_bar, sqrt_one_minus_alpha_bar)`` of a sampler's loop."""
+        def predict(x, t, sqrt_a, sqrt_one_minus_a):
+            steps = ops.ones((ops.shape(x)[0],), "float32") * t
+            output = self.denoise(x, steps, labels, guidance_scale, network=network)
+            return self._noise_and_start(output, x, sqrt_a, sqrt_one_minus_a)
+
+        return predict
+
+    def _sampling_function(self, sampler, conditional, guided, inpaint, resample, record):
+        key = (sampler.cache_key(), conditional, guided, inpaint, resample, record)
+        if key not in self._compiled_samplers:
+            network = self.sampling_network
+
+            def run(x_t, labels, guidance_scale, known, mask):
+                predict = self._predictor(network, labels if conditional else None,
+                                          guidance_scale if guided else None)
+                return sampler.sample(
+                    x_t, predict, self.alphas_cumprod, self.sampling_seed_generator,
+                    known=known if inpaint else None, mask=mask if inpaint else None,
+                    resample=resample, record=record)
+
+            variables = list(network.variables) + [self.sampling_seed_generator.state]
+            self._compiled_samplers[key] = backend.compile_function(run, variables)
+        return self._compiled_samplers[key]
+
+    def _inpainting_inputs(self, images, mask, count):
+        if (images is None) != (mask is None):
+            raise ValueError("Inpainting needs both images= (the known images) and mask= "
+                             "(1 where a pixel is known, 0 where it is generated).")
+        images = np.asarray(keras.ops.convert_to_numpy(images))
+        if images.dtype.kind in "iu":
+            images = to_data_space(images)
+        images = images.astype("float32")
+        if images.ndim == len(self.sample_shape):
+            images = images[None]
+        if images.shape[1:] != self.sample_shape:
+            raise ValueError(
+                f"images must have shape (n,) + {self.sample_shape}; got {images.shape}.")
+        mask = np.asarray(keras.ops.convert_to_numpy(mask)).astype("float32")
+        if not np.all((mask == 0) | (mask == 1)):
+            raise ValueError("mask must hold only 0 (generate) and 1 (keep) values.")
+        try:
+            mask = np.broadcast_to(mask, images.shape).copy()
+        except ValueError:
+            raise ValueError(
+                f"mask of shape {mask.shape} does not broadcast to the images' shape "
+                f"{images.shape}; give (H, W, 1), (H, W, C) or one per image.") from None
+        if count is not None and count != len(images):
+            if len(images) != 1:
+                raise ValueError(f"Got {len(images)} images for {count} samples.")
+            images = np.repeat(images, count, axis=0)
+            mask = np.repeat(mask, count, axis=0)
+        return images, mask
+
+    def _sample(self, num_samples, seed, sampler, steps, eta, labels, guidance_scale,
+                images, mask, resample, batch_size, record):
+        sampler = samplers.get(sampler, steps, eta)
+        sampler.timesteps(self.timesteps)   # checks the sampler fits the model
+        resample = _as_int("resample", resample, 1)
+        batch_size = _as_int("batch_size", batch_size, 1)
+        inpaint = images is not None or mask is not None
+        if inpaint:
+            images, mask = self._inpainting_inputs(images, mask, num_samples)
+            num_samples = len(images)
+        elif resample != 1:
+            raise ValueError("resample= is for inpainting: pass images= and mask= too.")
+        if labels is not None and num_samples is None and np.ndim(labels) > 0:
+            num_samples = len(labels)
+        if num_samples is None:
+            raise ValueError("Pass num_samples (or labels=, or images= and mask=) to generate().")
+        if labels is not None:
+            labels = self.check_labels(labels, num_samples)
+        elif guidance_scale is not None:
+            raise ValueError(
+                "guidance_scale= needs labels=: guidance moves the samples towards the given "
+                "classes (labels=None samples the unconditional model).")
+        guided = guidance_scale is not None and guidance_scale != 1
+        if seed is None:
+            seed = int(np.random.default_rng().integers(0, 2 ** 31 - 1))
+        noise = self.standard_normal((num_samples,) + self.sample_shape, seed)
+        num_batches = -(-num_samples // batch_size)
+        states = np.random.default_rng([seed, 1]).integers(0, 2 ** 31 - 1, num_batches)
+        function = self._sampling_function(sampler, labels is not None, guided, inpaint,
+                                           resample, record)
+        state = self.sampling_seed_generator.state
+        dtype = keras.backend.standardize_dtype(state.dtype)
+        outputs = []
+        for index, start in enumerate(range(0, num_samples, batch_size)):
+            part = slice(start, start + batch_size)
+            x_t = noise[part]
+            state.assign(np.array([states[index], 0], dtype))
+            outputs.append(keras.ops.convert_to_numpy(function(
+                x_t,
+                labels[part] if labels is not None else np.zeros(len(x_t), "int32"),
+                np.float32(1.0 if guidance_scale is None else guidance_scale),
+                images[part] if inpaint else x_t,
+                mask[part] if inpaint else x_t,
+            )))
+        return np.concatenate(outputs, axis=1 if record else 0)
+
+    def _generate(self, num_samples, *, seed=None, sampler="ddim", steps=None, eta=None,
+                  labels=None, guidance_scale=None, images=None, mask=None, resample=1,
+                  batch_size=256):
+        """Samples from the reverse process.
+
+        Args:
+            num_samples: number of samples (may be left out with ``labels=`` or ``images=``).
+            seed: the seed of the starting noise and of the noise drawn along the way.
+            sampler: ``"ddim"`` (default), ``"ddpm"`` or a `kgen.samplers.Sampler`.
+            steps, eta: options of ``sampler="ddim"`` (default 50 steps, eta 0).
+            labels: class labels (an integer or one per sample) of a class-conditional
+                model; None samples its unconditional model (the null label).
+            guidance_scale: classifier-free guidance ``w`` (needs ``labels``): 0 is the
+                unconditional model, 1 (the default) the conditional one.
+            images, mask: inpainting: known images (data space or uint8) and a mask, 1
+                where a pixel is known; the known pixels are kept exactly.
+            resample: RePaint resampling, each step done this many times.
+            batch_size: samples per compiled call.
+        """
+        return self._sample(num_samples, seed, sampler, steps, eta, labels, guidance_scale,
+                            images, mask, resample, batch_size, record=False)
+
+    def denoising_trajectory(self, num_samples=None, *, seed=None, sampler="ddim", steps=None,
+                             eta=None, labels=None, guidance_scale=None, images=None,
+                             mask=None, resample=1, batch_size=256):
+        """The samples at every timestep of the reverse chain, from noise to data.
+
+        Takes the arguments of `generate()`; the last frame equals ``generate()``'s output
+        for the same arguments.
+
+        Returns:
+            ``(timesteps, frames)``: the timesteps visited (``-1`` marks the end, the
+            data), and a float32 array ``(len(timesteps), n, ...)`` whose first frame is
+            the starting noise.
+
+        Example:
+
+        ```python
+        import kgen
+        model = kgen.models.Diffusion.from_shape((8, 8, 1), timesteps=100, base_filters=8)
+        t, frames = model.denoising_trajectory(4, seed=0, steps=10)   # frames: (11, 4, 8, 8, 1)
+        ```
+        """
+        sampler = samplers.get(sampler, steps, eta)
+        visited = np.append(sampler.timesteps(self.timesteps), -1)
+        frames = self._sample(num_samples, seed, sampler, None, None, labels, guidance_scale,
+                              images, mask, resample, batch_size, record=True)
+        return visited, np.asarray(frames, dtype="float32")
+
+    def serving_functions(self, steps=50, guidance_scale=None):
+        """The sampler for `export_generator`: the whole DDIM loop (eta 0) from ``x_T``.
+
+        The SavedModel's ``generate_from_latent(latent)`` takes the starting noise
+        ``x_T`` (``(N,) + sample_shape``; with ``labels`` for a class-conditional model)
+        and runs the deterministic DDIM sampler: it equals
+        ``generate(seed=s, sampler="ddim", steps=steps, eta=0, labels=labels,
+        guidance_scale=guidance_scale)`` when ``latent`` is the starting noise of seed
+        ``s``, ``standard_normal((N,) + sample_shape, s)``. ``generate(seed, num_samples)``
+        draws ``x_T`` (and the labels) in the graph.
+
+        Args:
+            steps: DDIM steps of the exported loop.
+            guidance_scale: classifier-free guidance ``w`` of a class-conditional model,
+                fixed in the SavedModel (None: the conditional model, ``w = 1``).
+
+        References:
+            Song, Meng & Ermon, "Denoising Diffusion Implicit Models", ICLR 2021.
+        """
+        sampler = samplers.get("ddim", steps, 0.0)
+        sampler.timesteps(self.timesteps)   # checks the steps fit the model
+        if guidance_scale is not None and self.num_classes is None:
+            raise ValueError("guidance_scale is for a class-conditional model (num_classes).")
+        guided = guidance_scale is not None and guidance_scale != 1
+        guidance = float(guidance_scale) if guided else None
+        network = self.sampling_network
+        # The loop carries a seed generator's state; eta 0 draws no noise from it.
+        noise = keras.layers.Layer(name="serving_noise")
+        noise.seed_generator = keras.random.SeedGenerator(0)
+        noise.built = True
+
+        def sample(x_t, labels=None):
+            predict = self._predictor(network, labels, guidance)
+            return sampler.sample(x_t, predict, self.alphas_cumprod, noise.seed_generator)
+
+        inputs = [ServingInput("latent", self.sample_shape)]
+        if self.num_classes is not None:
+            inputs.append(ServingInput("labels", (), "int32", noise="categorical",
+                                       classes=self.num_classes))
+        return ServingFunctions(sample, inputs, [network, noise])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(timesteps=self.timesteps, schedule=self.schedule,
+                      prediction=self.prediction, loss_weighting=self.loss_weighting,
+                      num_classes=self.num_classes, label_dropout=self.label_dropout,
+                      ema=self.ema, ema_warmup=self.ema_warmup)
+        return config

@@ -1,0 +1,309 @@
+"""pix2pix: paired image-to-image translation with a conditional GAN (Isola et al. 2017)."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from kgen import losses, networks
+from kgen.export import ServingFunctions, ServingInput
+from kgen.models.base import GenerativeModel, Update
+from kgen.networks.unet import check_image_shape
+
+
+# ------------------------------------------------------- shared checks
+def network_input_shapes(network, role):
+    """The sample shape(s) of a network's input(s): a tuple, or a list of tuples.
+
+    Raises:
+        TypeError: not a Keras layer or model.
+        ValueError: a network whose input shape is unknown (build it first).
+    """
+    if not isinstance(network, keras.layers.Layer):
+        raise TypeError(f"{role} must be a Keras model or layer; got {type(network).__name__}.")
+    try:
+        shape = network.input_shape
+    except (AttributeError, ValueError):
+        shape = None
+    if shape is None:
+        raise ValueError(
+            f"The {role} has no known input shape: pass a functional keras.Model (such as "
+            "the kgen.networks builders) or build the network on its input shape first.")
+    if isinstance(shape, list):
+        return [tuple(s[1:]) for s in shape]
+    return tuple(shape[1:])
+
+
+def image_network_shapes(network, role):
+    """``(input_shape, output_shape)`` of a network from one image to one image."""
+    shape = network_input_shapes(network, role)
+    if isinstance(shape, list) or len(shape) != 3 or None in shape:
+        raise ValueError(
+            f"The {role} must take one image of fixed shape (height, width, channels); "
+            f"its input shape is {shape}.")
+    output = tuple(network.compute_output_shape((1,) + shape))[1:]
+    if len(output) != 3:
+        raise ValueError(
+            f"The {role} must output images (height, width, channels); its output shape "
+            f"is {output}.")
+    return shape, output
+
+
+def check_batch(batch, shape, role, fix):
+    """Checks, while tracing a training step, that ``batch`` holds float images of ``shape``."""
+    got = tuple(batch.shape[1:])
+    if got != tuple(shape):
+        raise ValueError(f"The {role} have shape {got}; the networks take {tuple(shape)}. {fix}")
+    if not keras.backend.is_float_dtype(keras.backend.standardize_dtype(batch.dtype)):
+        raise TypeError(
+            f"The {role} have dtype {keras.backend.standardize_dtype(batch.dtype)}; the "
+            "networks take float images in [-1, 1]. Scale them with "
+            "kgen.data.to_data_space (or build the data with kgen.data.paired_images / "
+            "kgen.data.unpaired_images).")
+
+
+def check_images(images, shape, name):
+    """``images`` as a float32 numpy batch of ``shape``, checked (for `generate()`)."""
+    if images is None:
+        raise ValueError(f"Pass the images to translate as {name}=, a batch of shape "
+                         f"(n,) + {tuple(shape)} in [-1, 1].")
+    array = np.asarray(keras.ops.convert_to_numpy(images))
+    if array.dtype.kind != "f":
+        raise TypeError(
+            f"{name} must be float images in [-1, 1] (data space); got dtype {array.dtype}. "
+            "Scale uint8 images with kgen.data.to_data_space(x).")
+    if array.ndim == len(shape):
+        array = array[None]
+    if tuple(array.shape[1:]) != tuple(shape):
+        raise ValueError(
+            f"{name} must have shape (n,) + {tuple(shape)}; got {array.shape}.")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contain NaN or infinite values.")
+    return array.astype("float32")
+
+
+def check_weight(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative number; got {value!r}.")
+    return float(value)
+
+
+def mean_absolute_error(target, output):
+    """``mean |target - output|`` over every axis, in the output's dtype."""
+    return ops.mean(ops.abs(ops.cast(target, output.dtype) - output))
+
+
+def default_width(shape):
+    """Default ``base_filters``: 32 for images up to 16 pixels on a side, 64 above."""
+    return 32 if max(shape[:2]) <= 16 else 64
+
+
+@keras.saving.register_keras_serializable(package="kgen")
+class Pix2Pix(GenerativeModel):
+    """pix2pix: a conditional GAN that translates images, trained on (input, target) pairs.
+
+    The generator ``G`` maps an input image ``x`` to an output ``G(x)`` (edges to photos,
+    labels to scenes, grey to colour); the discriminator ``D`` judges *pairs*: it sees
+    ``(x, y)`` with the real target ``y`` and ``(x, G(x))``, so it checks that the output
+    fits its input, not just that it looks real. Each training step makes two updates:
+
+    1. discriminator: ``L_D = loss(D(x, y) real, D(x, G(x)) fake)``;
+    2. generator: ``L_G = loss_G(D(x, G(x))) + l1_weight * mean|y - G(x)|``.
+
+    The L1 term gets the low frequencies right (on its own it gives blurry outputs); the
+    adversarial term, with a PatchGAN discriminator (one logit per patch), adds the
+    sharp local detail. Training data come as ``(inputs, targets)`` the Keras way:
+    ``fit(x, y)`` with arrays in [-1, 1] or a dataset of ``(input, target)`` batches
+    (`kgen.data.paired_images`).
+
+    `generate()` runs the generator in inference mode: batch normalisation uses its
+    moving statistics and dropout is off, so the output is a deterministic function of
+    the input and ``seed`` has no effect (the paper keeps dropout at test time as its
+    noise; this class does not).
+
+    Logs: ``d_loss``, ``g_loss`` (adversarial + weighted L1), ``g_adv`` (its adversarial
+    part), ``l1`` (the unweighted mean absolute error of ``G(x)``), ``real_accuracy`` and
+    ``fake_accuracy`` (of the discriminator's patch logits).
+
+    Args:
+        generator: a Keras model from input images to target images
+            (`kgen.networks.unet_generator`).
+        discriminator: a Keras model from ``[input, image]`` to logits, one or a grid
+            per pair (`kgen.networks.patchgan_discriminator` with ``condition_shape``).
+        l1_weight: weight of the L1 term (the paper's lambda, 100).
+        loss: adversarial loss (a name of `kgen.losses.ADVERSARIAL_LOSSES` or an
+            `kgen.losses.AdversarialLoss`); the paper's is ``"non_saturating"``.
+        seed: seed of the model's noise generator.
+        **kwargs: `keras.Model` arguments (``name``).
+
+    Example:
+
+    ```python
+    import kgen
+
+    x = kgen.data.to_data_space(kgen.data.load("digits")[:256])
+    model = kgen.models.Pix2Pix.from_shape(x.shape[1:], base_filters=8)
+    model.compile()
+    model.fit(x, -x, batch_size=32, epochs=1, verbose=0)   # learn to invert
+    outputs = model.generate(inputs=x[:16])                  # (16, 8, 8, 1)
+    ```
+
+    References:
+        Isola, Zhu, Zhou & Efros, "Image-to-Image Translation with Conditional
+        Adversarial Networks", CVPR 2017.
+    """
+
+    optimizer_names = ("discriminator", "generator")
+    log_names = ("d_loss", "g_loss", "g_adv", "l1", "real_accuracy", "fake_accuracy")
+    network_names = ("generator", "discriminator")
+
+    def __init__(self, generator, discriminator, l1_weight=100.0, loss="non_saturating",
+                 seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.l1_weight = check_weight(l1_weight, "l1_weight")
+        self.loss = loss if isinstance(loss, str) else loss.name
+        self.adversarial_loss = losses.get_adversarial_loss(loss)
+        self.input_image_shape, self.target_image_shape = self._check_networks()
+        self._ensure_built()
+
+    def _check_networks(self):
+        source, target = image_network_shapes(self.generator, "generator")
+        expected = [source, target]
+        got = network_input_shapes(self.discriminator, "discriminator")
+        if not isinstance(got, list) or [tuple(s) for s in got] != expected:
+            raise ValueError(
+                f"The discriminator must take [input, image] pairs of shapes {expected} "
+                f"(the generator maps {source} to {target}); it takes {got}. Build it "
+                "with kgen.networks.patchgan_discriminator(target_shape, "
+                "condition_shape=input_shape).")
+        return source, target
+
+    @classmethod
+    def from_shape(cls, input_shape, target_shape=None, base_filters=None, depth=None,
+                   dropout=0.5, num_layers=3, normalization="batch", **kwargs):
+        """A pix2pix model with the paper's networks for ``input_shape`` -> ``target_shape``.
+
+        The generator is `kgen.networks.unet_generator`, the discriminator
+        `kgen.networks.patchgan_discriminator` on (input, output) pairs.
+
+        Args:
+            input_shape: input image shape ``(height, width, channels)``.
+            target_shape: target image shape, of the same height and width; default:
+                ``input_shape``. Only its channels may differ (1 -> 3 for colouring).
+            base_filters: width of both networks (default 32 for images up to 16 pixels
+                on a side, 64 above, the paper's).
+            depth: the U-Net's number of halvings (default: down to 1x1).
+            dropout: the U-Net's dropout rate.
+            num_layers: strided layers of the PatchGAN (clipped for small images).
+            normalization: the PatchGAN's normalisation (``"batch"``, ``"instance"``, None).
+            **kwargs: constructor arguments (``l1_weight``, ``loss``, ``seed``, ``name``).
+
+        Example:
+
+        ```python
+        import kgen
+        model = kgen.models.Pix2Pix.from_shape((8, 8, 1), (8, 8, 3), base_filters=8)
+        ```
+        """
+        input_shape = check_image_shape(input_shape, "Pix2Pix.from_shape")
+        if target_shape is None:
+            target_shape = input_shape
+        target_shape = check_image_shape(target_shape, "Pix2Pix.from_shape")
+        if target_shape[:2] != input_shape[:2]:
+            raise ValueError(
+                f"pix2pix translates images to images of the same size; the inputs are "
+                f"{input_shape} and the targets {target_shape}. Resize one of them.")
+        width = base_filters or default_width(input_shape)
+        generator = networks.unet_generator(input_shape, target_shape[-1], width, depth=depth,
+                                            dropout=dropout, name="pix2pix_generator")
+        discriminator = networks.patchgan_discriminator(
+            target_shape, condition_shape=input_shape, base_filters=width,
+            num_layers=num_layers, normalization=normalization,
+            name="pix2pix_discriminator")
+        return cls(generator, discriminator, **kwargs)
+
+    def default_optimizer(self, name):
+        # Isola et al. 2017: Adam, learning rate 2e-4, beta_1 0.5, for both networks.
+        return keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5)
+
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
+
+    # ------------------------------------------------------------ the step
+    def _pairs(self, x, y):
+        fix = ("Pass fit(inputs, targets) with inputs of shape (n,) + "
+               f"{self.input_image_shape} and targets of shape (n,) + "
+               f"{self.target_image_shape}, or a dataset of such (input, target) batches.")
+        if y is None:
+            raise ValueError(f"Pix2Pix trains on (input, target) pairs, but got no targets. {fix}")
+        check_batch(x, self.input_image_shape, "inputs", fix)
+        check_batch(y, self.target_image_shape, "targets", fix)
+        return x, y
+
+    def discriminator_loss(self, x, y=None, training=True):
+        """The conditional discriminator's loss on real pairs ``(x, y)`` and fake ``(x, G(x))``."""
+        x, y = self._pairs(x, y)
+        fake = ops.stop_gradient(self.generator(x, training=training))
+        real_logits = self.discriminator([x, y], training=training)
+        fake_logits = self.discriminator([x, fake], training=training)
+        loss = self.adversarial_loss.discriminator_loss(real_logits, fake_logits)
+        threshold = self.adversarial_loss.threshold
+        return loss, {
+            "d_loss": loss,
+            "real_accuracy": losses.binary_accuracy(real_logits, True, threshold),
+            "fake_accuracy": losses.binary_accuracy(fake_logits, False, threshold),
+        }
+
+    def generator_loss(self, x, y=None, training=True):
+        """The generator's adversarial loss on ``(x, G(x))`` plus ``l1_weight`` times L1."""
+        x, y = self._pairs(x, y)
+        fake = self.generator(x, training=training)
+        adversarial = self.adversarial_loss.generator_loss(
+            self.discriminator([x, fake], training=training))
+        l1 = mean_absolute_error(y, fake)
+        loss = adversarial + self.l1_weight * l1
+        return loss, {"g_loss": loss, "g_adv": adversarial, "l1": l1}
+
+    def training_updates(self):
+        return [
+            Update("discriminator", self.discriminator_loss,
+                   self.discriminator.trainable_variables),
+            Update("generator", self.generator_loss, self.generator.trainable_variables),
+        ]
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`; arrays are checked first (targets given, shapes, dtypes)."""
+        if isinstance(x, np.ndarray):
+            self._pairs(x, y if y is None else np.asarray(y))
+        return super().fit(x, y, *args, **kwargs)
+
+    # ------------------------------------------------------------ sampling
+    def _generate(self, num_samples, *, seed=None, inputs=None, batch_size=256):
+        """The translations of ``inputs``: float images in [-1, 1] of the input shape."""
+        del seed  # inference mode: no dropout, no noise
+        inputs = check_images(inputs, self.input_image_shape, "inputs")
+        if num_samples is not None and num_samples != len(inputs):
+            raise ValueError(
+                f"num_samples ({num_samples}) differs from the number of inputs "
+                f"({len(inputs)}); leave it out.")
+        return self.generator.predict(inputs, batch_size=batch_size, verbose=0)
+
+    def serving_functions(self):
+        """The translator for `export_generator`: ``inputs`` images to the generator's output.
+
+        ``generate_from_latent(inputs)`` (float32 images in [-1, 1]) equals
+        ``generate(inputs=inputs)``; there is no noise, so no ``generate`` signature.
+        """
+        generator = self.generator
+
+        def sample(images):
+            return generator(images, training=False)
+
+        return ServingFunctions(sample, [ServingInput("inputs", self.input_image_shape,
+                                                      noise=None)], [generator])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(l1_weight=self.l1_weight, loss=self.loss)
+        return config

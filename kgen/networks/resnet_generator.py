@@ -1,0 +1,185 @@
+"""The residual image-to-image generator of CycleGAN (Johnson et al. 2016; Zhu et al. 2017).
+
+A 7x7 convolution, two strided 3x3 convolutions (downsampling by 4), a stack of
+residual blocks at that resolution, two strided transposed convolutions back up, and a
+7x7 convolution to a tanh image. Reflection padding before the unstrided convolutions
+avoids the dark borders that zero padding draws; instance normalisation normalises
+each image on its own (Ulyanov et al. 2016), which suits style and appearance
+transfer with batches of one.
+
+References:
+    Johnson, Alahi & Fei-Fei, "Perceptual Losses for Real-Time Style Transfer and
+    Super-Resolution", ECCV 2016.
+    Zhu, Park, Isola & Efros, "Unpaired Image-to-Image Translation using
+    Cycle-Consistent Adversarial Networks", ICCV 2017.
+    Ulyanov, Vedaldi & Lempitsky, "Instance Normalization: The Missing Ingredient for
+    Fast Stylization", arXiv:1607.08022, 2016.
+"""
+
+import keras
+from keras import ops
+
+from kgen.networks.patchgan import NORMALIZATIONS, normalization_layer
+from kgen.networks.unet import check_image_shape
+
+
+@keras.saving.register_keras_serializable(package="kgen")
+class ReflectionPadding2D(keras.layers.Layer):
+    """Pads the height and width of ``(batch, height, width, channels)`` by reflection.
+
+    The border is mirrored without repeating the edge pixel (``ops.pad`` with
+    ``mode="reflect"``), so ``padding`` must be smaller than both sides.
+
+    Args:
+        padding: an integer for all four sides, or ``(pad_height, pad_width)``.
+        **kwargs: `keras.layers.Layer` arguments (``name``).
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kgen.networks import ReflectionPadding2D
+    x = np.arange(3, dtype="float32").reshape(1, 1, 3, 1)
+    ReflectionPadding2D((0, 2))(x)[0, 0, :, 0]   # [2, 1, 0, 1, 2, 1, 0]
+    ```
+    """
+
+    def __init__(self, padding=1, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(padding, int):
+            padding = (padding, padding)
+        padding = tuple(int(p) for p in padding)
+        if len(padding) != 2 or min(padding) < 0:
+            raise ValueError(
+                f"padding must be a non-negative integer or (pad_height, pad_width); got "
+                f"{padding!r}.")
+        self.padding = padding
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(
+                f"ReflectionPadding2D takes (batch, height, width, channels); got "
+                f"{tuple(input_shape)}.")
+        for size, pad, side in zip(input_shape[1:3], self.padding, ("height", "width")):
+            if size is not None and pad >= size:
+                raise ValueError(
+                    f"Reflection padding of {pad} needs a {side} above {pad}; got {size}.")
+        self.built = True
+
+    def call(self, inputs):
+        pad_h, pad_w = self.padding
+        return ops.pad(inputs, [[0, 0], [pad_h, pad_h], [pad_w, pad_w], [0, 0]],
+                       mode="reflect")
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        pad_h, pad_w = self.padding
+        return (batch, None if height is None else height + 2 * pad_h,
+                None if width is None else width + 2 * pad_w, channels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(padding=self.padding)
+        return config
+
+
+def resnet_downsamplings(height, width, at_most=2):
+    """How many stride-2 halvings the generator makes: up to 2, keeping both sides >= 4."""
+    count = 0
+    while count < at_most and height % 2 == 0 and width % 2 == 0 \
+            and height // 2 >= 4 and width // 2 >= 4:
+        height, width, count = height // 2, width // 2, count + 1
+    return count
+
+
+def resnet_generator(shape, output_channels=None, base_filters=64, num_blocks=None,
+                     normalization="instance", name="resnet_generator"):
+    """A residual generator: an image of ``shape`` to an image of the same size.
+
+    ``c7s1-f, d2f, d4f, R4f x num_blocks, u2f, uf, c7s1-out`` in the notation of Zhu et
+    al. (``f = base_filters``): a reflection-padded 7x7 convolution; two 3x3
+    convolutions with stride 2 (fewer for small images: halvings stop before a side
+    drops under 4, so 8x8 images get one); residual blocks of two reflection-padded 3x3
+    convolutions; 3x3 transposed convolutions with stride 2 back to full size; a
+    reflection-padded 7x7 convolution to ``output_channels`` with a tanh. Every hidden
+    convolution is followed by the normalisation and a ReLU (the second convolution of
+    a residual block by the normalisation only, before the addition).
+
+    Args:
+        shape: input image shape ``(height, width, channels)``, at least 4x4.
+        output_channels: channels of the output image (default: those of the input).
+        base_filters: filters of the first convolution (64 in the paper).
+        num_blocks: residual blocks; default 6 for images up to 128 pixels on a side,
+            9 above (as in the paper).
+        normalization: ``"instance"`` (default, the paper's), ``"batch"`` or None.
+        name: model name (prefix of its layer names).
+
+    Returns:
+        A functional `keras.Model` from ``shape`` to ``(height, width, output_channels)``.
+
+    Raises:
+        ValueError: images under 4x4, an unknown normalisation, a bad ``num_blocks``.
+
+    Example:
+
+    ```python
+    from kgen.networks import resnet_generator
+    g = resnet_generator((16, 16, 3), base_filters=8, num_blocks=2)
+    g.output_shape  # (None, 16, 16, 3)
+    ```
+
+    References:
+        Johnson, Alahi & Fei-Fei, "Perceptual Losses for Real-Time Style Transfer and
+        Super-Resolution", ECCV 2016.
+        Zhu, Park, Isola & Efros, "Unpaired Image-to-Image Translation using
+        Cycle-Consistent Adversarial Networks", ICCV 2017.
+    """
+    height, width, channels = check_image_shape(shape, "resnet_generator")
+    if min(height, width) < 4:
+        raise ValueError(
+            f"resnet_generator needs images of at least 4x4 pixels (its 7x7 convolutions "
+            f"are reflection-padded by 3); got {height}x{width}.")
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(
+            f"Unknown normalization {normalization!r}; choose one of {NORMALIZATIONS}.")
+    output_channels = channels if output_channels is None else int(output_channels)
+    if num_blocks is None:
+        num_blocks = 6 if max(height, width) <= 128 else 9
+    if isinstance(num_blocks, bool) or not isinstance(num_blocks, int) or num_blocks < 0:
+        raise ValueError(f"num_blocks must be a non-negative integer; got {num_blocks!r}.")
+    downsamplings = resnet_downsamplings(height, width)
+    use_bias = normalization is None
+
+    def norm_act(x, tag, activation=True):
+        norm = normalization_layer(normalization, f"{name}_{tag}_norm")
+        if norm is not None:
+            x = norm(x)
+        if activation:
+            x = keras.layers.ReLU(name=f"{name}_{tag}_act")(x)
+        return x
+
+    inputs = keras.Input((height, width, channels), name=f"{name}_input")
+    x = ReflectionPadding2D(3, name=f"{name}_in_pad")(inputs)
+    x = keras.layers.Conv2D(base_filters, 7, use_bias=use_bias, name=f"{name}_in_conv")(x)
+    x = norm_act(x, "in")
+    for i in range(downsamplings):
+        x = keras.layers.Conv2D(base_filters * 2 ** (i + 1), 3, strides=2, padding="same",
+                                use_bias=use_bias, name=f"{name}_down_{i}")(x)
+        x = norm_act(x, f"down_{i}")
+    filters = base_filters * 2**downsamplings
+    for i in range(num_blocks):
+        y = ReflectionPadding2D(1, name=f"{name}_res_{i}_pad_a")(x)
+        y = keras.layers.Conv2D(filters, 3, use_bias=use_bias, name=f"{name}_res_{i}_conv_a")(y)
+        y = norm_act(y, f"res_{i}_a")
+        y = ReflectionPadding2D(1, name=f"{name}_res_{i}_pad_b")(y)
+        y = keras.layers.Conv2D(filters, 3, use_bias=use_bias, name=f"{name}_res_{i}_conv_b")(y)
+        y = norm_act(y, f"res_{i}_b", activation=False)
+        x = keras.layers.Add(name=f"{name}_res_{i}_add")([x, y])
+    for i in reversed(range(downsamplings)):
+        x = keras.layers.Conv2DTranspose(base_filters * 2**i, 3, strides=2, padding="same",
+                                         use_bias=use_bias, name=f"{name}_up_{i}")(x)
+        x = norm_act(x, f"up_{i}")
+    x = ReflectionPadding2D(3, name=f"{name}_out_pad")(x)
+    outputs = keras.layers.Conv2D(output_channels, 7, activation="tanh",
+                                  name=f"{name}_out")(x)
+    return keras.Model(inputs, outputs, name=name)

@@ -1,0 +1,62 @@
+"""Samplers of diffusion models and their noise schedules.
+
+- `schedules`: the variances ``beta_t`` (linear, cosine) and ``alpha_bar_t``.
+- `DDPM`: ancestral sampling through every timestep (Ho et al. 2020).
+- `DDIM`: implicit sampling in any number of steps, deterministic with ``eta=0``
+  (Song et al. 2021).
+- `Sampler`: their base class, which runs the loop (with inpainting).
+- `autoregressive`: the sampling loops of autoregressive models (`kgen.models.PixelCNN`).
+
+A sampler is an object separate from the model, chosen per call:
+``model.generate(16, sampler="ddim", steps=50)`` or
+``model.generate(16, sampler=kgen.samplers.DDIM(steps=20, eta=0.5))``.
+"""
+
+from kgen.samplers import autoregressive, schedules  # noqa: F401
+from kgen.samplers.base import Sampler  # noqa: F401
+from kgen.samplers.ddim import DDIM  # noqa: F401
+from kgen.samplers.ddpm import DDPM  # noqa: F401
+
+#: Sampler names accepted by `get`.
+SAMPLERS = {"ddpm": DDPM, "ddim": DDIM}
+
+
+def get(sampler="ddim", steps=None, eta=None):
+    """A sampler from a name (``"ddim"``, ``"ddpm"``) and options, or an instance as is.
+
+    Args:
+        sampler: ``"ddim"``, ``"ddpm"`` or a `Sampler` instance.
+        steps: for ``"ddim"``, the number of steps (default 50).
+        eta: for ``"ddim"``, the noise level in [0, 1] (default 0).
+
+    Returns:
+        A `Sampler`.
+
+    Example:
+
+    ```python
+    import kgen
+    kgen.samplers.get("ddim", steps=20)   # DDIM(steps=20, eta=0.0, clip_denoised=True)
+    ```
+    """
+    if isinstance(sampler, Sampler):
+        if steps is not None or eta is not None:
+            raise ValueError(
+                f"steps= and eta= configure a sampler chosen by name; {sampler!r} is already "
+                "configured: pass its options to its constructor instead."
+            )
+        return sampler
+    if sampler == "ddim":
+        options = {k: v for k, v in (("steps", steps), ("eta", eta)) if v is not None}
+        return DDIM(**options)
+    if sampler == "ddpm":
+        if steps is not None or eta is not None:
+            raise ValueError(
+                "The DDPM sampler visits every timestep and has no eta: drop steps= and eta=, "
+                "or use sampler='ddim'."
+            )
+        return DDPM()
+    raise ValueError(
+        f"Unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)} or pass a "
+        "kgen.samplers.Sampler instance."
+    )

@@ -1,0 +1,86 @@
+"""Training on several devices: one epoch on 4 devices equals one epoch on one device."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import pytest
+
+import kgen
+from kgen import cli
+
+HERE = pathlib.Path(__file__).parent
+BACKEND = keras.backend.backend()
+
+
+def test_four_devices_give_the_weights_of_one():
+    if BACKEND == "torch":  # Keras 3.15's fit() has no DDP: a clear error instead
+        with pytest.raises(RuntimeError, match="not available on the PyTorch backend"):
+            kgen.distribute(2)
+        with pytest.raises(RuntimeError, match="DistributedDataParallel"):
+            kgen.distribute(1, model_parallel=2)
+        return
+    result = subprocess.run([sys.executable, str(HERE / "distributed_check.py")],
+                            capture_output=True, text=True,
+                            env=dict(os.environ, KERAS_BACKEND=BACKEND,
+                                     TF_CPP_MIN_LOG_LEVEL="2"))
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert result.returncode == 0 and lines, result.stderr[-3000:]
+    report = json.loads(lines[0][len("RESULT "):])
+    print("measured:", {kind: {key: run[key] for key in ("max_weight_diff", "worst",
+                                                          "weights_moved")}
+                        for kind, run in report.items() if isinstance(run, dict)
+                        and "worst" in run})
+    for kind in ("gan", "cgan", "vae"):
+        run = report[kind]
+        assert run["replicas"] == 4
+        # Training moved the weights far more than the tolerance.
+        assert run["weights_moved"] > 0.05
+        # Same weights, batch-norm statistics and optimizer slots (both optimizers of a
+        # GAN) up to float32 rounding: the 4 replicas sum their gradients in another
+        # order than one device does (a few ulps of values of order 1, over 4 steps).
+        assert run["max_weight_diff"] < 1e-6, (kind, run["worst"], run["max_weight_diff"])
+        # Every replica holds the same copy of every variable.
+        assert run["replica_spread"] == 0.0
+        # The logged losses are the global batch's, unscaled by the replica count.
+        for key, value in run["logs_one"].items():
+            assert run["logs_many"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+    assert report["cli"]["code"] == 0 and report["cli"]["checkpoint"]
+    assert "on 4 devices" in report["cli"]["printed"]
+
+
+def test_one_device_and_bad_requests():
+    with kgen.distribute(1) as scope:
+        gan = kgen.models.GAN.from_shape((8, 8, 1), latent_dim=4, base_filters=4, seed=0)
+    assert scope.num_replicas == 1 and scope.engine == "one device"
+    with scope:  # a scope can be entered again (build in it, then fit in it)
+        assert gan.built
+    assert gan.generate(2, seed=0).shape == (2, 8, 8, 1)
+    with pytest.raises(ValueError, match="positive integer or 'all'"):
+        kgen.distribute(0)
+    with pytest.raises(ValueError, match="model_parallel must be"):
+        kgen.distribute(1, model_parallel="wide")
+    if BACKEND != "torch":
+        with pytest.raises(ValueError, match="sees 1 device"):
+            kgen.distribute(64)
+    with pytest.raises(SystemExit, match="--devices must be a positive integer"):
+        cli.main(["train", "gan", "--devices", "none"])
+    with pytest.raises(SystemExit, match="--devices 64: .*device"):
+        cli.main(["train", "gan", "--devices", "64", "--epochs", "1"])
+
+
+def test_model_parallel_is_for_jax():
+    if BACKEND == "jax":
+        scope = kgen.distribute(1, model_parallel=1)
+        assert scope.engine == "keras.distribution.ModelParallel"
+        with pytest.raises(ValueError, match="must divide"):
+            kgen.distribute(1, model_parallel=3)
+    elif BACKEND == "tensorflow":
+        with pytest.raises(ValueError, match="JAX backend only"):
+            kgen.distribute(1, model_parallel=2)
+    else:
+        with pytest.raises(RuntimeError, match="not available on the PyTorch backend"):
+            kgen.distribute(1, model_parallel=2)

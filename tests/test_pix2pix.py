@@ -1,0 +1,153 @@
+"""pix2pix: the U-Net and PatchGAN networks, the paired training step, generate, save/load."""
+
+import keras
+import numpy as np
+import pytest
+
+import kgen
+from kgen.networks import patchgan_discriminator, unet_generator
+from kgen.networks.unet import max_unet_depth
+
+from conftest import values
+
+
+def paired_digits(n=64):
+    """Digits (8, 8, 1) as inputs and a colour version as targets (8, 8, 3), in [-1, 1].
+
+    The targets are the inverted digit in red, the digit in green and a flat -0.5 in
+    blue: a fixed, learnable function of the input with a change of channel count.
+    """
+    x = kgen.data.to_data_space(kgen.data.load("digits")[:n])
+    y = np.concatenate([-x, x, np.full_like(x, -0.5)], axis=-1)
+    return x, y
+
+
+def layers_of(model, kind):
+    return [layer for layer in model.layers if type(layer) is kind]
+
+
+# ---------------------------------------------------------------- networks
+def test_unet_generator_halves_to_1x1_with_skips_and_checks_the_shape():
+    g = unet_generator((8, 8, 1), output_channels=3, base_filters=4)
+    assert g.output_shape == (None, 8, 8, 3)
+    downs = layers_of(g, keras.layers.Conv2D)
+    assert [layer.output.shape[1] for layer in downs] == [4, 2, 1]  # depth 3: down to 1x1
+    assert [layer.filters for layer in downs] == [4, 8, 16]
+    # Batch norm on neither the first nor the innermost encoder block; skips of 4x4 and 2x2.
+    assert [layer.name for layer in g.layers if "down_bn" in layer.name] == [
+        "unet_generator_down_bn_1"]
+    skips = layers_of(g, keras.layers.Concatenate)
+    assert [tuple(layer.output.shape[1:]) for layer in skips] == [(2, 2, 16), (4, 4, 8)]
+    assert g.layers[-1].activation is keras.activations.tanh
+    assert len(layers_of(g, keras.layers.Dropout)) == 1  # min(3, depth - 2)
+    assert not layers_of(unet_generator((8, 8, 1), 3, base_filters=4, dropout=0),
+                         keras.layers.Dropout)
+
+    # 32x32: depth 5, filters capped at 8 * base_filters, dropout in 3 decoder blocks
+    # (the paper's 256x256 gets depth 8 and the same 3 dropout blocks).
+    deep = unet_generator((32, 32, 1), base_filters=1)
+    assert [layer.filters for layer in layers_of(deep, keras.layers.Conv2D)] == [1, 2, 4, 8, 8]
+    assert len(layers_of(deep, keras.layers.Dropout)) == 3
+    assert (max_unet_depth(256, 256), max_unet_depth(28, 28), max_unet_depth(24, 16)) == (
+        8, 2, 3)
+
+    with pytest.raises(ValueError, match="odd side"):
+        unet_generator((7, 7, 1))
+    with pytest.raises(ValueError, match=r"depth=4 needs both sides divisible by 2\*\*4"):
+        unet_generator((8, 8, 1), depth=4)
+    with pytest.raises(ValueError, match="image shape"):
+        unet_generator((8, 8))
+
+
+def test_patchgan_gives_a_grid_of_logits_for_pairs_and_clips_its_depth():
+    d = patchgan_discriminator((8, 8, 3), condition_shape=(8, 8, 1), base_filters=4)
+    assert [tuple(i.shape[1:]) for i in d.inputs] == [(8, 8, 1), (8, 8, 3)]
+    assert d.output_shape == (None, 2, 2, 1)  # 3 strided layers clipped to 2: a 2x2 grid
+    assert sum(layer.strides == (2, 2) for layer in layers_of(d, keras.layers.Conv2D)) == 2
+
+    d = patchgan_discriminator((32, 32, 1), base_filters=2, normalization="instance")
+    assert d.output_shape == (None, 4, 4, 1)  # the 70x70 PatchGAN: 3 strided layers
+    assert len(layers_of(d, keras.layers.GroupNormalization)) == 3  # not on the first
+    assert not layers_of(d, keras.layers.BatchNormalization)
+    assert patchgan_discriminator((32, 32, 1), base_filters=2,
+                                  num_layers=1).output_shape == (None, 16, 16, 1)
+
+    with pytest.raises(ValueError, match="at least 4x4"):
+        patchgan_discriminator((2, 2, 1))
+    with pytest.raises(ValueError, match="same height and width"):
+        patchgan_discriminator((8, 8, 3), condition_shape=(16, 16, 1))
+    with pytest.raises(ValueError, match="Unknown normalization"):
+        patchgan_discriminator((8, 8, 3), normalization="layer")
+    with pytest.raises(ValueError, match="num_layers must be a positive integer"):
+        patchgan_discriminator((8, 8, 3), num_layers=0)
+
+
+# ------------------------------------------------------------------ model
+def test_pix2pix_trains_on_pairs_translates_1_to_3_channels_and_round_trips(tmp_path):
+    x, y = paired_digits(64)
+    model = kgen.models.Pix2Pix.from_shape((8, 8, 1), (8, 8, 3), base_filters=4, seed=0)
+    assert model.input_image_shape == (8, 8, 1) and model.target_image_shape == (8, 8, 3)
+    assert model.l1_weight == 100.0 and model.adversarial_loss.name == "non_saturating"
+    model.compile(generator_optimizer=keras.optimizers.Adam(3e-3, beta_1=0.5))
+    assert float(keras.ops.convert_to_numpy(
+        model.optimizer["discriminator"].learning_rate)) == pytest.approx(2e-4)
+    history = model.fit(x, y, batch_size=32, epochs=4, verbose=0).history
+    assert set(history) == {"d_loss", "g_loss", "g_adv", "l1", "real_accuracy",
+                            "fake_accuracy"}
+    for key, series in history.items():
+        assert np.all(np.isfinite(series)), key
+    assert history["l1"][-1] < history["l1"][0] - 0.02  # the generator learns the mapping
+    # g_loss = g_adv + l1_weight * l1, batch by batch, hence also for the epoch means.
+    np.testing.assert_allclose(history["g_loss"],
+                               np.add(history["g_adv"], 100.0 * np.array(history["l1"])),
+                               rtol=1e-4)
+    assert int(keras.ops.convert_to_numpy(model.optimizer["generator"].iterations)) == 8
+
+    outputs = model.generate(inputs=x[:5])
+    assert outputs.shape == (5, 8, 8, 3) and outputs.dtype == np.float32
+    np.testing.assert_allclose(
+        outputs, keras.ops.convert_to_numpy(model.generator(x[:5], training=False)),
+        rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(model.generate(5, inputs=x[:5], seed=3), outputs)
+    assert model.generate(inputs=x[0]).shape == (1, 8, 8, 3)  # one image, no batch axis
+    # Evaluation logs the L1 error of the inference-mode outputs.
+    result = model.evaluate(x[:32], y[:32], batch_size=32, verbose=0, return_dict=True)
+    expected = np.mean(np.abs(y[:32] - model.generate(inputs=x[:32])))
+    assert result["l1"] == pytest.approx(expected, rel=1e-4)
+
+    path = str(tmp_path / "pix2pix.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, kgen.models.Pix2Pix) and loaded.l1_weight == 100.0
+    np.testing.assert_array_equal(loaded.generate(inputs=x[:5]), outputs)
+    for a, b in zip(values(loaded.discriminator.weights), values(model.discriminator.weights)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_pix2pix_bad_inputs_get_clear_errors():
+    x, y = paired_digits(8)
+    model = kgen.models.Pix2Pix.from_shape((8, 8, 1), (8, 8, 3), base_filters=4, seed=0)
+    model.compile()
+    with pytest.raises(ValueError, match="got no targets"):
+        model.fit(x, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="got no targets"):
+        model.fit(kgen.data.images(kgen.data.load("digits")[:8], batch_size=8), verbose=0)
+    with pytest.raises(ValueError, match=r"targets have shape \(8, 8, 1\)"):
+        model.fit(x, x, epochs=1, verbose=0)
+    with pytest.raises(TypeError, match="to_data_space"):
+        model.fit(kgen.data.load("digits")[:8], y, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="Pass the images to translate as inputs="):
+        model.generate(4)
+    with pytest.raises(ValueError, match=r"inputs must have shape \(n,\) \+ \(8, 8, 1\)"):
+        model.generate(inputs=y)
+    with pytest.raises(TypeError, match="to_data_space"):
+        model.generate(inputs=kgen.data.load("digits")[:2])
+    with pytest.raises(ValueError, match=r"num_samples \(3\) differs"):
+        model.generate(3, inputs=x[:2])
+    with pytest.raises(ValueError, match="must take \\[input, image\\] pairs"):
+        kgen.models.Pix2Pix(unet_generator((8, 8, 1), 3, base_filters=4),
+                            patchgan_discriminator((8, 8, 3), base_filters=4))
+    with pytest.raises(ValueError, match="same size"):
+        kgen.models.Pix2Pix.from_shape((8, 8, 1), (16, 16, 3))
+    with pytest.raises(ValueError, match="l1_weight must be a non-negative number"):
+        kgen.models.Pix2Pix.from_shape((8, 8, 1), base_filters=4, l1_weight=-1.0)

@@ -1,0 +1,136 @@
+"""Noise schedules and the DDPM / DDIM samplers, checked against closed forms."""
+
+import keras
+import numpy as np
+import pytest
+
+import kgen
+from kgen.samplers import DDIM, DDPM, schedules
+from kgen.samplers.ddpm import posterior
+
+SHAPE = (8, 8, 1)
+T = 50
+
+
+class PerfectNoise(keras.layers.Layer):
+    """The exact noise of ``x_t`` for known clean images: ``(x_t - sqrt(a_t) x0) / sqrt(1 - a_t)``."""
+
+    def __init__(self, x0, alphas_cumprod, **kwargs):
+        super().__init__(**kwargs)
+        self.x0 = np.asarray(x0, "float32")
+        self.alphas_cumprod = np.asarray(alphas_cumprod, "float64")
+
+    def call(self, inputs):
+        x_t, t = inputs
+        index = keras.ops.cast(keras.ops.round(t), "int32")
+        a = keras.ops.take(keras.ops.convert_to_tensor(
+            self.alphas_cumprod.astype("float32")), index)
+        a = keras.ops.reshape(a, (-1, 1, 1, 1))
+        return (x_t - keras.ops.sqrt(a) * self.x0) / keras.ops.sqrt(1.0 - a)
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+
+def perfect_model(x0, schedule="linear"):
+    """A Diffusion model whose network knows the answer ``x0`` (no weights, no EMA)."""
+    alphas = schedules.alphas_cumprod(schedules.betas(schedule, T))
+    x_t, t = keras.Input(SHAPE), keras.Input(())
+    network = keras.Model([x_t, t], PerfectNoise(x0, alphas)([x_t, t]))
+    return kgen.models.Diffusion(network, timesteps=T, schedule=schedule, ema=None)
+
+
+@pytest.fixture
+def clean(digits):
+    return kgen.data.to_data_space(digits[:4])
+
+
+def test_linear_and_cosine_schedules():
+    linear = schedules.linear_betas(1000)
+    assert linear[0] == pytest.approx(1e-4) and linear[-1] == pytest.approx(0.02)
+    # Scaled for shorter chains: the same total destruction of the signal.
+    assert schedules.linear_betas(100)[-1] == pytest.approx(0.2)
+    for name in schedules.SCHEDULES:
+        beta = schedules.betas(name, 1000)
+        alpha_bar = schedules.alphas_cumprod(beta)
+        assert np.all((beta > 0) & (beta < 1)) and np.all(np.diff(alpha_bar) < 0)
+        assert alpha_bar[0] > 0.999 and alpha_bar[-1] < 1e-4
+    # The cosine schedule: alpha_bar(t) = f(t + 1) / f(0), f a squared cosine.
+    f = np.cos((np.arange(1001) / 1000 + 0.008) / 1.008 * np.pi / 2) ** 2
+    cosine = schedules.alphas_cumprod(schedules.cosine_betas(1000))
+    np.testing.assert_allclose(cosine[:900], (f[1:] / f[0])[:900], rtol=1e-10)
+    with pytest.raises(ValueError, match="Unknown schedule"):
+        schedules.betas("quadratic", 10)
+    with pytest.raises(ValueError, match="at least 2"):
+        schedules.linear_betas(1)
+
+
+def test_posterior_matches_its_closed_form():
+    beta = schedules.linear_betas(T)
+    alpha_bar = np.cumprod(1 - beta)
+    t = np.arange(1, T)
+    coef_x0, coef_xt, variance = posterior(alpha_bar[t], alpha_bar[t - 1])
+    np.testing.assert_allclose(coef_x0, beta[t] * np.sqrt(alpha_bar[t - 1]) / (1 - alpha_bar[t]))
+    np.testing.assert_allclose(
+        coef_xt, (1 - alpha_bar[t - 1]) * np.sqrt(1 - beta[t]) / (1 - alpha_bar[t]))
+    np.testing.assert_allclose(variance, beta[t] * (1 - alpha_bar[t - 1]) / (1 - alpha_bar[t]))
+
+
+def test_ddim_timesteps_and_coefficients():
+    assert list(DDIM(steps=5).timesteps(T)) == [49, 37, 24, 12, 0]
+    assert list(DDPM().timesteps(4)) == [3, 2, 1, 0]
+    alpha_bar = schedules.alphas_cumprod(schedules.linear_betas(T))
+    # eta = 1 over every timestep: DDIM's noise is the DDPM posterior's.
+    ddim = DDIM(steps=T, eta=1.0).tables(alpha_bar)
+    ddpm = DDPM().tables(alpha_bar)
+    np.testing.assert_allclose(ddim["sigma"], ddpm["sigma"], rtol=1e-10)
+    assert DDIM(steps=T).tables(alpha_bar)["sigma"].max() == 0.0
+    with pytest.raises(ValueError, match="at most as many steps"):
+        DDIM(steps=T + 1).timesteps(T)
+    with pytest.raises(ValueError, match="eta must be"):
+        DDIM(eta=1.5)
+    with pytest.raises(ValueError, match="Unknown sampler"):
+        kgen.samplers.get("euler")
+    with pytest.raises(ValueError, match="already configured"):
+        kgen.samplers.get(DDIM(), steps=10)
+    assert kgen.samplers.get("ddim", steps=7).steps == 7
+
+
+def test_perfect_predictor_recovers_the_data(clean):
+    model = perfect_model(clean)
+    for sampler in (DDIM(steps=10, eta=0.0), DDIM(steps=7, eta=1.0), DDPM()):
+        samples = model.generate(4, seed=0, sampler=sampler)
+        # The last step outputs the prediction of x0 at the smallest t, where alpha_bar is
+        # ~1: float32 round-off only.
+        np.testing.assert_allclose(samples, clean, atol=1e-5, err_msg=repr(sampler))
+
+
+def test_trajectory_goes_from_the_noise_to_the_sample(clean):
+    model = perfect_model(clean, schedule="cosine")
+    visited, frames = model.denoising_trajectory(4, seed=3, steps=6)
+    assert list(visited) == [49, 39, 29, 20, 10, 0, -1] and frames.shape == (7, 4) + SHAPE
+    np.testing.assert_allclose(frames[0], model.standard_normal((4,) + SHAPE, 3), atol=1e-6)
+    np.testing.assert_allclose(frames[-1], model.generate(4, seed=3, steps=6), atol=1e-6)
+    # Deterministic DDIM: x_t stays on the line between the data and the starting noise.
+    errors = np.abs(frames - clean).mean(axis=(1, 2, 3, 4))
+    assert np.all(np.diff(errors) < 0)
+
+
+def test_inpainting_keeps_the_known_pixels(clean):
+    # A predictor that knows other images than the known ones: the generated region
+    # follows it, the known region stays what it was.
+    model = perfect_model(-clean)
+    mask = np.zeros(SHAPE, "float32")
+    mask[:, :3] = 1.0
+    for options in ({"steps": 5}, {"sampler": "ddpm"}, {"steps": 5, "eta": 1.0, "resample": 3}):
+        out = model.generate(images=clean, mask=mask, seed=0, **options)
+        np.testing.assert_array_equal(out[:, :, :3], clean[:, :, :3])
+        np.testing.assert_allclose(out[:, :, 3:], -clean[:, :, 3:], atol=1e-4)
+    with pytest.raises(ValueError, match="both images= .* and mask="):
+        model.generate(images=clean, seed=0)
+    with pytest.raises(ValueError, match="only 0 .* and 1"):
+        model.generate(images=clean, mask=mask * 0.5, seed=0)
+    with pytest.raises(ValueError, match=r"images must have shape \(n,\) \+ \(8, 8, 1\)"):
+        model.generate(images=np.zeros((2, 6, 6, 1), "float32"), mask=1, seed=0)
+    with pytest.raises(ValueError, match="resample= is for inpainting"):
+        model.generate(2, seed=0, resample=2)
