@@ -286,7 +286,7 @@ def export_generator(model, directory, verbose=False, **options):
         raise ValueError(f"{directory!r} already exists and is not an empty folder: "
                          "export to a new folder.")
     # A family without export, or a wrong option, fails here, in this process.
-    spec = serving_functions(model, options)
+    spec = _checked_serving_functions(model, options)
     if keras.backend.backend() == "torch":
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "model.keras")
@@ -297,7 +297,7 @@ def export_generator(model, directory, verbose=False, **options):
     return directory
 
 
-def serving_functions(model, options=None):
+def _checked_serving_functions(model, options=None):
     """``model.serving_functions(**options)``, checked (`ServingFunctions`, option names)."""
     options = dict(options or {})
     try:
