@@ -79,6 +79,14 @@ def _build_parser():
         "export", help="write a checkpoint's generate() as a TensorFlow SavedModel for serving")
     export.add_argument("checkpoint", help="a .keras file written by kgen train")
     export.add_argument("directory", help="the SavedModel folder to write (new or empty)")
+    export.add_argument("--direction", choices=("a_to_b", "b_to_a"),
+                        help="CycleGAN: the generator to export (default a_to_b)")
+    export.add_argument("--steps", type=int,
+                        help="diffusion: DDIM steps of the exported loop (default 50)")
+    export.add_argument("--guidance-scale", type=float,
+                        help="class-conditional diffusion: classifier-free guidance scale")
+    export.add_argument("--temperature", type=float,
+                        help="PixelCNN and VQ-VAE prior: sampling temperature (default 1)")
 
     evaluate = sub.add_parser(
         "evaluate", help="measure a trained checkpoint (FID, KID, IS, precision/recall, "
@@ -199,6 +207,10 @@ def generate(args):
     return 0
 
 
+#: ``kgen export`` options, passed to the family's ``serving_functions()``.
+EXPORT_OPTIONS = ("direction", "steps", "guidance_scale", "temperature")
+
+
 def export(args):
     _require_file(args.checkpoint)
     directory = args.directory
@@ -208,11 +220,17 @@ def export(args):
     _banner()
     from kgen import export as exporter
 
+    options = {name: getattr(args, name) for name in EXPORT_OPTIONS
+               if getattr(args, name) is not None}
     model = _load_checkpoint(args.checkpoint)
     try:
-        exporter.export_generator(model, directory)
-    except NotImplementedError as error:
-        raise SystemExit(f"kgen: error: {error}") from None
+        exporter.export_generator(model, directory, **options)
+    except (NotImplementedError, TypeError, ValueError) as error:
+        message = str(error)
+        for name in EXPORT_OPTIONS:  # the option names as they are typed
+
+            message = message.replace(f"'{name}'", f"'--{name.replace('_', '-')}'")
+        raise SystemExit(f"kgen: error: {message}") from None
     print(f"Wrote the SavedModel of {type(model).__name__} to {directory}")
     print(f"Inspect it with: saved_model_cli show --dir {directory} --all")
     return 0

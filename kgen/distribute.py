@@ -77,7 +77,7 @@ def distribute(devices="all", model_parallel=None):
     Args:
         devices: a positive integer, or ``"all"`` (every device the backend sees).
         model_parallel: JAX only. None for data parallelism; an integer ``k`` to split
-            every dense/convolution kernel's output features over ``k`` devices (mesh
+            every dense/convolution kernel's input features over ``k`` devices (mesh
             ``(devices // k, k)`` with axes ``("batch", "model")``); or a
             `keras.distribution.LayoutMap` for full control.
 

@@ -262,7 +262,8 @@ def wgan_gradient_penalty(critic, real, fake, weight=10.0, seed=None):
             f"{tuple(real.shape)} and {tuple(fake.shape)}."
         )
     shape = (ops.shape(real)[0],) + (1,) * (len(real.shape) - 1)
-    eps = keras.random.uniform(shape, dtype=real.dtype, seed=seed)
+    eps = backend.batch_noise(
+        lambda s: keras.random.uniform(s, dtype=real.dtype, seed=seed), shape)
     interpolates = fake + eps * (real - fake)
     gradients = backend.input_gradient(critic, interpolates)
     # The small constant keeps the square root differentiable at a zero gradient.

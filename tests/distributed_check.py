@@ -3,14 +3,16 @@
 JAX and TensorFlow must be told how many CPU devices to make before they start, so
 ``tests/test_distribute.py`` runs this script as a subprocess:
 
-    KERAS_BACKEND=jax python tests/distributed_check.py
+    KERAS_BACKEND=jax python tests/distributed_check.py [KIND ...]
 
-For a GAN, a conditional GAN and a VAE, it trains one epoch (4 steps) on one device with
-a global batch of 16, and again from the same initial weights and data order on four
-devices (`kgen.distribute(4)`: 4 replicas of 4 samples), and prints one JSON line: the
-largest difference of every weight, batch-norm statistic and optimizer slot between the
-two runs, the largest difference between the replicas' copies (TensorFlow mirrors each
-variable on every replica), and the logged losses of both runs.
+For every family trained on batches (`KINDS`), with its default networks, it trains one
+epoch (4 steps) on one device with a global batch of 16, and again from the same initial
+weights and data order on four devices (`kgen.distribute(4)`: 4 replicas of 4 samples),
+and prints one JSON line (on JAX, also for a few kinds on a (2, 2) mesh with
+``model_parallel=2``): the largest difference of every weight, batch-norm statistic,
+codebook, image pool, seed state and optimizer slot between the two runs, the largest
+difference between the replicas' copies (TensorFlow mirrors each variable on every
+replica), and the logged losses of both runs.
 """
 
 import contextlib
@@ -38,101 +40,104 @@ import kgen  # noqa: E402
 from kgen import cli  # noqa: E402
 
 LATENT, CLASSES, BATCH = 4, 3, 16
+SHAPE = (8, 8, 1)
+#: Every family trained with fit() on batches of data (texture synthesis, style transfer
+#: and Deep Image Prior optimise one image: there is no batch to split).
+KINDS = ("gan", "wgan_gp", "cgan", "vae", "cvae", "dae", "pix2pix", "cyclegan", "vqvae",
+         "prior", "pixelcnn", "diffusion")
+#: Also trained with model parallelism on JAX (a (2, 2) mesh): batch normalisation,
+#: transposed convolutions, two optimizers, a codebook, label embeddings.
+MODEL_PARALLEL_KINDS = ("gan", "cgan", "pix2pix", "vqvae", "diffusion")
 
 
-def _dense_discriminator(conditional, synchronized):
-    """A small critic with batch normalisation (synchronized across replicas on TF)."""
-    image = keras.Input((8, 8, 1))
-    h = keras.layers.Flatten()(image)
-    inputs = [image]
-    if conditional:
-        label = keras.Input((), dtype="int32")
-        inputs.append(label)
-        h = keras.layers.Concatenate()([h, keras.layers.Embedding(CLASSES, 4)(label)])
-    h = keras.layers.Dense(8)(h)
-    h = keras.layers.BatchNormalization(synchronized=synchronized)(h)
-    h = keras.layers.LeakyReLU(0.2)(keras.layers.Activation("linear")(h))
-    return keras.Model(inputs if conditional else image, keras.layers.Dense(1)(h))
+def _tiny_denoiser():
+    """A two-convolution noise predictor with timestep and class embeddings."""
+    from kgen.networks.diffusion_unet import SinusoidalEmbedding
 
-
-def _noise_free_generator(conditional):
-    """A generator whose output does not depend on its latent input (see `build`)."""
-    z = keras.Input((LATENT,))
-    h = keras.layers.Dense(LATENT, kernel_initializer="zeros", use_bias=False,
-                           trainable=False)(z)
-    inputs = [z]
-    if conditional:
-        label = keras.Input((), dtype="int32")
-        inputs.append(label)
-        h = keras.layers.Concatenate()([h, keras.layers.Embedding(CLASSES, 4)(label)])
-    h = keras.layers.Dense(64, activation="tanh")(keras.layers.Dense(8, "relu")(h))
-    return keras.Model(inputs if conditional else z, keras.layers.Reshape((8, 8, 1))(h))
-
-
-def _noise_free_vae():
-    """A VAE whose posterior variance is exp(-40): its sampling noise is below float32."""
-    x = keras.Input((8, 8, 1))
-    h = keras.layers.Dense(8, "relu")(keras.layers.Flatten()(x))
-    mean = keras.layers.Dense(LATENT)(h)
-    log_var = keras.layers.Dense(LATENT, kernel_initializer="zeros",
-                                 bias_initializer=keras.initializers.Constant(-40.0),
-                                 trainable=False)(h)
-    encoder = keras.Model(x, keras.layers.Concatenate()([mean, log_var]))
-    z = keras.Input((LATENT,))
-    out = keras.layers.Reshape((8, 8, 1))(keras.layers.Dense(64)(keras.layers.Dense(8, "relu")(z)))
-    return kgen.models.VAE(encoder, keras.Model(z, out), latent_dim=LATENT, seed=0)
+    x_t, t, labels = keras.Input(SHAPE), keras.Input(()), keras.Input((), dtype="int32")
+    embedding = keras.layers.Add()([keras.layers.Dense(8)(SinusoidalEmbedding(8)(t)),
+                                    keras.layers.Embedding(CLASSES + 1, 8)(labels)])
+    h = keras.layers.Conv2D(8, 3, padding="same")(x_t)
+    h = keras.layers.Activation("silu")(
+        keras.layers.Add()([h, keras.layers.Reshape((1, 1, 8))(embedding)]))
+    return keras.Model([x_t, t, labels], keras.layers.Conv2D(1, 3, padding="same")(h))
 
 
 def build(kind):
-    """The model of ``kind``.
-
-    On JAX the default networks are used: a noise draw of the global batch's shape gives
-    the same values however the batch is sharded. On TensorFlow every replica draws its
-    own noise from the same seed state (keras#18426), so no replica's noise equals the
-    corresponding slice of a one-device draw; the TensorFlow models are built so that the
-    noise does not reach the outputs (a frozen zero layer on the latent; a posterior
-    variance of exp(-40)), which isolates what data parallelism must keep equal.
-    """
-    if BACKEND == "jax":
-        if kind == "vae":
-            return kgen.models.VAE.from_shape((8, 8, 1), latent_dim=LATENT, base_filters=4,
-                                              seed=0)
-        if kind == "gan":
-            return kgen.models.GAN.from_shape((8, 8, 1), latent_dim=LATENT, base_filters=4,
-                                              seed=0)
-        return kgen.models.ConditionalGAN.from_shape(
-            (8, 8, 1), num_classes=CLASSES, latent_dim=LATENT, base_filters=4,
-            embedding_dim=4, seed=0)
+    """A small model of ``kind`` with its default networks: batch normalisation in the GANs
+    and pix2pix, dropout in pix2pix, image pools in the CycleGAN, an EMA codebook in the VQ-VAE, and noise
+    drawn in every training step but the autoregressive ones."""
+    models = kgen.models
+    if kind in ("gan", "wgan_gp"):
+        penalty = {"loss": "wasserstein", "gradient_penalty": "wgan-gp",
+                   "discriminator_steps": 2} if kind == "wgan_gp" else {}
+        return models.GAN.from_shape(SHAPE, latent_dim=LATENT, base_filters=4, seed=0,
+                                     **penalty)
+    if kind == "cgan":
+        return models.ConditionalGAN.from_shape(SHAPE, num_classes=CLASSES, latent_dim=LATENT,
+                                                base_filters=4, embedding_dim=4, seed=0)
     if kind == "vae":
-        return _noise_free_vae()
-    conditional = kind == "cgan"
-    model_class = kgen.models.ConditionalGAN if conditional else kgen.models.GAN
-    extra = {"num_classes": CLASSES} if conditional else {}
-    return model_class(_noise_free_generator(conditional),
-                       _dense_discriminator(conditional, synchronized=True),
-                       latent_dim=LATENT, seed=0, **extra)
+        return models.VAE.from_shape(SHAPE, latent_dim=LATENT, base_filters=4, seed=0)
+    if kind == "cvae":
+        return models.ConditionalVAE.from_shape(SHAPE, num_classes=CLASSES, latent_dim=LATENT,
+                                                base_filters=4, embedding_dim=4, seed=0)
+    if kind == "dae":
+        return models.Autoencoder.from_shape(SHAPE, latent_dim=LATENT, base_filters=4,
+                                             noise="gaussian", noise_level=0.3, seed=0)
+    if kind == "pix2pix":
+        # Depth 3: one decoder block with dropout (kgen.networks.Dropout).
+        return models.Pix2Pix.from_shape(SHAPE, base_filters=4, depth=3, num_layers=1, seed=0)
+    if kind == "cyclegan":
+        return models.CycleGAN.from_shape(SHAPE, base_filters=4, num_blocks=1, num_layers=1,
+                                          pool_size=8, seed=0)
+    if kind in ("vqvae", "prior"):
+        vq = models.VQVAE.from_shape(SHAPE, num_embeddings=8, embedding_dim=4, base_filters=4,
+                                     seed=0)
+        if kind == "vqvae":
+            return vq
+        return models.LatentPrior.from_vqvae(vq, filters=4, num_layers=1, seed=0)
+    if kind == "pixelcnn":
+        return models.PixelCNN.from_shape(SHAPE, num_levels=4, num_classes=CLASSES, filters=4,
+                                          num_layers=1, seed=0)
+    if kind == "diffusion":
+        return models.Diffusion(_tiny_denoiser(), timesteps=20, schedule="cosine",
+                                num_classes=CLASSES, label_dropout=0.3, seed=0)
+    raise ValueError(f"unknown kind {kind!r}; one of {KINDS}")
 
 
-def compile_model(model):
-    if isinstance(model, kgen.models.GAN):
+def training_data(kind, x, labels):
+    """``(x, y)`` of ``fit`` for ``kind``."""
+    if kind in ("cgan", "cvae", "pixelcnn", "diffusion"):
+        return x, labels
+    if kind == "pix2pix":
+        return -x, x             # learn to invert
+    if kind == "cyclegan":
+        return x, x[::-1, ::-1]  # two domains, unpaired
+    return x, None
+
+
+def compile_model(kind, model):
+    # The Wasserstein critic's loss is not bounded: a smaller step keeps it finite.
+    rate = 0.002 if kind == "wgan_gp" else 0.05
+    if "generator" in model.optimizer_names:
         # SGD exposes a wrong gradient scale at once; Adam's moments must stay in sync.
         # Adam divides by sqrt(v) + epsilon: with the default 1e-7, a gradient that is
         # zero up to float32 rounding (summed in another order over 4 replicas) takes a
         # step of about the learning rate either way; epsilon 1e-4 keeps such a rounding
         # difference a rounding difference.
-        model.compile(discriminator_optimizer=keras.optimizers.SGD(0.05, momentum=0.5),
+        model.compile(discriminator_optimizer=keras.optimizers.SGD(rate, momentum=0.5),
                       generator_optimizer=keras.optimizers.Adam(1e-3, epsilon=1e-4))
     else:
-        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.5))
+        model.compile(optimizer=keras.optimizers.SGD(rate, momentum=0.5))
 
 
-def train(kind, devices, initial, x, y):
-    with kgen.distribute(devices) as scope:
+def train(kind, devices, initial, x, y, model_parallel=None):
+    with kgen.distribute(devices, model_parallel=model_parallel) as scope:
         keras.utils.set_random_seed(0)
         model = build(kind)
         for variable, value in zip(model.weights, initial):
             variable.assign(value)
-        compile_model(model)
+        compile_model(kind, model)
         history = model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
     state = model.weights + model.optimizer.variables
     values = [np.asarray(keras.ops.convert_to_numpy(v)) for v in state]
@@ -146,12 +151,12 @@ def train(kind, devices, initial, x, y):
     return values, [v.path for v in state], spread, logs, scope.num_replicas
 
 
-def compare(kind, x, y):
+def compare(kind, x, y, model_parallel=None):
     """Trains ``kind`` on one device and on four; the differences, as a dict."""
     keras.utils.set_random_seed(0)
     initial = [np.asarray(keras.ops.convert_to_numpy(v)) for v in build(kind).weights]
     one, paths, _, one_logs, _ = train(kind, 1, initial, x, y)
-    many, _, spread, many_logs, replicas = train(kind, DEVICES, initial, x, y)
+    many, _, spread, many_logs, replicas = train(kind, DEVICES, initial, x, y, model_parallel)
     diffs = {p: float(np.abs(a - b).max()) for p, a, b in zip(paths, one, many)}
     moved = max(float(np.abs(a - b).max()) for a, b in zip(one[:len(initial)], initial))
     return {"replicas": replicas, "max_weight_diff": max(diffs.values()),
@@ -160,13 +165,20 @@ def compare(kind, x, y):
             "num_state": len(paths)}
 
 
-def main():
+def main(kinds):
     digits = kgen.data.load("digits", return_labels=True)
     x = kgen.data.to_data_space(digits[0][:64])
     labels = (digits[1][:64] % CLASSES).astype("int32")
     report = {"backend": BACKEND}
-    for kind in ("gan", "cgan", "vae"):
-        report[kind] = compare(kind, x, labels if kind == "cgan" else None)
+    for kind in kinds:
+        report[kind] = compare(kind, *training_data(kind, x, labels))
+        print(kind, {k: report[kind][k] for k in ("max_weight_diff", "worst", "replica_spread")},
+              file=sys.stderr, flush=True)
+        if BACKEND == "jax" and kind in MODEL_PARALLEL_KINDS:
+            report[f"{kind}/model_parallel"] = run = compare(
+                kind, *training_data(kind, x, labels), model_parallel=2)
+            print(f"{kind}/model_parallel", run["max_weight_diff"], run["worst"],
+                  file=sys.stderr, flush=True)
     # The command line on 4 devices (the VAE of 2-D points: a small MLP).
     with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(io.StringIO()) as out:
         code = cli.main(["train", "vae", "--data", "ring", "--epochs", "1", "--devices", "4",
@@ -177,4 +189,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:] or KINDS))

@@ -1,4 +1,5 @@
-"""Training on several devices: one epoch on 4 devices equals one epoch on one device."""
+"""Training on several devices: one epoch on 4 devices equals one epoch on one device,
+for every family trained on batches."""
 
 import json
 import os
@@ -14,6 +15,10 @@ from kgen import cli
 
 HERE = pathlib.Path(__file__).parent
 BACKEND = keras.backend.backend()
+#: Every family trained on batches (the kinds of distributed_check.py): texture
+#: synthesis, style transfer and Deep Image Prior optimise one image and have no batch.
+FAMILIES = ("gan", "wgan_gp", "cgan", "vae", "cvae", "dae", "pix2pix", "cyclegan", "vqvae",
+            "prior", "pixelcnn", "diffusion")
 
 
 def test_four_devices_give_the_weights_of_one():
@@ -34,20 +39,27 @@ def test_four_devices_give_the_weights_of_one():
                                                           "weights_moved")}
                         for kind, run in report.items() if isinstance(run, dict)
                         and "worst" in run})
-    for kind in ("gan", "cgan", "vae"):
+    model_parallel = ("gan", "cgan", "pix2pix", "vqvae", "diffusion") if BACKEND == "jax" else ()
+    for kind in FAMILIES + tuple(f"{k}/model_parallel" for k in model_parallel):
         run = report[kind]
-        assert run["replicas"] == 4
+        # Data parallel: 4 replicas; on a (2, 2) mesh: 2 replicas, kernels split over 2.
+        assert run["replicas"] == (2 if kind.endswith("/model_parallel") else 4)
         # Training moved the weights far more than the tolerance.
-        assert run["weights_moved"] > 0.05
-        # Same weights, batch-norm statistics and optimizer slots (both optimizers of a
-        # GAN) up to float32 rounding: the 4 replicas sum their gradients in another
-        # order than one device does (a few ulps of values of order 1, over 4 steps).
-        assert run["max_weight_diff"] < 1e-6, (kind, run["worst"], run["max_weight_diff"])
+        assert run["weights_moved"] > 0.05, kind
+        # Same weights, batch-norm statistics, codebook, image pools and optimizer slots
+        # (both optimizers of a GAN) up to float32 rounding: the 4 replicas sum their
+        # gradients and batch statistics in another order than one device does (a few
+        # ulps of values of order 1, over 4 steps). The U-Net and ResNet generators of
+        # pix2pix and CycleGAN (normalisation layers, Adam) carry the rounding further:
+        # up to 3e-6 measured, so 1e-5 there; 3e-7 at most for the others.
+        tolerance = 1e-5 if kind.split("/")[0] in ("pix2pix", "cyclegan") else 1e-6
+        assert run["max_weight_diff"] < tolerance, (kind, run["worst"], run["max_weight_diff"])
         # Every replica holds the same copy of every variable.
-        assert run["replica_spread"] == 0.0
+        assert run["replica_spread"] == 0.0, kind
         # The logged losses are the global batch's, unscaled by the replica count.
         for key, value in run["logs_one"].items():
-            assert run["logs_many"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+            assert run["logs_many"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), \
+                (kind, key)
     assert report["cli"]["code"] == 0 and report["cli"]["checkpoint"]
     assert "on 4 devices" in report["cli"]["printed"]
 

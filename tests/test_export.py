@@ -29,6 +29,14 @@ def _models():
     return gan, cgan, vae
 
 
+def _gumbel_uniforms(shape, seed):
+    """The uniform numbers of an autoregressive model's Gumbel-max draws for ``seed``."""
+    stream = keras.random.SeedGenerator(0)
+    stream.state.assign(np.array([seed, 0], keras.backend.standardize_dtype(stream.state.dtype)))
+    return keras.ops.convert_to_numpy(
+        keras.random.uniform(shape, minval=1e-20, maxval=1.0, seed=stream))
+
+
 def _other_families(x):
     """``{name: (model, export options, inputs, generate() for those inputs)}``: the other
     families, with the inputs of their ``generate_from_latent`` and the samples kgen gives."""
@@ -52,11 +60,9 @@ def _other_families(x):
     x_t = diffusion.standard_normal((5,) + SHAPE, 7)    # the starting noise of seed 7
     pixelcnn = kgen.models.PixelCNN.from_shape(SHAPE, num_levels=4, num_classes=CLASSES,
                                                filters=4, num_layers=1, seed=0)
-    # The uniform numbers of PixelCNN's Gumbel-max draws for seed 7.
-    stream = keras.random.SeedGenerator(0)
-    stream.state.assign(np.array([7, 0], keras.backend.standardize_dtype(stream.state.dtype)))
-    u = keras.ops.convert_to_numpy(
-        keras.random.uniform((5, 64, 4), minval=1e-20, maxval=1.0, seed=stream))
+    u = _gumbel_uniforms((5, 64, 4), 7)
+    # The prior's draws over the code grid, for the same seed.
+    u_codes = _gumbel_uniforms((5, int(np.prod(vq.code_shape)), 8), 7)
     images = x[5:10]
     return {
         "pix2pix": (pix2pix, {}, {"inputs": images}, pix2pix.generate(inputs=images)),
@@ -67,7 +73,7 @@ def _other_families(x):
         "cvae": (cvae, {}, {"latent": z, "labels": labels},
                  cvae.generate(latents=z, labels=labels)),
         "vqvae": (vq, {}, {"codes": codes}, vq.generate(codes=codes)),
-        "prior": (prior, {}, {"codes": codes}, vq.generate(codes=codes)),
+        "prior": (prior, {}, {"uniform": u_codes}, prior.generate(5, seed=7)),
         "diffusion": (diffusion, {"steps": 4}, {"latent": x_t},
                       diffusion.generate(5, seed=7, steps=4)),
         "guided": (guided, {"steps": 4, "guidance_scale": 2.0},
@@ -78,17 +84,26 @@ def _other_families(x):
     }
 
 
+#: Families exported with ``kgen export`` on a checkpoint, with their options.
+CLI_EXPORTS = {"diffusion": ["--steps", "4"], "cyclegan_ba": ["--direction", "b_to_a"]}
+
+
 def _export_others(families, folder):
-    """Exports in this process, or, on PyTorch, from checkpoints in one TensorFlow process."""
-    if keras.backend.backend() != "torch":
-        for name, (model, options, _, _) in families.items():
-            model.export_generator(folder / name, **options)
-        return
+    """Exports with the command line (`CLI_EXPORTS`), in this process, or, on PyTorch,
+    from checkpoints in one TensorFlow process."""
     jobs = []
     for name, (model, options, _, _) in families.items():
-        model.save(folder / f"{name}.keras")
-        jobs.append((folder / f"{name}.keras", folder / name, options))
-    kgen.export.export_files(jobs)
+        if name in CLI_EXPORTS:
+            model.save(folder / f"{name}.keras")
+            assert cli.main(["export", str(folder / f"{name}.keras"), str(folder / name),
+                             *CLI_EXPORTS[name]]) == 0
+        elif keras.backend.backend() != "torch":
+            model.export_generator(folder / name, **options)
+        else:
+            model.save(folder / f"{name}.keras")
+            jobs.append((folder / f"{name}.keras", folder / name, options))
+    if jobs:
+        kgen.export.export_files(jobs)
 
 
 def test_signatures_give_the_samples_of_generate(tmp_path, digits_small):
@@ -171,7 +186,8 @@ def _check_other_families(families, out, specs):
             for key, value in given.items()}, name
     # Only the families whose every input can be drawn have generate(seed, num_samples).
     drawn = {name for name in specs if "generate" in specs[name]}
-    assert drawn & set(families) == {"ae", "cvae", "vqvae", "diffusion", "guided", "pixelcnn"}
+    assert drawn & set(families) == {"ae", "cvae", "vqvae", "prior", "diffusion", "guided",
+                                     "pixelcnn"}
     for name in drawn & set(families):
         first = out[f"{name}__generate_3__samples"]
         np.testing.assert_array_equal(first, out[f"{name}__generate_3_again__samples"])
@@ -190,7 +206,7 @@ def _check_other_families(families, out, specs):
                                atol=1e-5)
 
 
-def test_errors(tmp_path):
+def test_errors(tmp_path, capsys):
     gan, _, _ = _models()
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "file").write_text("x")
@@ -198,6 +214,14 @@ def test_errors(tmp_path):
         gan.export_generator(tmp_path / "full")
     with pytest.raises(SystemExit, match="no checkpoint"):
         cli.main(["export", str(tmp_path / "missing.keras"), str(tmp_path / "out")])
+    # An option the family does not have, named as it is typed.
+    gan.save(tmp_path / "gan.keras")
+    with pytest.raises(SystemExit, match=r"GAN has no export option\(s\) \['--steps'\]"):
+        cli.main(["export", str(tmp_path / "gan.keras"), str(tmp_path / "out"), "--steps", "4"])
+    with pytest.raises(SystemExit):
+        cli.main(["export", str(tmp_path / "gan.keras"), str(tmp_path / "out"),
+                  "--direction", "up"])
+    assert "invalid choice: 'up'" in capsys.readouterr().err
 
     class Plain(kgen.models.GenerativeModel):
         pass

@@ -39,15 +39,15 @@ def test_unet_generator_halves_to_1x1_with_skips_and_checks_the_shape():
     skips = layers_of(g, keras.layers.Concatenate)
     assert [tuple(layer.output.shape[1:]) for layer in skips] == [(2, 2, 16), (4, 4, 8)]
     assert g.layers[-1].activation is keras.activations.tanh
-    assert len(layers_of(g, keras.layers.Dropout)) == 1  # min(3, depth - 2)
+    assert len(layers_of(g, kgen.networks.Dropout)) == 1  # min(3, depth - 2)
     assert not layers_of(unet_generator((8, 8, 1), 3, base_filters=4, dropout=0),
-                         keras.layers.Dropout)
+                         kgen.networks.Dropout)
 
     # 32x32: depth 5, filters capped at 8 * base_filters, dropout in 3 decoder blocks
     # (the paper's 256x256 gets depth 8 and the same 3 dropout blocks).
     deep = unet_generator((32, 32, 1), base_filters=1)
     assert [layer.filters for layer in layers_of(deep, keras.layers.Conv2D)] == [1, 2, 4, 8, 8]
-    assert len(layers_of(deep, keras.layers.Dropout)) == 3
+    assert len(layers_of(deep, kgen.networks.Dropout)) == 3
     assert (max_unet_depth(256, 256), max_unet_depth(28, 28), max_unet_depth(24, 16)) == (
         8, 2, 3)
 
@@ -57,6 +57,33 @@ def test_unet_generator_halves_to_1x1_with_skips_and_checks_the_shape():
         unet_generator((8, 8, 1), depth=4)
     with pytest.raises(ValueError, match="image shape"):
         unet_generator((8, 8))
+
+
+def test_dropout_drops_per_example_scales_the_rest_and_round_trips(tmp_path):
+    layer = kgen.networks.Dropout(0.25, seed=0)
+    x = np.ones((64, 32), "float32")
+    out = keras.ops.convert_to_numpy(layer(x, training=True))
+    kept = out != 0
+    # The kept inputs are scaled by 1 / (1 - rate); about a quarter is dropped.
+    np.testing.assert_allclose(out[kept], 1 / 0.75, rtol=1e-6)
+    assert 0.2 < 1 - kept.mean() < 0.3
+    # Each example and each call gets its own mask; inference passes the inputs.
+    assert not np.array_equal(kept[0], kept[1])
+    assert not np.array_equal(kept, keras.ops.convert_to_numpy(layer(x, training=True)) != 0)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x)), x)
+    # noise_shape (None, 1): one draw per example, shared by its features.
+    rows = keras.ops.convert_to_numpy(
+        kgen.networks.Dropout(0.5, noise_shape=(None, 1), seed=0)(x, training=True))
+    assert np.all(rows == rows[:, :1]) and 0 < (rows[:, 0] == 0).sum() < 64
+    model = keras.Sequential([keras.Input((32,)), kgen.networks.Dropout(0.5, seed=1)])
+    model.save(tmp_path / "dropout.keras")
+    loaded = keras.saving.load_model(tmp_path / "dropout.keras").layers[0]
+    assert type(loaded) is kgen.networks.Dropout and loaded.rate == 0.5
+    # The U-Net's dropout blocks are this layer (not Keras's, whose replicas would share
+    # a mask under tf.distribute).
+    unet = unet_generator((8, 8, 1), 1, base_filters=4, depth=3)
+    assert len(layers_of(unet, kgen.networks.Dropout)) == 1
+    assert not layers_of(unet, keras.layers.Dropout)
 
 
 def test_patchgan_gives_a_grid_of_logits_for_pairs_and_clips_its_depth():

@@ -17,6 +17,11 @@ interface, used by `kgen.models.GenerativeModel`:
   penalty) gives second-order gradients to ``value_and_grad``.
 - ``compile_function(fn, variables)``: ``fn`` compiled for inference, once per input
   shape (the sampling loops of diffusion and autoregressive models).
+- ``batch_noise(draw, shape)``, ``gather_batch(x)``, ``local_rows(x, size)``: only where
+  a training step runs once per replica on its share of the batch (``tensorflow.py``):
+  per-example noise drawn for the global batch, the global batch of a per-replica batch,
+  and a replica's own rows of a global one. A module without them (JAX, whose batch is
+  one global array; PyTorch, one device) gets ``draw(shape)``, ``x`` and ``x``.
 - ``distribution_scope(devices, model_parallel)``: the backend's engine for training on
   several devices (`kgen.distribute`): ``keras.distribution`` on JAX, ``tf.distribute``
   on TensorFlow, a clear error on PyTorch.
@@ -163,6 +168,80 @@ def compile_function(fn, variables):
             raise TypeError(
                 f"compile_function takes keras.Variables; got {type(variable).__name__}.")
     return _module().compile_function(fn, variables)
+
+
+def batch_noise(draw, shape):
+    """Per-example noise for a batch of ``shape``: ``draw(shape)``, replica-aware.
+
+    Every family draws the noise of its training step (latent vectors, the
+    reparameterisation noise, diffusion timesteps and noise, a penalty's interpolation
+    weights) through this function, with ``shape[0]`` the batch axis.
+
+    On JAX (``keras.distribution``) the batch is one global array, and on PyTorch and on
+    one device there is one replica: the result is ``draw(shape)``. Under a
+    ``tf.distribute`` strategy with ``N`` replicas, each replica runs the step on its
+    share of the global batch, and all of them read the same seed state, so a plain draw
+    would give every replica the *same* noise (keras-team/keras#18426). Here each replica
+    draws the noise of the global batch, ``N * shape[0]`` examples, and keeps its own
+    rows: the replicas get different noise, and together the noise a single device
+    would draw for the global batch, so training on ``N`` devices matches one device.
+
+    Args:
+        draw: a function of a shape returning a tensor of that shape drawn from a
+            `keras.random.SeedGenerator` (``lambda s: keras.random.normal(s, seed=gen)``).
+        shape: the shape of the noise of this batch, a tuple whose first entry (an int
+            or a scalar tensor) is the batch size.
+
+    Returns:
+        A tensor of ``shape``.
+
+    Example:
+
+    ```python
+    import keras
+    from kgen import backend
+
+    seed = keras.random.SeedGenerator(0)
+    eps = backend.batch_noise(lambda s: keras.random.normal(s, seed=seed), (4, 2))
+    ```
+    """
+    implementation = getattr(_module(), "batch_noise", None)
+    shape = tuple(shape)
+    return draw(shape) if implementation is None else implementation(draw, shape)
+
+
+def gather_batch(x):
+    """The global batch: ``x`` of every replica of the step, concatenated along axis 0.
+
+    A training step that updates state from its batch (a VQ-VAE's codebook statistics, a
+    CycleGAN's image pool) gathers the batch first, so that every replica makes the
+    update one device would make from the global batch, and the replicas' copies of the
+    state stay equal. It is ``x`` itself on JAX (the batch is already one global array),
+    on PyTorch and on one device; under a ``tf.distribute`` strategy with several
+    replicas, ``ReplicaContext.all_gather``.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kgen import backend
+
+    backend.gather_batch(np.zeros((4, 2), "float32")).shape   # (4, 2) on one device
+    ```
+    """
+    implementation = getattr(_module(), "gather_batch", None)
+    return x if implementation is None else implementation(x)
+
+
+def local_rows(x, size):
+    """This replica's ``size`` rows of a global batch ``x`` (see `gather_batch`).
+
+    ``x`` itself but under a ``tf.distribute`` strategy with several replicas, where
+    replica ``i`` gets rows ``i * size`` to ``(i + 1) * size``, the rows of its own share
+    of the global batch.
+    """
+    implementation = getattr(_module(), "local_rows", None)
+    return x if implementation is None else implementation(x, size)
 
 
 def distribution_scope(devices, model_parallel=None):

@@ -8,15 +8,22 @@ over the batch it sees, so ``value_and_grad`` differentiates ``loss / num_replic
 summed gradient is then the gradient of the mean over the global batch, as on one device.
 The loss it returns (and so every logged value) is the unscaled per-replica mean, and
 Keras averages the logs of the replicas.
+
+Two more things keep several replicas equal to one device: the batch-normalisation
+layers of the model use the global batch's statistics during a replicated step
+(``synchronized``; on JAX the batch is one global array, so they always do), and the
+noise of a step is drawn for the global batch and sliced (`batch_noise`).
 """
 
 import contextlib
 
+import keras
 import tensorflow as tf
 
 
 def train_step(model, data):
-    return model.run_updates(data)
+    with _synchronized_batch_norm(model):
+        return model.run_updates(data)
 
 
 def test_step(model, data):
@@ -29,6 +36,54 @@ def _replicas_in_step():
     if context is None:  # cross-replica context: no per-replica step is running
         return 1
     return context.num_replicas_in_sync
+
+
+@contextlib.contextmanager
+def _synchronized_batch_norm(model):
+    """Batch normalisation with the statistics of the global batch while a replicated step
+    is traced: each replica would otherwise normalise with, and update its moving
+    statistics from, its own share of the batch, and the replicas would drift apart.
+
+    The flag is set for the trace only, so the saved configuration stays backend-neutral
+    (``synchronized=True`` is a TensorFlow-only option of `keras.layers.BatchNormalization`).
+    """
+    if _replicas_in_step() == 1:
+        yield
+        return
+    layers = [layer for layer in model._flatten_layers()
+              if isinstance(layer, keras.layers.BatchNormalization) and not layer.synchronized]
+    for layer in layers:
+        layer.synchronized = True
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.synchronized = False
+
+
+def _local_rows(x, size):
+    """Rows ``[i * size, (i + 1) * size)`` of ``x``, for replica ``i`` of the step."""
+    start = tf.distribute.get_replica_context().replica_id_in_sync_group * size
+    return x[start:start + size]
+
+
+def batch_noise(draw, shape):
+    replicas = _replicas_in_step()
+    if replicas == 1:
+        return draw(shape)
+    # Every replica reads the same seed state: each draws the global batch's noise (the
+    # draw one device makes) and keeps the rows of its own share of the batch.
+    return _local_rows(draw((shape[0] * replicas,) + shape[1:]), shape[0])
+
+
+def gather_batch(x):
+    if _replicas_in_step() == 1:
+        return x
+    return tf.distribute.get_replica_context().all_gather(x, axis=0)
+
+
+def local_rows(x, size):
+    return x if _replicas_in_step() == 1 else _local_rows(x, size)
 
 
 def value_and_grad(fn, variables):

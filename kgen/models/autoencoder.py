@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kgen import losses, networks
+from kgen import backend, losses, networks
 from kgen.export import ServingFunctions, ServingInput
 from kgen.models.base import GenerativeModel, Update
 
@@ -247,7 +247,8 @@ class VAE(GenerativeModel):
 
     def reparameterize(self, mean, log_var):
         """``z = mean + exp(log_var / 2) * eps``, eps ~ N(0, I) (Kingma & Welling 2014, §2.4)."""
-        eps = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+        eps = backend.batch_noise(
+            lambda shape: keras.random.normal(shape, seed=self.seed_generator), ops.shape(mean))
         return mean + ops.exp(0.5 * log_var) * eps
 
     def _log_scale(self):
@@ -671,9 +672,12 @@ class Autoencoder(GenerativeModel):
         if not training or self.noise is None or self.noise_level == 0:
             return x
         if self.noise == "gaussian":
-            return x + self.noise_level * keras.random.normal(ops.shape(x),
-                                                              seed=self.seed_generator)
-        drop = keras.random.uniform(ops.shape(x), seed=self.seed_generator) < self.noise_level
+            noise = backend.batch_noise(
+                lambda shape: keras.random.normal(shape, seed=self.seed_generator), ops.shape(x))
+            return x + self.noise_level * noise
+        drop = backend.batch_noise(
+            lambda shape: keras.random.uniform(shape, seed=self.seed_generator),
+            ops.shape(x)) < self.noise_level
         return ops.where(drop, -ops.ones_like(x), x)
 
     def reconstruction_error(self, x, decoded):

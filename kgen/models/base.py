@@ -64,7 +64,7 @@ class GenerativeModel(keras.Model):
     - ``network_names``: constructor arguments that are Keras networks (serialised in
       ``get_config()``).
     - ``default_optimizer(name)``, ``training_updates()`` and ``_generate(...)``;
-      optionally ``after_updates()`` (work after the updates of each step).
+      optionally ``after_updates(x, y)`` (work after the updates of each step).
 
     The model counts as built once all its ``network_names`` networks are built (checked
     again by ``compile()``), so ``fit()`` never needs to call it on data.
@@ -228,12 +228,12 @@ class GenerativeModel(keras.Model):
                 backend.apply_gradients(self.optimizer[update.name], grads, update.variables)
                 repeats.append(update_logs)
             logs.update(_mean_logs(repeats))
-        self.after_updates()
+        self.after_updates(x, y)
         self.optimizer.iterations.assign_add(1)
         return self._track(logs)
 
-    def after_updates(self):
-        """Work done after all the updates of a training step (nothing by default).
+    def after_updates(self, x, y):
+        """Work done after all the updates of a training step on ``(x, y)`` (nothing by default).
 
         Runs inside the step, in the backend's context, so variables assigned here (such
         as the shadow weights of an exponential moving average, `kgen.models.ema`) are

@@ -377,14 +377,18 @@ class Diffusion(GenerativeModel):
         """The training loss on a batch: random timesteps and noise, labels dropped out."""
         self._check_batch(x, y)
         n = ops.shape(x)[0]
-        t = keras.random.randint((n,), 0, self.timesteps, dtype="int32",
-                                 seed=self.seed_generator)
-        noise = keras.random.normal(ops.shape(x), dtype=x.dtype, seed=self.seed_generator)
+        seed = self.seed_generator
+        t = backend.batch_noise(lambda shape: keras.random.randint(
+            shape, 0, self.timesteps, dtype="int32", seed=seed), (n,))
+        noise = backend.batch_noise(
+            lambda shape: keras.random.normal(shape, dtype=x.dtype, seed=seed), ops.shape(x))
         labels = None
         if self.num_classes is not None:
             labels = ops.reshape(ops.cast(y, "int32"), (-1,))
             if self.label_dropout > 0:
-                drop = keras.random.uniform((n,), seed=self.seed_generator) < self.label_dropout
+                drop = backend.batch_noise(
+                    lambda shape: keras.random.uniform(shape, seed=seed), (n,)) \
+                    < self.label_dropout
                 labels = ops.where(drop, self.num_classes, labels)
         loss = self.p_losses(x, t, noise, labels, training=training)
         return loss, {"loss": loss}
@@ -392,16 +396,14 @@ class Diffusion(GenerativeModel):
     def training_updates(self):
         return [Update("model", self.diffusion_loss, self.network.trainable_variables)]
 
-    def after_updates(self):
+    def after_updates(self, x, y):
         if self._average is None:
             return
+        decay = None
         if self.ema_warmup:
             step = ops.cast(self.optimizer.iterations, "float32")
-            self._average.decay = ops.minimum(self.ema, (1.0 + step) / (10.0 + step))
-        try:
-            self._average.update()
-        finally:
-            self._average.decay = self.ema
+            decay = ops.minimum(self.ema, (1.0 + step) / (10.0 + step))
+        self._average.update(decay)
 
     def check_labels(self, labels, num_samples=None):
         """``labels`` as an int32 array of class indices in ``0 .. num_classes - 1``."""

@@ -112,12 +112,18 @@ class ExponentialMovingAverage:
             )
         self._pairs = pairs
 
-    def update(self):
-        """Moves every shadow towards its weight (``s <- decay * s + (1 - decay) * w``)."""
+    def update(self, decay=None):
+        """Moves every shadow towards its weight (``s <- decay * s + (1 - decay) * w``).
+
+        Args:
+            decay: this step's decay (a float or a scalar tensor, such as a warm-up
+                schedule's value); default: the average's ``decay``.
+        """
+        decay = self.decay if decay is None else decay
         for shadow, weight in self._pairs:
             value = weight.value
             if weight.trainable and keras.backend.is_float_dtype(shadow.dtype):
-                value = self.decay * shadow.value + (1.0 - self.decay) * ops.cast(
+                value = decay * shadow.value + (1.0 - decay) * ops.cast(
                     value, shadow.dtype
                 )
             shadow.assign(value)

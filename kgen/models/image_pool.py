@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from kgen import backend
+
 
 @keras.saving.register_keras_serializable(package="kgen")
 class ImageHistoryPool(keras.layers.Layer):
@@ -96,7 +98,11 @@ class ImageHistoryPool(keras.layers.Layer):
         """
         if not self.pool_size:
             return images
-        images = ops.cast(images, self.images.dtype)
+        images = ops.cast(ops.stop_gradient(images), self.images.dtype)
+        local_batch = ops.shape(images)[0]
+        # The pool is updated from the global batch, identically on every replica of a
+        # data-parallel step; each replica then keeps its own share of the result.
+        images = backend.gather_batch(images)
         batch = ops.shape(images)[0]
         index = ops.arange(batch, dtype="int32")
         pool, count = self.images.value, self.count.value
@@ -117,7 +123,7 @@ class ImageHistoryPool(keras.layers.Layer):
         pool = self._store(pool, images, ops.where(swap, slot, -1))
         self.images.assign(pool)
         self.count.assign(ops.minimum(count + ops.cast(batch, "int32"), self.pool_size))
-        return returned
+        return backend.local_rows(returned, local_batch)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kgen.export import ServingFunctions
 from kgen.models.base import GenerativeModel, Update
 from kgen.models.vqvae import VQVAE
 
@@ -168,12 +169,31 @@ class LatentPrior(GenerativeModel):
         codes = self.sample_codes(num_samples, seed, temperature, labels)
         return self.vqvae.decode_codes(codes, batch_size)
 
-    def serving_functions(self):
-        """The VQ-VAE's decoder for `export_generator`: given code grids ``(N, h, w)`` to images.
+    def serving_functions(self, temperature=1.0):
+        """The whole ``generate()`` for `export_generator`: the prior's autoregressive loop
+        over the code grid, then the VQ-VAE's decoder.
 
-        The prior's autoregressive loop is not exported: ``generate_from_latent(codes)``
-        equals ``vqvae.generate(codes=codes)``; draw the codes with `sample_codes`.
+        The inputs are the prior's (`kgen.models.PixelCNN.serving_functions`): the uniform
+        numbers of its Gumbel-max draws, ``(N, h * w, num_embeddings)`` (and ``labels``
+        for a class-conditional prior), so ``generate_from_latent(uniform)`` equals
+        ``generate(seed=s)`` for the numbers of seed ``s``, and ``generate(seed,
+        num_samples)`` draws them in the graph.
+
+        A prior without ``serving_levels(temperature)`` exports the decoder only:
+        ``generate_from_latent(codes)`` equals ``vqvae.generate(codes=codes)``.
+
+        Args:
+            temperature: the prior's sampling temperature, fixed in the SavedModel.
         """
-        spec = self.vqvae.serving_functions()
-        codes = dataclasses.replace(spec.inputs[0], noise=None, classes=None)
-        return dataclasses.replace(spec, inputs=[codes])
+        decoder = self.vqvae.serving_functions()
+        if not hasattr(self.prior, "serving_levels"):
+            codes = dataclasses.replace(decoder.inputs[0], noise=None, classes=None)
+            return dataclasses.replace(decoder, inputs=[codes])
+        prior = self.prior.serving_levels(temperature)
+        code_shape = (-1,) + tuple(self.vqvae.code_shape)
+
+        def sample(*inputs):
+            return decoder.sample(ops.reshape(prior.sample(*inputs), code_shape))
+
+        return ServingFunctions(sample, prior.inputs,
+                                list(prior.networks) + list(decoder.networks))

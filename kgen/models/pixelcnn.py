@@ -526,6 +526,13 @@ class PixelCNN(GenerativeModel):
             van den Oord et al., "Conditional Image Generation with PixelCNN Decoders",
             NeurIPS 2016.
         """
+        levels = self.serving_levels(temperature)
+        return ServingFunctions(lambda *inputs: self.to_values(levels.sample(*inputs)),
+                                levels.inputs, levels.networks)
+
+    def serving_levels(self, temperature=1.0):
+        """Like `serving_functions`, but its function returns the int32 levels
+        ``(N, H, W, C)``: what a `kgen.models.LatentPrior` exports as code grids."""
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
                 or not temperature > 0:
             raise ValueError(f"temperature must be a positive number; got {temperature!r}.")
@@ -540,7 +547,7 @@ class PixelCNN(GenerativeModel):
             levels = self._sample_with_noise(
                 "fast", ops.zeros(one, "int32"), ops.zeros(one, "bool"), noise, temperature,
                 labels)
-            return self.to_values(levels[0])
+            return levels[0]
 
         def sample(u, *labels):
             if labels:

@@ -94,7 +94,7 @@ class ImageSynthesis(SingleImageModel):
     def training_updates(self):
         return [Update("model", self.synthesis_loss, [self.image])]
 
-    def after_updates(self):
+    def after_updates(self, x, y):
         self.image.assign(ops.clip(self.image, -1.0, 1.0))
 
     def _generate(self, num_samples, *, seed=None):

@@ -4,8 +4,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from kgen.models.autoencoder import as_model_input, check_sample_shape
+from kgen import backend
 from kgen.export import ServingFunctions, ServingInput
+from kgen.models.autoencoder import as_model_input, check_sample_shape
 from kgen.models.base import GenerativeModel, Update
 from kgen.networks.vector_quantizer import VectorQuantizer
 
@@ -154,7 +155,6 @@ class VQVAE(GenerativeModel):
         self.epsilon = self.quantizer.epsilon
         self.restart_after = self.quantizer.restart_after
         self.code_shape = tuple(int(s) for s in grid[:2])
-        self._codebook_batch = None
         if not decoder.built:
             decoder.build((None,) + grid)
         self._ensure_built()
@@ -210,7 +210,8 @@ class VQVAE(GenerativeModel):
         if self.codebook_update == "loss":
             logs["codebook"] = ops.mean(ops.square(ops.stop_gradient(z) - e))
             loss = loss + logs["codebook"]
-        counts = self.quantizer.histogram(codes)
+        # Perplexity and usage of the global batch's codes (on every replica).
+        counts = self.quantizer.histogram(backend.gather_batch(codes))
         logs.update(loss=loss, perplexity=self.quantizer.perplexity(counts),
                     usage=self.quantizer.usage(counts))
         return loss, logs
@@ -218,17 +219,9 @@ class VQVAE(GenerativeModel):
     def training_updates(self):
         return [Update("model", self.vq_loss, self.trainable_variables)]
 
-    def run_updates(self, data):
-        # The batch is kept for after_updates(), which updates the codebook state.
-        self._codebook_batch = keras.utils.unpack_x_y_sample_weight(data)[0]
-        try:
-            return super().run_updates(data)
-        finally:
-            self._codebook_batch = None
-
-    def after_updates(self):
+    def after_updates(self, x, y):
         """Updates the codebook state from the batch's encoder outputs (after the gradient step)."""
-        z = ops.stop_gradient(self.encoder(self._codebook_batch, training=True))
+        z = ops.stop_gradient(self.encoder(x, training=True))
         self.quantizer.update_codebook(z)
 
     # ------------------------------------------------------------ public tools

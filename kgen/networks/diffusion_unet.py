@@ -5,6 +5,8 @@ import math
 import keras
 from keras import layers, ops
 
+from kgen.networks.dropout import Dropout
+
 
 @keras.saving.register_keras_serializable(package="kgen")
 class SinusoidalEmbedding(layers.Layer):
@@ -66,7 +68,7 @@ def _residual_block(x, embedding, filters, groups, dropout, name):
     h = layers.GroupNormalization(groups, name=f"{name}_norm2")(h)
     h = layers.Activation("silu", name=f"{name}_act2")(h)
     if dropout:
-        h = layers.Dropout(dropout, name=f"{name}_dropout")(h)
+        h = Dropout(dropout, name=f"{name}_dropout")(h)
     h = layers.Conv2D(filters, 3, padding="same", kernel_initializer="zeros",
                       name=f"{name}_conv2")(h)
     if x.shape[-1] != filters:

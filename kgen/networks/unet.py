@@ -19,6 +19,8 @@ References:
 
 import keras
 
+from kgen.networks.dropout import Dropout
+
 _MOMENTUM = 0.9
 
 
@@ -133,7 +135,7 @@ def unet_generator(shape, output_channels=None, base_filters=64, depth=None, dro
                                          use_bias=False, name=f"{name}_up_{i}")(x)
         x = keras.layers.BatchNormalization(momentum=_MOMENTUM, name=f"{name}_up_bn_{i}")(x)
         if depth - 1 - i < dropout_blocks:
-            x = keras.layers.Dropout(dropout, name=f"{name}_up_dropout_{i}")(x)
+            x = Dropout(dropout, name=f"{name}_up_dropout_{i}")(x)
         x = keras.layers.ReLU(name=f"{name}_up_act_{i}")(x)
         x = keras.layers.Concatenate(name=f"{name}_skip_{i}")([x, skips[i - 1]])
     outputs = keras.layers.Conv2DTranspose(output_channels, 4, strides=2, padding="same",

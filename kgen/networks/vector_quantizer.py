@@ -18,6 +18,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kgen import backend
+
 CODEBOOK_UPDATES = ("ema", "loss")
 
 
@@ -194,7 +196,9 @@ class VectorQuantizer(keras.layers.Layer):
         Args:
             z: encoder outputs, any shape ending in ``embedding_dim`` (gradients stopped).
         """
-        flat = ops.stop_gradient(self._flatten(z))
+        # The statistics of the global batch: the same update on every replica of a
+        # data-parallel step, and the update one device makes.
+        flat = backend.gather_batch(ops.stop_gradient(self._flatten(z)))
         indices = ops.reshape(self.nearest_codes(flat), (-1,))
         counts = self.histogram(indices)
         used = counts > 0
