@@ -1,7 +1,5 @@
 """A learned prior over the discrete codes of a VQ-VAE (van den Oord et al. 2017, §3.3)."""
 
-import dataclasses
-
 import keras
 import numpy as np
 from keras import ops
@@ -179,16 +177,18 @@ class LatentPrior(GenerativeModel):
         ``generate(seed=s)`` for the numbers of seed ``s``, and ``generate(seed,
         num_samples)`` draws them in the graph.
 
-        A prior without ``serving_levels(temperature)`` exports the decoder only:
-        ``generate_from_latent(codes)`` equals ``vqvae.generate(codes=codes)``.
+        The prior must provide ``serving_levels(temperature)`` (as `kgen.models.PixelCNN`
+        does); the VQ-VAE alone exports its decoder (`VQVAE.serving_functions`).
 
         Args:
             temperature: the prior's sampling temperature, fixed in the SavedModel.
         """
-        decoder = self.vqvae.serving_functions()
         if not hasattr(self.prior, "serving_levels"):
-            codes = dataclasses.replace(decoder.inputs[0], noise=None, classes=None)
-            return dataclasses.replace(decoder, inputs=[codes])
+            raise NotImplementedError(
+                f"LatentPrior cannot be exported: its prior {type(self.prior).__name__} has no "
+                "serving_levels(temperature) (the sampling loop of its code grids). Export "
+                "the VQ-VAE's decoder with model.vqvae.export_generator(directory).")
+        decoder = self.vqvae.serving_functions()
         prior = self.prior.serving_levels(temperature)
         code_shape = (-1,) + tuple(self.vqvae.code_shape)
 
