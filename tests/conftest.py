@@ -28,17 +28,3 @@ def digits():
 def digits_small(digits):
     """256 digits in data space ([-1, 1]), float32."""
     return kgen.data.to_data_space(digits[:256])
-
-
-def tiny_gan(shape=(8, 8, 1), **kwargs):
-    kwargs.setdefault("seed", 0)
-    return kgen.models.GAN.from_shape(shape, latent_dim=16, base_filters=8, **kwargs)
-
-
-def tiny_vae(shape=(8, 8, 1), **kwargs):
-    kwargs.setdefault("seed", 0)
-    return kgen.models.VAE.from_shape(shape, latent_dim=4, base_filters=8, **kwargs)
-
-
-def values(variables):
-    return [np.array(keras.ops.convert_to_numpy(v)) for v in variables]

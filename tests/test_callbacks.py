@@ -10,7 +10,7 @@ from PIL import Image
 import kgen
 from kgen.models import GenerativeModel, Update
 
-from conftest import tiny_gan
+from harness import tiny_gan
 
 
 @keras.saving.register_keras_serializable(package="kgen_tests")

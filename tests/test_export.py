@@ -12,7 +12,7 @@ import pytest
 
 import kgen
 from kgen import cli
-from test_diffusion import tiny_network
+from harness import tiny_network
 
 HERE = pathlib.Path(__file__).parent
 SAVED_MODEL_CLI = pathlib.Path(sys.executable).parent / "saved_model_cli"

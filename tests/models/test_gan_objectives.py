@@ -10,7 +10,7 @@ import kgen
 from kgen import backend, losses
 from kgen.networks import SpectralNormalization, mlp
 
-from conftest import values
+from harness import values
 
 
 def numpy(x):

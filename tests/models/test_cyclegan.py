@@ -9,7 +9,7 @@ import kgen
 from kgen.models import CycleGAN, ImageHistoryPool
 from kgen.networks import ReflectionPadding2D, patchgan_discriminator, resnet_generator
 
-from conftest import values
+from harness import values
 
 
 def numpy(x):

@@ -7,26 +7,9 @@ import pytest
 import kgen
 from kgen.networks import SinusoidalEmbedding, diffusion_unet
 
-from conftest import values
+from harness import tiny_network, values
 
 SHAPE = (8, 8, 1)
-
-
-def tiny_network(num_classes=None, shape=SHAPE, filters=8):
-    """A two-convolution denoiser with a timestep (and class) embedding: fast to compile."""
-    x_t, t = keras.Input(shape), keras.Input(())
-    inputs = [x_t, t]
-    embedding = keras.layers.Dense(filters)(SinusoidalEmbedding(filters)(t))
-    if num_classes is not None:
-        labels = keras.Input((), dtype="int32")
-        inputs.append(labels)
-        embedding = keras.layers.Add()(
-            [embedding, keras.layers.Embedding(num_classes + 1, filters)(labels)])
-    h = keras.layers.Conv2D(filters, 3, padding="same")(x_t)
-    h = keras.layers.Add()([h, keras.layers.Reshape((1, 1, filters))(embedding)])
-    h = keras.layers.Activation("silu")(h)
-    out = keras.layers.Conv2D(shape[-1], 3, padding="same")(h)
-    return keras.Model(inputs, out)
 
 
 def tiny_model(num_classes=None, **kwargs):

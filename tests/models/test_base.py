@@ -8,7 +8,7 @@ from keras import ops
 import kgen
 from kgen.models import GenerativeModel, OptimizerGroup, Update
 
-from conftest import tiny_gan, values
+from harness import tiny_gan, values
 
 
 @keras.saving.register_keras_serializable(package="kgen_tests")

@@ -8,7 +8,7 @@ import kgen
 from kgen.networks import patchgan_discriminator, unet_generator
 from kgen.networks.unet import max_unet_depth
 
-from conftest import values
+from harness import values
 
 
 def paired_digits(n=64):

@@ -9,7 +9,7 @@ import kgen
 from kgen import losses
 from kgen.networks import mlp
 
-from conftest import tiny_vae, values
+from harness import tiny_vae, values
 
 
 def test_gaussian_kl_matches_the_closed_form():

@@ -7,7 +7,7 @@ import pytest
 import kgen
 from kgen.networks import dcgan_discriminator, dcgan_generator, mlp
 
-from conftest import tiny_gan, values
+from harness import tiny_gan, values
 
 
 @pytest.mark.parametrize("shape", [(8, 8, 1), (16, 16, 3), (28, 28, 1), (32, 32, 3), (64, 64, 3)])

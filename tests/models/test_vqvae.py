@@ -8,7 +8,7 @@ import kgen
 from kgen import backend
 from kgen.networks import VectorQuantizer
 
-from conftest import values
+from harness import values
 
 
 def tiny_vqvae(**kwargs):
