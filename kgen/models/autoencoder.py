@@ -9,7 +9,7 @@ import numpy as np
 from keras import ops
 
 from kgen import backend, losses, networks
-from kgen.export import ServingFunctions, ServingInput
+from kgen.models.serving import ServingFunctions, ServingInput
 from kgen.models.base import GenerativeModel, Update
 
 _LIKELIHOODS = ("bernoulli", "gaussian")

@@ -6,7 +6,7 @@ import numpy as np
 from keras import ops
 
 from kgen import networks
-from kgen.export import ServingFunctions, ServingInput
+from kgen.models.serving import ServingFunctions, ServingInput
 from kgen.models.gan import GAN
 
 

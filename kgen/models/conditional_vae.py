@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kgen.export import ServingInput
+from kgen.models.serving import ServingInput
 from kgen.models.autoencoder import VAE
 from kgen.models.conditional_gan import ConditionalGAN
 from kgen.networks.dcgan import _discriminator_features, _generator_body, num_upsamplings

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from kgen import losses, networks
-from kgen.export import ServingFunctions, ServingInput
+from kgen.models.serving import ServingFunctions, ServingInput
 from kgen.models.base import GenerativeModel, Update
 from kgen.models.image_pool import ImageHistoryPool
 from kgen.models.pix2pix import (

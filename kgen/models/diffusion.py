@@ -11,7 +11,7 @@ from keras import ops
 
 from kgen import backend, samplers
 from kgen.data import to_data_space
-from kgen.export import ServingFunctions, ServingInput
+from kgen.models.serving import ServingFunctions, ServingInput
 from kgen.models.base import GenerativeModel, Update
 from kgen.models.ema import ExponentialMovingAverage
 from kgen.samplers import schedules

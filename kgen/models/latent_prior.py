@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kgen.export import ServingFunctions
+from kgen.models.serving import ServingFunctions
 from kgen.models.base import GenerativeModel, Update
 from kgen.models.vqvae import VQVAE
 

@@ -5,7 +5,7 @@ import numpy as np
 from keras import ops
 
 from kgen import losses, networks
-from kgen.export import ServingFunctions, ServingInput
+from kgen.models.serving import ServingFunctions, ServingInput
 from kgen.models.base import GenerativeModel, Update
 from kgen.networks.unet import check_image_shape
 

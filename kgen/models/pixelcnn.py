@@ -8,7 +8,7 @@ import numpy as np
 from keras import ops
 
 from kgen import backend
-from kgen.export import ServingFunctions, ServingInput
+from kgen.models.serving import ServingFunctions, ServingInput
 from kgen.models.base import GenerativeModel, Update
 from kgen.networks.pixelcnn import GatedPixelCNN
 from kgen.samplers import autoregressive

@@ -5,7 +5,7 @@ import numpy as np
 from keras import ops
 
 from kgen import backend
-from kgen.export import ServingFunctions, ServingInput
+from kgen.models.serving import ServingFunctions, ServingInput
 from kgen.models.autoencoder import as_model_input, check_sample_shape
 from kgen.models.base import GenerativeModel, Update
 from kgen.networks.vector_quantizer import VectorQuantizer
