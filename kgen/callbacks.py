@@ -1,15 +1,26 @@
 """Callbacks for training generative models: sample grids, safe checkpoints, NaN guard,
-and evaluation metrics computed during fit()."""
+evaluation metrics computed during fit(), and the PSNR of a restored image."""
 
-import inspect
 import math
 import os
 
 import keras
-import numpy as np
 
-from kgen import images, metrics
-from kgen.psnr import PSNR  # noqa: F401 (re-exported)
+from kgen import checks, images, metrics
+from kgen.metrics.evaluate import check_metric_data, compute_metric, prepare_real
+from kgen.metrics.psnr import psnr
+from kgen.models.single_image import image_to_data_space
+
+__all__ = [
+    "Checkpoint",
+    "Evaluate",
+    "PSNR",
+    "SampleGrid",
+    "StopOnNaN",
+    "compute_metric",
+    "save_model_atomically",
+    "save_samples",
+]
 
 
 def _finite(logs):
@@ -26,6 +37,22 @@ def save_model_atomically(model, filepath):
     """Saves ``model`` to ``filepath`` (``.keras``) through a temporary file and a rename.
 
     A crash or a full disk while writing leaves the previous checkpoint untouched.
+
+    Args:
+        model: the model to save.
+        filepath: the ``.keras`` file; its folder is created when missing.
+
+    Returns:
+        ``filepath``.
+
+    Example:
+
+    ```python
+    import kgen
+
+    gan = kgen.models.GAN.from_shape((2,), seed=0)
+    kgen.callbacks.save_model_atomically(gan, "/tmp/kgen_example/gan.keras")
+    ```
     """
     filepath = os.fspath(filepath)
     if not filepath.endswith(".keras"):
@@ -54,17 +81,27 @@ class Checkpoint(keras.callbacks.Callback):
         every_n_epochs: save period in epochs.
         verbose: print a line when skipping a non-finite epoch.
 
+    Attributes:
+        last_saved_epoch: the (1-based) epoch of the last checkpoint written, or None.
+
     Example:
 
     ```python
-    model.fit(data, epochs=10, callbacks=[kgen.callbacks.Checkpoint("run/model.keras")])
+    import kgen
+
+    points = kgen.data.load("ring", num_samples=512)
+    gan = kgen.models.GAN.from_shape((2,), seed=0)
+    gan.compile()
+    saver = kgen.callbacks.Checkpoint("/tmp/kgen_example/model.keras")
+    gan.fit(points, batch_size=128, epochs=2, verbose=0, callbacks=[saver])
+    saver.last_saved_epoch   # 2
     ```
     """
 
     def __init__(self, filepath, every_n_epochs=1, verbose=1):
         super().__init__()
         self.filepath = os.fspath(filepath)
-        self.every_n_epochs = int(every_n_epochs)
+        self.every_n_epochs = checks.integer(every_n_epochs, "every_n_epochs", 1)
         self.verbose = verbose
         self.last_saved_epoch = None
 
@@ -89,6 +126,19 @@ class StopOnNaN(keras.callbacks.Callback):
 
     Attributes:
         stopped: None, or ``(epoch, batch, name)`` of the first non-finite value.
+
+    Example:
+
+    ```python
+    import kgen
+
+    points = kgen.data.load("ring", num_samples=512)
+    gan = kgen.models.GAN.from_shape((2,), seed=0)
+    gan.compile()
+    stop = kgen.callbacks.StopOnNaN()
+    gan.fit(points, batch_size=128, epochs=2, verbose=0, callbacks=[stop])
+    stop.stopped   # None: every loss stayed finite
+    ```
     """
 
     def __init__(self):
@@ -121,14 +171,28 @@ class SampleGrid(keras.callbacks.Callback):
         seed: seed passed to ``generate()``.
         every_n_epochs: period in epochs.
         reference: for 2-D points, real points drawn beside the samples.
+
+    Example:
+
+    ```python
+    import kgen
+
+    points = kgen.data.load("ring", num_samples=512)
+    gan = kgen.models.GAN.from_shape((2,), seed=0)
+    gan.compile()
+    gan.fit(points, batch_size=128, epochs=2, verbose=0, callbacks=[
+        kgen.callbacks.SampleGrid("/tmp/kgen_example/samples_{epoch:02d}.png",
+                                  num_samples=256, reference=points)])
+    # /tmp/kgen_example/samples_01.png, samples_02.png
+    ```
     """
 
     def __init__(self, filepath, num_samples=64, seed=0, every_n_epochs=1, reference=None):
         super().__init__()
         self.filepath = os.fspath(filepath)
-        self.num_samples = num_samples
-        self.seed = seed
-        self.every_n_epochs = int(every_n_epochs)
+        self.num_samples = checks.integer(num_samples, "num_samples", 1)
+        self.seed = checks.seed(seed)
+        self.every_n_epochs = checks.integer(every_n_epochs, "every_n_epochs", 1)
         self.reference = reference
 
     def on_epoch_end(self, epoch, logs=None):
@@ -139,136 +203,31 @@ class SampleGrid(keras.callbacks.Callback):
 
 
 def save_samples(model, filepath, num_samples=64, seed=0, reference=None):
-    """Generates ``num_samples`` with ``seed`` and saves them as a PNG grid or scatter plot."""
-    samples = model.generate(num_samples, seed=seed)
-    if samples.ndim == 2 and samples.shape[1] == 2:
-        return images.save_scatter(samples, filepath, reference=reference)
-    return images.save_grid(samples, filepath)
-
-
-def _prepare_real(data):
-    """Real samples as float32 in data space: uint8/uint16 images are scaled, floats kept."""
-    from kgen.data import to_data_space
-
-    array = np.asarray(data)
-    if array.ndim == 2 and array.dtype.kind == "f":  # points, e.g. the 2-D mixtures
-        if not np.all(np.isfinite(array)):
-            raise ValueError("data contains NaN or infinite values.")
-        return array.astype("float32")
-    return to_data_space(array)
-
-
-def _generation_seeds(seed, count):
-    """``count`` independent generate() seeds derived from ``seed``."""
-    return [int(s) for s in np.random.SeedSequence(seed).generate_state(count)]
-
-
-def _to_python(value):
-    array = np.asarray(keras.ops.convert_to_numpy(value))
-    if array.ndim != 0:
-        raise ValueError(f"A metric result must be a scalar (or a dict of scalars); got shape "
-                         f"{array.shape}.")
-    return int(array) if array.dtype.kind in "iu" else float(array)
-
-
-def _takes(metric, argument):
-    try:
-        return argument in inspect.signature(metric.update_state).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def _check_metric_data(metric, has_data):
-    two_sample = _takes(metric, "real")
-    if has_data and not two_sample:
-        raise ValueError(
-            f"{type(metric).__name__} measures generated samples only; it takes no real "
-            "data. Drop data=."
-        )
-    if not has_data and two_sample and getattr(metric, "reference", None) is None:
-        raise ValueError(
-            f"{type(metric).__name__} compares real and generated samples: pass the real "
-            "samples as data= (or give the metric reference statistics)."
-        )
-
-
-def compute_metric(model, metric, num_samples, data=None, batch_size=250, seed=0):
-    """Computes ``metric`` on ``num_samples`` samples of ``model.generate()`` (and real ``data``).
-
-    The metric is reset, then fed batch by batch. Metrics whose ``update_state`` takes
-    ``real`` and ``generated`` (`kgen.metrics.FrechetInceptionDistance`,
-    `kgen.metrics.KernelInceptionDistance`, `kgen.metrics.PrecisionRecall`,
-    `kgen.metrics.InceptionScore`) get ``update_state(real=batch)`` for each batch of
-    ``data`` and ``update_state(generated=batch)`` for each generated batch; other
-    metrics (`kgen.metrics.ModeCoverage`, any Keras metric of one argument) get
-    ``update_state(generated_batch)``. Generated batch ``i`` comes from
-    ``model.generate(size, seed=s_i)``, the seeds ``s_i`` derived from ``seed``: the same
-    seed gives the same samples at every call. Generated images (rank 4) are clipped to
-    [-1, 1], the range of an image file.
+    """Generates ``num_samples`` with ``seed`` and saves them as a PNG grid or scatter plot.
 
     Args:
-        model: a kgen model (anything with ``generate(n, seed=...)``).
-        metric: a `keras.metrics.Metric`.
-        num_samples: number of generated samples.
-        data: real samples for a two-sample metric: uint8 images, images in data space
-            ([-1, 1]), or points ``(n, d)``. None for one-sample metrics, and for an FID
-            with fixed ``reference`` statistics.
-        batch_size: samples per batch.
-        seed: integer seed of the generated samples.
+        model: anything with ``generate(n, seed=...)``.
+        filepath: the PNG file.
+        num_samples: samples to draw.
+        seed: seed passed to ``generate()``.
+        reference: for 2-D points, real points drawn beside the samples.
 
     Returns:
-        ``metric.result()`` as Python numbers: a number, or a dict of them.
-
-    Raises:
-        ValueError: a two-sample metric without real data (or ``data`` for a metric that
-            takes none), or real data whose samples have another shape than the model's.
+        What `kgen.images.save_grid` or `kgen.images.save_scatter` returns.
 
     Example:
 
     ```python
     import kgen
 
-    gan = kgen.models.GAN.from_shape((2,), seed=0)
-    kgen.callbacks.compute_metric(gan, kgen.metrics.ModeCoverage("ring"), 2500)
-    # {'modes': ..., 'high_quality': ...}
+    gan = kgen.models.GAN.from_shape((8, 8, 1), seed=0)
+    kgen.callbacks.save_samples(gan, "/tmp/kgen_example/untrained.png", num_samples=16)
     ```
     """
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) \
-            or num_samples < 1:
-        raise ValueError(f"num_samples must be a positive integer; got {num_samples!r}.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
-    _check_metric_data(metric, data is not None)
-    real = None if data is None else _prepare_real(data)
-    metric.reset_state()
-    sample_shape = None
-    num_batches = -(-num_samples // batch_size)
-    sizes = [len(part) for part in np.array_split(np.arange(num_samples), num_batches)]
-    for size, batch_seed in zip(sizes, _generation_seeds(seed, num_batches)):
-        generated = model.generate(size, seed=batch_seed)
-        if generated.ndim == 4:
-            # Images: clip to the valid range, as saving them would (a Gaussian decoder's
-            # means can leave [-1, 1]).
-            generated = np.clip(generated, -1.0, 1.0)
-        if sample_shape is None:
-            sample_shape = generated.shape[1:]
-            if real is not None and real.shape[1:] != sample_shape:
-                raise ValueError(
-                    f"The model generates samples of shape {sample_shape} but the real data "
-                    f"has samples of shape {real.shape[1:]}: evaluate the model against data "
-                    "of the kind it was trained on."
-                )
-            for start in range(0, 0 if real is None else len(real), batch_size):
-                metric.update_state(real=real[start:start + batch_size])
-        if _takes(metric, "generated"):
-            metric.update_state(generated=generated)
-        else:
-            metric.update_state(generated)
-    result = metric.result()
-    if isinstance(result, dict):
-        return {key: _to_python(value) for key, value in result.items()}
-    return _to_python(result)
+    samples = model.generate(num_samples, seed=seed)
+    if samples.ndim == 2 and samples.shape[1] == 2:
+        return images.save_scatter(samples, filepath, reference=reference)
+    return images.save_grid(samples, filepath)
 
 
 class Evaluate(keras.callbacks.Callback):
@@ -276,10 +235,11 @@ class Evaluate(keras.callbacks.Callback):
 
     Every ``every_n_epochs`` epochs, draws ``num_samples`` samples from ``model.generate()``
     (with the same ``seed`` each time, so successive values compare the same latent
-    vectors), computes the metric with `compute_metric`, and writes the result into the
-    epoch's logs: under ``name`` (default: the metric's name, such as ``"fid"``) for a
-    scalar result; for a dict result (`kgen.metrics.ModeCoverage` gives ``"modes"`` and
-    ``"high_quality"``), each key, prefixed with ``name + "_"`` when ``name`` is given.
+    vectors), computes the metric with `kgen.metrics.compute_metric`, and writes the
+    result into the epoch's logs: under ``name`` (default: the metric's name, such as
+    ``"fid"``) for a scalar result; for a dict result (`kgen.metrics.ModeCoverage` gives
+    ``"modes"`` and ``"high_quality"``), each key, prefixed with ``name + "_"`` when
+    ``name`` is given.
     On the other epochs the key is absent.
 
     Keras runs callbacks in the order of the list, each seeing the logs the earlier ones
@@ -290,7 +250,8 @@ class Evaluate(keras.callbacks.Callback):
     Args:
         metric: a `keras.metrics.Metric` of generated samples: `kgen.metrics.ModeCoverage`,
             `kgen.metrics.InceptionScore`, or, with ``data`` (or a reference), a two-sample
-            metric (`kgen.metrics.FrechetInceptionDistance`, ...). See `compute_metric`.
+            metric (`kgen.metrics.FrechetInceptionDistance`, ...). See
+            `kgen.metrics.compute_metric`.
         every_n_epochs: evaluation period in epochs.
         num_samples: generated samples per evaluation.
         data: real samples for a two-sample metric (FID, KID, precision/recall): uint8
@@ -313,8 +274,8 @@ class Evaluate(keras.callbacks.Callback):
     gan.compile()
     gan.fit(points, batch_size=100, epochs=2, verbose=0, callbacks=[
         kgen.callbacks.Evaluate(kgen.metrics.ModeCoverage("ring"), num_samples=2500),
-        keras.callbacks.ModelCheckpoint("best.keras", monitor="modes", mode="max",
-                                        save_best_only=True),
+        keras.callbacks.ModelCheckpoint("/tmp/kgen_example/best.keras", monitor="modes",
+                                        mode="max", save_best_only=True),
     ])
     ```
     """
@@ -333,16 +294,13 @@ class Evaluate(keras.callbacks.Callback):
                 "validation_data to fit() (a VAE logs its negative ELBO) or call "
                 "VAE.log_likelihood on held-out data."
             )
-        if isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) \
-                or every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be a positive integer; got {every_n_epochs!r}.")
-        _check_metric_data(metric, data is not None)
+        self.every_n_epochs = checks.integer(every_n_epochs, "every_n_epochs", 1)
+        check_metric_data(metric, data is not None)
         self.metric = metric
-        self.every_n_epochs = every_n_epochs
-        self.num_samples = num_samples
-        self.data = None if data is None else _prepare_real(data)
-        self.batch_size = batch_size
-        self.seed = seed
+        self.num_samples = checks.integer(num_samples, "num_samples", 1)
+        self.data = None if data is None else prepare_real(data)
+        self.batch_size = checks.integer(batch_size, "batch_size", 1)
+        self.seed = checks.seed(seed)
         self.name = name
         self.history = []
 
@@ -362,13 +320,84 @@ class Evaluate(keras.callbacks.Callback):
             logs.update(self._log_items(result))
 
 
-__all__ = [
-    "Checkpoint",
-    "Evaluate",
-    "PSNR",
-    "SampleGrid",
-    "StopOnNaN",
-    "compute_metric",
-    "save_model_atomically",
-    "save_samples",
-]
+
+
+class PSNR(keras.callbacks.Callback):
+    """Records the PSNR of ``model.generate()`` against a clean image during ``fit()``.
+
+    For single-image models (`kgen.models.DeepImagePrior`) whose ``generate()`` returns
+    the restored image. The PSNR (`kgen.metrics.psnr`) is computed every
+    ``every_n_steps`` steps (kept in ``history`` as ``(step, psnr)`` pairs) and at the end
+    of every epoch, where it is put in the logs as ``name``: callbacks after this one see
+    it, so `keras.callbacks.EarlyStopping` (``monitor="psnr", mode="max"``, with
+    ``restore_best_weights=True``) and `keras.callbacks.ModelCheckpoint` keep the best
+    image. Put it before them in the callback list.
+
+    Args:
+        clean_image: the clean image, ``(H, W, C)`` or ``(1, H, W, C)``, in data space
+            (``[-1, 1]``) or uint8.
+        every_n_steps: period in steps of the recorded values (None: at epoch ends only).
+        name: the log key.
+
+    Example:
+
+    ```python
+    import keras
+    import numpy as np
+    import kgen
+
+    clean = kgen.data.load_image("coffee", size=8)                   # uint8 (8, 8, 3)
+    noisy = np.clip(kgen.data.to_data_space(clean[None])
+                    + 0.2 * np.random.default_rng(0).normal(size=(1, 8, 8, 3)), -1, 1)
+    network = kgen.networks.skip_network(4, 3, down_channels=(8,), skip_channels=(2,))
+    dip = kgen.models.DeepImagePrior(noisy.astype("float32"), network=network, seed=0)
+    psnr = kgen.callbacks.PSNR(clean, every_n_steps=5)
+    dip.fit(epochs=2, steps_per_epoch=5, verbose=0, callbacks=[
+        psnr, keras.callbacks.EarlyStopping("psnr", mode="max", patience=3,
+                                            restore_best_weights=True)])
+    psnr.history   # [(5, ...), (10, ...)]: steps and PSNRs in dB
+    ```
+
+    References:
+        Ulyanov, Vedaldi & Lempitsky, "Deep Image Prior", CVPR 2018 / IJCV 2020.
+    """
+
+    def __init__(self, clean_image, every_n_steps=None, name="psnr"):
+        super().__init__()
+        self.clean_image = image_to_data_space(clean_image, "clean_image")
+        self.every_n_steps = checks.optional_integer(every_n_steps, "every_n_steps", 1)
+        self.name = name
+        self.history = []
+        self._step = 0
+
+    def measure(self):
+        """The PSNR of the model's current ``generate()`` against the clean image."""
+        sync = getattr(self.model, "jax_state_sync", None)
+        if sync is not None:  # JAX keeps the trained state outside the model during fit()
+            sync()
+        restored = self.model.generate()
+        if restored.shape != self.clean_image.shape:
+            raise ValueError(
+                f"The model generates images of shape {restored.shape[1:]}, but the clean "
+                f"image has shape {self.clean_image.shape[1:]}.")
+        return psnr(restored, self.clean_image)
+
+    def _record(self):
+        if not self.history or self.history[-1][0] != self._step:
+            self.history.append((self._step, self.measure()))
+        return self.history[-1][1]
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        if self.every_n_steps and self._step % self.every_n_steps == 0:
+            self._record()
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = self._record()
+        if logs is not None:
+            logs[self.name] = value
+
+    @property
+    def best(self):
+        """The ``(step, psnr)`` of the highest PSNR recorded (None before any)."""
+        return max(self.history, key=lambda item: item[1]) if self.history else None

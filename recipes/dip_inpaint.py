@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 import kgen
-from kgen.psnr import psnr
+from kgen.metrics import psnr
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--image", default="coffee", choices=kgen.data.BUNDLED_IMAGES)

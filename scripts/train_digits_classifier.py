@@ -1,6 +1,6 @@
-"""Train the digits classifier shipped with kgen (kgen/metrics/digits_classifier.weights.h5).
+"""Train the digits classifier shipped with kgen (kgen/metrics/extractors/digits_classifier.weights.h5).
 
-The classifier (`kgen.metrics.features.build_digits_classifier`) is the feature
+The classifier (`kgen.metrics.extractors.build_digits_classifier`) is the feature
 extractor and Inception-Score classifier of `kgen.metrics.digits_classifier`. It is
 trained on the training split of the bundled 8x8 digits (1,437 images), augmented with
 the 8 one-pixel shifts of every image (background filled in), and evaluated once on the
@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 import kgen
-from kgen.metrics.features import DIGITS_CLASSIFIER_WEIGHTS, build_digits_classifier
+from kgen.metrics.extractors import DIGITS_CLASSIFIER_WEIGHTS, build_digits_classifier
 
 
 def shifted_copies(images, labels):

@@ -38,3 +38,78 @@ def tiny_network(num_classes=None, shape=SHAPE, filters=8):
     h = keras.layers.Activation("silu")(h)
     out = keras.layers.Conv2D(shape[-1], 3, padding="same")(h)
     return keras.Model(inputs, out)
+
+
+# ------------------------------------------------------------------ families
+#: Classes of the labelled test data (digit % 3): small embeddings, quick to learn.
+NUM_CLASSES = 3
+#: Samples of the test data of batch-trained families, and their batch size.
+NUM_EXAMPLES, BATCH = 32, 16
+
+
+def family_data(family):
+    """``(TrainingData, fit_arrays)`` of a small data set of ``family``'s kind.
+
+    ``fit_arrays`` is ``(x, y)`` for ``model.fit(x, y, ...)`` (``y`` None when unused), or
+    None for a family that optimises one image (``fit(steps=...)``).
+    """
+    from kgen.models.registry import TrainingData
+
+    if family.data == "samples":
+        images, labels = kgen.data.load("digits", return_labels=True)
+        x = kgen.data.to_data_space(images[:NUM_EXAMPLES])
+        if family.labels == "none":
+            return TrainingData(x.shape[1:]), (x, None)
+        y = (labels[:NUM_EXAMPLES] % NUM_CLASSES).astype("int32")
+        return TrainingData(x.shape[1:], num_classes=NUM_CLASSES), (x, y)
+    if family.data in ("paired", "unpaired"):
+        load = kgen.data.load_paired if family.data == "paired" else kgen.data.load_unpaired
+        name = "digits-edges" if family.data == "paired" else "digits-rotated"
+        a, b = (kgen.data.to_data_space(part[:NUM_EXAMPLES]) for part in load(name))
+        return TrainingData(a.shape[1:], target_shape=b.shape[1:]), (a, b)
+    names = ("coffee",) if family.data == "image" else ("astronaut", "brick")
+    images = np.stack([kgen.data.load_image(name, size=16, channels=3) for name in names])
+    return TrainingData(images.shape[1:], images=images), None
+
+
+def build_tiny(family, seed=0):
+    """A small model of ``family`` (its registered tiny configuration) and its data."""
+    data, arrays = family_data(family)
+    options = dict(family.tiny)
+    if "seed" in family.build_parameters() or "seed" in _init_keywords(family):
+        options.setdefault("seed", seed)
+    return family.build(data, **options), arrays
+
+
+def _init_keywords(family):
+    import inspect
+
+    return set(inspect.signature(family.model_class.__init__).parameters)
+
+
+def generate_kwargs(family, arrays, num_samples=4):
+    """The arguments of ``generate()`` that give ``num_samples`` samples of ``family``."""
+    if not family.trains_on_batches:
+        return {}
+    x, y = arrays
+    kwargs = {}
+    if "inputs" in family.conditions and family.data in ("paired", "unpaired"):
+        return {"inputs": x[:num_samples]}
+    if y is not None and "labels" in family.conditions:
+        kwargs["labels"] = np.arange(num_samples) % NUM_CLASSES
+    if "steps" in family.conditions:
+        kwargs["steps"] = 4
+    return {"num_samples": num_samples, **kwargs}
+
+
+def fit_tiny(model, family, arrays, epochs, steps_per_epoch=2, **kwargs):
+    """Trains ``model`` on its tiny data for ``epochs`` epochs; returns the History."""
+    kwargs.setdefault("verbose", 0)
+    if not family.trains_on_batches:
+        return model.fit(epochs=epochs, steps_per_epoch=steps_per_epoch, **kwargs)
+    x, y = arrays
+    batch = len(x) // steps_per_epoch
+    history = model.fit(x, y, batch_size=batch, epochs=epochs, shuffle=False, **kwargs)
+    if family.finish is not None:
+        family.finish(model, x)
+    return history

@@ -1,9 +1,10 @@
-"""Callbacks: NaN guard, safe checkpoints, sample grids."""
+"""Callbacks: NaN guard, safe checkpoints, sample grids, and the checks of their options."""
 
 import os
 
 import keras
 import numpy as np
+import pytest
 from keras import ops
 from PIL import Image
 
@@ -77,3 +78,21 @@ def test_sample_grid_writes_a_png_per_period(tmp_path, digits_small):
         np.asarray(Image.open(pattern.format(epoch=1))),
         np.asarray(Image.open(pattern.format(epoch=2))),
     )
+
+
+def test_callback_options_are_checked(tmp_path):
+    path = tmp_path / "model.keras"
+    with pytest.raises(ValueError, match="every_n_epochs must be an integer of at least 1"):
+        kgen.callbacks.Checkpoint(path, every_n_epochs=0)
+    with pytest.raises(TypeError, match="every_n_epochs must be an integer"):
+        kgen.callbacks.Checkpoint(path, every_n_epochs=1.5)   # not silently rounded down
+    with pytest.raises(ValueError, match="num_samples must be an integer of at least 1"):
+        kgen.callbacks.SampleGrid(str(tmp_path / "s.png"), num_samples=0)
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        kgen.callbacks.SampleGrid(str(tmp_path / "s.png"), seed=-1)
+    with pytest.raises(TypeError, match="every_n_steps must be an integer"):
+        kgen.callbacks.PSNR(np.zeros((8, 8, 3), "uint8"), every_n_steps="5")
+    with pytest.raises(ValueError, match="every_n_steps must be an integer of at least 1"):
+        kgen.callbacks.PSNR(np.zeros((8, 8, 3), "uint8"), every_n_steps=0)
+    assert kgen.callbacks.PSNR(np.zeros((8, 8, 3), "uint8")).every_n_steps is None
+    assert kgen.callbacks.Checkpoint(path, every_n_epochs=np.int64(3)).every_n_epochs == 3

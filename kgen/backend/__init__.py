@@ -21,7 +21,10 @@ interface, used by `kgen.models.GenerativeModel`:
   a training step runs once per replica on its share of the batch (``tensorflow.py``):
   per-example noise drawn for the global batch, the global batch of a per-replica batch,
   and a replica's own rows of a global one. A module without them (JAX, whose batch is
-  one global array; PyTorch, one device) gets ``draw(shape)``, ``x`` and ``x``.
+  one global array; PyTorch, one device) gets ``draw(shape)``, ``x`` and ``x``. Importing
+  this package installs these three in `kgen.replica`, through which the networks
+  (`kgen.networks.Dropout`, `kgen.networks.VectorQuantizer`) and models reach them
+  without importing a backend.
 - ``distribution_scope(devices, model_parallel)``: the backend's engine for training on
   several devices (`kgen.distribute`): ``keras.distribution`` on JAX, ``tf.distribute``
   on TensorFlow, a clear error on PyTorch.
@@ -30,6 +33,8 @@ interface, used by `kgen.models.GenerativeModel`:
 import importlib
 
 import keras
+
+from kgen import replica
 
 _SUPPORTED = ("tensorflow", "jax", "torch")
 
@@ -86,8 +91,9 @@ def input_gradient(fn, x):
 
     The result is differentiable: used inside a function given to `value_and_grad` (a
     discriminator's loss), the gradient of a penalty on it flows into the variables that
-    ``fn`` uses (second-order gradients). This is what gradient penalties need
-    (`kgen.losses.wgan_gradient_penalty`, `kgen.losses.r1_penalty`). When each row of
+    ``fn`` uses (second-order gradients). Gradient penalties are functions of this result:
+    the caller passes it to `kgen.losses.wgan_gradient_penalty` or `kgen.losses.r1_penalty`,
+    as `kgen.models.GAN.penalty` does. When each row of
     ``fn(x)`` depends only on the same row of ``x`` (no batch normalisation in training
     mode), row ``i`` of the result is the gradient of ``fn(x)[i]`` with respect to ``x[i]``.
 
@@ -254,3 +260,8 @@ def distribution_scope(devices, model_parallel=None):
     TensorFlow, ``distribution`` on JAX).
     """
     return _module().distribution_scope(devices, model_parallel)
+
+
+# The replica-aware primitives of `kgen.replica` dispatch to the functions above, which
+# pick the active backend's implementation at each call.
+replica.install(batch_noise=batch_noise, gather_batch=gather_batch, local_rows=local_rows)

@@ -1,5 +1,9 @@
 """Data sets and input pipelines.
 
+- `open_source`: one spec for all training data (bundled names, ``"tfds:NAME"``,
+  ``"folder:PATH"``), returning a `DataSource` whose ``dataset()`` streams
+  batches in a deterministic epoch order.
+- `set_epoch`: choose the epoch whose order the next pass over a pipeline gives.
 - `load`: bundled offline data sets (``"digits"``, ``"ring"``,
   ``"grid"``) and prepared TensorFlow Datasets (``"tfds:<name>"``).
 - `images`: a batched, shuffled ``tf.data.Dataset`` of images scaled
@@ -21,10 +25,14 @@ import kgen
 
 x = kgen.data.load("digits")
 ds = kgen.data.images(x, batch_size=64)
+source = kgen.data.open_source("digits", labels=True)
+train = source.dataset(64, seed=0)        # (x, y) batches, epoch after epoch
 ```
 """
 
 from kgen.data.bundled import BUNDLED, SPLITS, load, mixture_modes
+from kgen.data.epochs import set_epoch
+from kgen.data.folders import IMAGE_EXTENSIONS
 from kgen.data.images_bundled import BUNDLED_IMAGES, load_image
 from kgen.data.pipeline import (
     images,
@@ -33,11 +41,15 @@ from kgen.data.pipeline import (
     unpaired_images,
     validate_images,
 )
+from kgen.data.sources import KINDS, DataSource, open_source
 from kgen.data.translation import edge_map, load_folder, load_paired, load_unpaired
 
 __all__ = [
     "BUNDLED",
     "BUNDLED_IMAGES",
+    "DataSource",
+    "IMAGE_EXTENSIONS",
+    "KINDS",
     "SPLITS",
     "edge_map",
     "images",
@@ -47,7 +59,9 @@ __all__ = [
     "load_paired",
     "load_unpaired",
     "mixture_modes",
+    "open_source",
     "paired_images",
+    "set_epoch",
     "to_data_space",
     "unpaired_images",
     "validate_images",

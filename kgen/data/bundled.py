@@ -43,6 +43,8 @@ def mixture_modes(name):
     Example:
 
     ```python
+    import kgen
+
     means, std = kgen.data.mixture_modes("ring")
     means.shape, std  # ((8, 2), 0.01)
     ```
@@ -98,6 +100,8 @@ def load(name, *, split="all", return_labels=False, num_samples=10000, seed=0):
     Example:
 
     ```python
+    import kgen
+
     x = kgen.data.load("digits")                 # (1797, 8, 8, 1) uint8
     x, y = kgen.data.load("digits", split="train", return_labels=True)
     points = kgen.data.load("ring", num_samples=2000, seed=1)   # (2000, 2) float32
@@ -170,6 +174,18 @@ def _tfds_help(name):
     )
 
 
+def _tfds_label_names(name):
+    """The class names of a TensorFlow Datasets set's ``label`` feature, or None."""
+    try:
+        import tensorflow_datasets as tfds
+
+        builder = tfds.builder(name, data_dir=os.environ.get("TFDS_DATA_DIR"))
+        names = builder.info.features["label"].names
+    except Exception:  # noqa: BLE001 (no package, no label feature, no names: no names)
+        return None
+    return tuple(str(n) for n in names) if names else None
+
+
 def _load_tfds(name, split, return_labels):
     """Images (and labels) of a TensorFlow Datasets data set, or a clear RuntimeError."""
     if not name:
@@ -188,12 +204,13 @@ def _load_tfds(name, split, return_labels):
                 name,
                 split=tfds_split,
                 batch_size=-1,
-                download=True,
+                download=False,
                 data_dir=os.environ.get("TFDS_DATA_DIR"),
             )
         )
     except Exception as error:  # no network, unknown name or split, corrupt files, ...
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        message = message.rstrip(".")
         raise RuntimeError(
             f"Could not load TensorFlow Datasets data set {name!r} (split "
             f"{tfds_split!r}): {message}. {_tfds_help(name)}"

@@ -6,6 +6,8 @@ photographs and textures come with scikit-image's wheel (no download).
 
 import numpy as np
 
+from kgen import checks
+
 #: Names accepted by `load_image`: images whose files are inside scikit-image's package.
 BUNDLED_IMAGES = ("astronaut", "brick", "camera", "chelsea", "coffee", "coins", "grass",
                   "gravel", "moon", "rocket")
@@ -55,6 +57,7 @@ def load_image(name, size=None, channels=None):
         A uint8 array ``(H, W, C)``; `kgen.data.to_data_space` maps it to ``[-1, 1]``.
 
     Raises:
+        TypeError: a size or channel count that is not an integer.
         ValueError: an unknown name, size or channel count.
         ImportError: scikit-image is not installed.
 
@@ -68,8 +71,9 @@ def load_image(name, size=None, channels=None):
     """
     if name not in BUNDLED_IMAGES:
         raise ValueError(f"Unknown image {name!r}; the bundled images are {list(BUNDLED_IMAGES)}.")
-    if channels not in (None, 1, 3):
-        raise ValueError(f"channels must be None, 1 or 3; got {channels!r}.")
+    from kgen.data.folders import check_channels
+
+    channels = check_channels(channels)
     image = _read(name)
     if image.ndim == 2:
         image = image[..., None]
@@ -81,14 +85,10 @@ def load_image(name, size=None, channels=None):
         image = np.clip(np.round(luminance), 0, 255).astype("uint8")[..., None]
     if size is None:
         return np.ascontiguousarray(image)
-    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
-        if size < 1:
-            raise ValueError(f"size must be positive; got {size}.")
-        return _resize(np.ascontiguousarray(_center_square(image)), (int(size), int(size)))
-    try:
-        height, width = (int(s) for s in size)
-    except (TypeError, ValueError):
-        raise ValueError(f"size must be None, an integer or (height, width); got {size!r}.") from None
-    if height < 1 or width < 1:
-        raise ValueError(f"size must be positive; got {size}.")
+    if np.ndim(size) == 0:
+        size = checks.integer(size, "size", minimum=1)
+        return _resize(np.ascontiguousarray(_center_square(image)), (size, size))
+    if len(size) != 2:
+        raise ValueError(f"size must be None, an integer or (height, width); got {size!r}.")
+    height, width = (checks.integer(s, "size", minimum=1) for s in size)
     return _resize(np.ascontiguousarray(image), (height, width))

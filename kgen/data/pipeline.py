@@ -1,15 +1,20 @@
-"""Checks on image arrays, scaling to data space, and the tf.data input pipeline.
+"""In-memory tf.data pipelines: images, paired images and unpaired images in data space.
 
 Models work in *data space*: float32 images in ``[-1, 1]``. uint8 images map
 ``0..255 -> [-1, 1]`` by ``x / 127.5 - 1``; uint16 images map
 ``0..65535 -> [-1, 1]`` by ``x / 32767.5 - 1``; float images must already be in
-``[-1, 1]``.
+``[-1, 1]`` (`kgen.checks.to_data_space`).
+
+The order of every pass is a pure function of the seed and the epoch number
+(`kgen.data.epochs`): each pass over a pipeline gives the next epoch, and
+`kgen.data.set_epoch` chooses the epoch of the next pass.
 """
 
 import warnings
 
 import numpy as np
 
+from kgen import checks
 from kgen.checks import to_data_space, validate_images  # noqa: F401 (re-exported)
 
 # model.fit(dataset) warns that its shuffle=True default is ignored for a tf.data.Dataset;
@@ -17,44 +22,7 @@ from kgen.checks import to_data_space, validate_images  # noqa: F401 (re-exporte
 # would only confuse.
 warnings.filterwarnings("ignore", message="`shuffle=True` was passed, but will be ignored")
 
-def _validate_labels(labels, num_images):
-    try:
-        labels = np.asarray(labels)
-    except (ValueError, TypeError) as error:
-        raise ValueError(f"labels must be a 1-D integer array ({error}).") from None
-    if labels.ndim != 1:
-        raise ValueError(
-            f"labels must be a 1-D integer array of length {num_images}, got shape "
-            f"{labels.shape}. Flatten (N, 1) labels with labels.reshape(-1); one-hot "
-            "labels with labels.argmax(-1)."
-        )
-    if labels.dtype.kind not in "iu":
-        raise ValueError(
-            f"labels must have an integer dtype, got {labels.dtype}. Convert class "
-            "indices with labels.astype(np.int32)."
-        )
-    if len(labels) != num_images:
-        raise ValueError(
-            f"Got {len(labels)} labels for {num_images} images: there must be one label "
-            "per image."
-        )
-    if len(labels) and labels.min() < 0:
-        raise ValueError(
-            f"labels must be class indices 0..K-1, got negative values (min "
-            f"{labels.min()})."
-        )
-    if len(labels) and labels.max() > np.iinfo(np.int32).max:
-        raise ValueError(f"labels must fit in int32, got max {labels.max()}.")
-    return labels.astype(np.int32)
-
-
-def _check_batch_size(batch_size):
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+_DIVISORS = {np.dtype(np.uint8): 127.5, np.dtype(np.uint16): 32767.5}
 
 
 def images(
@@ -69,19 +37,22 @@ def images(
 ):
     """Build a batched, prefetched ``tf.data.Dataset`` of images in ``[-1, 1]``.
 
-    The result goes straight into ``model.fit()`` on any Keras backend.
+    The result goes straight into ``model.fit()`` on any Keras backend. Each pass over
+    it is one epoch; the order of epoch ``e`` is a pure function of ``(seed, e)``, and
+    `kgen.data.set_epoch` chooses the epoch of the next pass (the first pass is epoch 0).
 
     Args:
         x: images as accepted by `validate_images` (uint8, uint16, or
             floats in ``[-1, 1]``; ``(N, H, W, C)`` or ``(N, H, W)``).
         batch_size: images per batch, a positive integer.
         shuffle: shuffle over the whole array, with a new order every epoch.
-        labels: optional 1-D integer class labels, one per image; the
-            dataset then yields ``(images, labels)`` with int32 labels.
+        labels: optional integer class labels, one per image (see
+            `kgen.checks.labels`); the dataset then yields ``(images, labels)`` with
+            int32 labels.
         drop_remainder: drop the last partial batch. Defaults to ``shuffle``,
             so training pipelines keep a fixed batch shape and evaluation
             pipelines keep every image.
-        seed: shuffle seed; ``None`` gives a different order on every run.
+        seed: shuffle seed; ``None`` draws one, so that every run has its own orders.
         cache: scale the whole array to float32 once and keep it in memory
             (4x the memory of uint8 images). With ``cache=False`` the raw
             array is kept and each batch is scaled as it is read.
@@ -91,42 +62,56 @@ def images(
         ``[-1, 1]``, or ``(images, labels)`` tuples when labels are given.
 
     Raises:
-        TypeError: a non-image dtype (see `validate_images`).
+        TypeError: a non-image dtype (see `validate_images`), labels that are not
+            integers, or a ``batch_size`` or ``seed`` that is not an integer.
         ValueError: bad images (see `validate_images`); bad labels (wrong
-            length, non-integer, negative); a bad ``batch_size``, or a
-            ``batch_size`` larger than the data set with
-            ``drop_remainder=True`` (no batch would come out).
+            length or shape, negative); a ``batch_size`` below 1, or larger than the
+            data set with ``drop_remainder=True`` (no batch would come out).
 
     Example:
 
     ```python
+    import kgen
+
     x, y = kgen.data.load("digits", return_labels=True)
     ds = kgen.data.images(x, batch_size=32, labels=y, seed=0)
     images, labels = next(iter(ds))  # (32, 8, 8, 1) float32, (32,) int32
     ```
     """
     x = validate_images(x)
-    _check_batch_size(batch_size)
+    batch_size = checks.integer(batch_size, "batch_size", minimum=1)
     num_images = len(x)
     if labels is not None:
-        labels = _validate_labels(labels, num_images)
+        labels = class_labels(labels, num_images)
     drop_remainder = _resolve_drop_remainder(drop_remainder, shuffle, batch_size, num_images)
-
-    tf = _import_tensorflow()
     # cache=True: scale once in numpy. cache=False: keep the raw array, scale per batch.
-    source = to_data_space(x) if cache else x
-    with tf.device("/CPU:0"):
-        ds = tf.data.Dataset.from_tensor_slices(source if labels is None else (source, labels))
-    if shuffle:
-        ds = ds.shuffle(num_images, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    if not cache:
-        scale = _batch_scaler(tf, x.dtype)
-        if labels is None:
-            ds = ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE)
-        else:
-            ds = ds.map(lambda b, y: (scale(b), y), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    reader = ArrayReader(checks.scale_to_data_space(x) if cache else x, labels)
+
+    def assemble(part):
+        return reader.batch(part[0])
+
+    return _in_memory((num_images,), batch_size, shuffle, seed, drop_remainder, assemble)
+
+
+def class_labels(values, num_images):
+    """Integer class labels of ``num_images`` images, by `kgen.checks.labels`.
+
+    The number of classes is taken from the labels themselves (their largest value
+    plus one), so any non-negative class index that fits in int32 is accepted.
+    """
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError):
+        array = None
+    num_classes = 1
+    if array is not None and array.size and array.dtype.kind in "iuf" \
+            and np.all(np.isfinite(array)):
+        largest = float(np.max(array))
+        if largest > np.iinfo(np.int32).max - 1:
+            raise ValueError(f"labels must be class indices that fit in int32; got a "
+                             f"largest value of {largest:g}.")
+        num_classes = max(int(largest) + 1, 1)
+    return checks.labels(values, num_classes, num_samples=num_images)
 
 
 def _resolve_drop_remainder(drop_remainder, shuffle, batch_size, num_images):
@@ -147,7 +132,8 @@ def paired_images(inputs, targets, batch_size=64, shuffle=True, *, seed=None, dr
 
     The pairs stay together under shuffling, so the result goes straight into
     ``model.fit()`` for paired translation (pix2pix) on any Keras backend.
-    Inputs and targets may differ in size and channels, not in number.
+    Inputs and targets may differ in size and channels, not in number. Each pass is
+    one epoch, ordered as in `images`.
 
     Args:
         inputs: input images as accepted by `validate_images`.
@@ -155,7 +141,7 @@ def paired_images(inputs, targets, batch_size=64, shuffle=True, *, seed=None, dr
             ``inputs[i]``).
         batch_size: pairs per batch, a positive integer.
         shuffle: shuffle the pairs, with a new order every epoch.
-        seed: shuffle seed; ``None`` gives a different order on every run.
+        seed: shuffle seed; ``None`` draws one.
         drop_remainder: drop the last partial batch. Defaults to ``shuffle``,
             as in `images`.
 
@@ -164,13 +150,16 @@ def paired_images(inputs, targets, batch_size=64, shuffle=True, *, seed=None, dr
         ``(B, H, W, C)`` in ``[-1, 1]``.
 
     Raises:
-        TypeError: a non-image dtype (see `validate_images`).
+        TypeError: a non-image dtype (see `validate_images`), or a ``batch_size``
+            that is not an integer.
         ValueError: bad images (see `validate_images`), different numbers of
             inputs and targets, or a bad ``batch_size`` (see `images`).
 
     Example:
 
     ```python
+    import kgen
+
     inputs, targets = kgen.data.load_paired("digits-edges")
     ds = kgen.data.paired_images(inputs, targets, batch_size=32, seed=0)
     x, y = next(iter(ds))  # (32, 8, 8, 1) float32 each
@@ -182,14 +171,14 @@ def paired_images(inputs, targets, batch_size=64, shuffle=True, *, seed=None, dr
             f"Got {len(inputs)} inputs and {len(targets)} targets: paired data needs "
             "exactly one target per input. For unaligned domains use unpaired_images."
         )
-    _check_batch_size(batch_size)
+    batch_size = checks.integer(batch_size, "batch_size", minimum=1)
     drop_remainder = _resolve_drop_remainder(drop_remainder, shuffle, batch_size, len(inputs))
-    tf = _import_tensorflow()
-    with tf.device("/CPU:0"):
-        ds = tf.data.Dataset.from_tensor_slices((inputs, targets))
-    if shuffle:
-        ds = ds.shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    reader_a, reader_b = ArrayReader(inputs), ArrayReader(targets)
+
+    def assemble(part):
+        return reader_a.batch(part[0]), reader_b.batch(part[0])
+
+    return _in_memory((len(inputs),), batch_size, shuffle, seed, drop_remainder, assemble)
 
 
 def unpaired_images(a, b, batch_size=64, shuffle=True, *, seed=None, drop_remainder=None):
@@ -197,16 +186,17 @@ def unpaired_images(a, b, batch_size=64, shuffle=True, *, seed=None, drop_remain
 
     Each domain is shuffled on its own, so nothing pairs ``a[i]`` with
     ``b[i]``. One epoch passes once over the larger domain; the smaller one
-    is repeated (reshuffled on every pass) to keep up, so every batch holds
-    ``batch_size`` images of each domain. Images are scaled to ``[-1, 1]``.
+    cycles through its own permutations (a new one on every pass) to keep up, so
+    every batch holds ``batch_size`` images of each domain. Images are scaled to
+    ``[-1, 1]``. Each pass over the dataset is one epoch, ordered as in `images`.
 
     Args:
         a: images of domain A, as accepted by `validate_images`.
         b: images of domain B; the number may differ from ``a``.
         batch_size: images of each domain per batch, a positive integer.
         shuffle: shuffle each domain, with a new order every epoch.
-        seed: shuffle seed (domain B uses ``seed + 1``); ``None`` gives a
-            different order on every run.
+        seed: shuffle seed (the two domains use separate streams of it); ``None``
+            draws one.
         drop_remainder: drop the last partial batch. Defaults to ``shuffle``,
             as in `images`, so training batches keep a fixed shape.
 
@@ -216,46 +206,114 @@ def unpaired_images(a, b, batch_size=64, shuffle=True, *, seed=None, drop_remain
         (fewer with ``drop_remainder``).
 
     Raises:
-        TypeError: a non-image dtype (see `validate_images`).
+        TypeError: a non-image dtype (see `validate_images`), or a ``batch_size``
+            that is not an integer.
         ValueError: bad images (see `validate_images`) or a bad ``batch_size``
             (see `images`).
 
     Example:
 
     ```python
+    import kgen
+
     a, b = kgen.data.load_unpaired("digits-rotated")
     ds = kgen.data.unpaired_images(a, b, batch_size=32, seed=0)
     batch_a, batch_b = next(iter(ds))  # (32, 8, 8, 1) float32 each
     ```
     """
     a, b = to_data_space(a), to_data_space(b)
-    _check_batch_size(batch_size)
+    batch_size = checks.integer(batch_size, "batch_size", minimum=1)
     length = max(len(a), len(b))
     drop_remainder = _resolve_drop_remainder(drop_remainder, shuffle, batch_size, length)
+    reader_a, reader_b = ArrayReader(a), ArrayReader(b)
+
+    def assemble(part_a, part_b):
+        return reader_a.batch(part_a[0]), reader_b.batch(part_b[0])
+
+    return _in_memory((len(a), len(b)), batch_size, shuffle, seed, drop_remainder, assemble)
+
+
+def _in_memory(sizes, batch_size, shuffle, seed, drop_remainder, assemble):
+    """One epoch per pass of batches gathered from in-memory arrays."""
+    from kgen.data.epochs import EpochOrder, finish, plain
+
     tf = _import_tensorflow()
-    domains = []
-    for offset, x in enumerate((a, b)):
-        with tf.device("/CPU:0"):
-            ds = tf.data.Dataset.from_tensor_slices(x)
-        if shuffle:
-            domain_seed = None if seed is None else seed + offset
-            ds = ds.shuffle(len(x), seed=domain_seed, reshuffle_each_iteration=True)
-        domains.append(ds if len(x) == length else ds.repeat())
-    ds = tf.data.Dataset.zip(tuple(domains)).take(length)
-    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    seed = random_seed() if seed is None else checks.seed(seed)
+    order = EpochOrder(sizes, batch_size, seed=seed, shuffle=shuffle,
+                       drop_remainder=drop_remainder)
+    batches, variable = order.dataset(first_epoch=0, repeat=False, batched=True)
+    ds = batches.map(plain(assemble), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    return finish(ds, order.steps, variable)
 
 
-def _batch_scaler(tf, dtype):
-    """A tf function mapping a raw batch to float32 data space, as to_data_space does."""
-    divisor = {np.dtype(np.uint8): 127.5, np.dtype(np.uint16): 32767.5}.get(np.dtype(dtype))
+def random_seed():
+    """A seed drawn from the operating system's entropy, for ``seed=None``."""
+    return int(np.random.SeedSequence().entropy % (checks.MAX_SEED + 1))
 
-    def scale(batch):
-        batch = tf.cast(batch, tf.float32)
-        if divisor is None:
-            return tf.clip_by_value(batch, -1.0, 1.0)
-        return batch / divisor - 1.0
 
-    return scale
+class ArrayReader:
+    """Batches of an in-memory array: images (scaled to ``[-1, 1]`` per batch) or points.
+
+    Args:
+        data: uint8 or uint16 images (scaled as they are read), float32 images already
+            in data space, or float points ``(N, D)``.
+        labels: int32 labels, one per example, or None.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kgen.data.pipeline import ArrayReader
+
+    reader = ArrayReader(np.full((4, 2, 2, 1), 255, np.uint8))
+    reader.batch(np.array([0, 1]), np.array([False, True])).numpy().max()   # 1.0
+    ```
+    """
+
+    streams = False
+
+    def __init__(self, data, labels=None):
+        self.array = np.asarray(data)
+        self.labels = None if labels is None else np.asarray(labels, np.int32)
+        self.is_image = self.array.ndim == 4
+        self._divisor = _DIVISORS.get(self.array.dtype)
+        self._tensors = None
+
+    def __len__(self):
+        return len(self.array)
+
+    def _data(self):
+        tf = _import_tensorflow()
+        if self._tensors is None:
+            # Eager constants, made once outside any traced function, shared by pipelines.
+            with tf.init_scope(), tf.device("/CPU:0"):
+                labels = None if self.labels is None else tf.constant(self.labels)
+                self._tensors = (tf.constant(self.array), labels)
+        return self._tensors
+
+    def batch(self, index, flip=None):
+        """The examples ``index`` (an int64 vector), flipped where ``flip`` (a tensor op).
+
+        ``flip`` None flips nothing.
+        """
+        tf = _import_tensorflow()
+        data, labels = self._data()
+        x = tf.gather(data, index)
+        if self.is_image:
+            if flip is not None:
+                x = tf.where(tf.reshape(flip, [-1, 1, 1, 1]), tf.reverse(x, axis=[2]), x)
+            if self._divisor is not None:
+                x = tf.cast(x, tf.float32) / self._divisor - 1.0
+            else:
+                x = tf.clip_by_value(tf.cast(x, tf.float32), -1.0, 1.0)
+        else:
+            x = tf.cast(x, tf.float32)
+        return x if labels is None else (x, tf.gather(labels, index))
+
+    def read(self, indices):
+        """The examples ``indices`` as stored (numpy)."""
+        return self.array[np.asarray(indices, np.int64)]
 
 
 def _import_tensorflow():
@@ -264,12 +322,18 @@ def _import_tensorflow():
     With the JAX or PyTorch backend, TensorFlow only feeds data; left alone it
     would reserve the GPU memory that the training backend needs.
     """
-    import keras
-    import tensorflow as tf
+    global _TENSORFLOW
+    if _TENSORFLOW is None:
+        import keras
+        import tensorflow as tf
 
-    if keras.backend.backend() != "tensorflow":
-        try:
-            tf.config.set_visible_devices([], "GPU")
-        except RuntimeError:
-            pass  # TensorFlow was already initialised by someone else: leave it.
-    return tf
+        if keras.backend.backend() != "tensorflow":
+            try:
+                tf.config.set_visible_devices([], "GPU")
+            except RuntimeError:
+                pass  # TensorFlow was already initialised by someone else: leave it.
+        _TENSORFLOW = tf
+    return _TENSORFLOW
+
+
+_TENSORFLOW = None

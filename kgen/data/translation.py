@@ -12,7 +12,9 @@ import os
 
 import numpy as np
 
+from kgen import checks
 from kgen.data.bundled import _TFDS_PREFIX, SPLITS, _load_tfds, load
+from kgen.data.folders import IMAGE_EXTENSIONS, check_channels, list_images  # noqa: F401
 
 #: Bundled paired data sets accepted by `load_paired`.
 PAIRED = ("digits-edges", "digits-inverted")
@@ -20,8 +22,6 @@ PAIRED = ("digits-edges", "digits-inverted")
 #: Bundled unpaired data sets accepted by `load_unpaired`.
 UNPAIRED = ("digits-rotated", "digits-inverted")
 
-#: File endings `load_folder` reads (case-insensitive).
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 
 # Edge maps mark pixels whose Sobel gradient magnitude is at least this fraction of
 # the image's largest magnitude, so the maps do not depend on the image size.
@@ -66,6 +66,8 @@ def load_paired(name_or_folders, *, split="all", image_size=None):
     Example:
 
     ```python
+    import kgen
+
     inputs, targets = kgen.data.load_paired("digits-edges", split="train")
     inputs.shape, targets.shape  # ((1437, 8, 8, 1), (1437, 8, 8, 1))
     ```
@@ -140,6 +142,8 @@ def load_unpaired(name_or_folders, *, split="all", image_size=None):
     Example:
 
     ```python
+    import kgen
+
     a, b = kgen.data.load_unpaired("digits-rotated", split="train", image_size=16)
     a.shape, b.shape  # ((718, 16, 16, 1), (719, 16, 16, 1))
     ```
@@ -188,8 +192,11 @@ def load_unpaired(name_or_folders, *, split="all", image_size=None):
 def load_folder(path, *, image_size=None, channels=None):
     """Load every image of a folder as one uint8 array.
 
-    PNG, JPEG and BMP files (by their ending, any case) are read with Pillow
-    in order of file name; other files and subfolders are ignored.
+    PNG, JPEG, BMP and GIF files (by their ending, any case; a GIF gives its
+    first frame) are read with Pillow in order of file name; other files and
+    subfolders are ignored. The whole folder is held in memory: for large
+    folders, `kgen.data.open_source` (``"folder:PATH"``) streams the images
+    instead.
 
     Args:
         path: the folder.
@@ -212,7 +219,15 @@ def load_folder(path, *, image_size=None, channels=None):
     Example:
 
     ```python
-    x = kgen.data.load_folder("photos", image_size=64, channels=3)  # (N, 64, 64, 3)
+    import tempfile
+    import numpy as np
+    from PIL import Image
+    import kgen
+
+    folder = tempfile.mkdtemp(dir="/tmp")
+    for i in range(3):
+        Image.fromarray(np.full((6, 6), 50 * i, np.uint8)).save(f"{folder}/{i}.png")
+    x = kgen.data.load_folder(folder, image_size=4, channels=3)  # (3, 4, 4, 3)
     ```
     """
     return _read_folder(path, _check_size(image_size), channels)[1]
@@ -237,6 +252,8 @@ def edge_map(images):
     Example:
 
     ```python
+    import kgen
+
     edges = kgen.data.edge_map(kgen.data.load("digits"))  # (1797, 8, 8, 1)
     ```
 
@@ -319,15 +336,14 @@ def _check_size(image_size):
     """image_size as a (height, width) tuple of positive ints, or None."""
     if image_size is None:
         return None
-    size = (image_size, image_size) if np.ndim(image_size) == 0 else tuple(image_size)
-    if len(size) != 2 or not all(
-        isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in size
-    ):
-        raise ValueError(
-            f"image_size must be a positive int or a (height, width) pair of positive "
-            f"ints, got {image_size!r}."
-        )
-    return tuple(int(s) for s in size)
+    if np.ndim(image_size) == 0:
+        side = checks.integer(image_size, "image_size", minimum=1)
+        return (side, side)
+    size = tuple(image_size)
+    if len(size) != 2:
+        raise ValueError(f"image_size must be an integer or a (height, width) pair; got "
+                         f"{image_size!r}.")
+    return tuple(checks.integer(s, "image_size", minimum=1) for s in size)
 
 
 def _resize(images, size):
@@ -342,24 +358,6 @@ def _resize(images, size):
             plane = Image.fromarray(image[..., c])
             out[i, ..., c] = plane.resize(size[::-1], Image.Resampling.BILINEAR)
     return out
-
-
-def _list_images(path):
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"Image folder {path!r} does not exist.")
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"{path!r} is a file, not a folder of images.")
-    names = sorted(
-        n
-        for n in os.listdir(path)
-        if n.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(path, n))
-    )
-    if not names:
-        raise ValueError(
-            f"Image folder {path!r} holds no images: it needs files ending in "
-            f"{', '.join(IMAGE_EXTENSIONS)}."
-        )
-    return names
 
 
 def _open_image(file):
@@ -388,12 +386,11 @@ def _read_folder(path, size, channels, halves=False):
     With halves=True each image is cut into its left and right halves, and the
     images are a pair of arrays.
     """
-    if channels not in (None, 1, 3):
-        raise ValueError(f"channels must be 1, 3 or None, got {channels!r}.")
+    channels = check_channels(channels)
     if _as_path(path) is None:
         raise TypeError(f"An image folder must be a path (str or os.PathLike), got {path!r}.")
     path = os.fspath(path)
-    names = _list_images(path)
+    names = list_images(path)
     files = [os.path.join(path, n) for n in names]
     opened = [_open_image(f) for f in files]
     if channels is None:

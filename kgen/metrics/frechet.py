@@ -12,7 +12,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kgen.metrics.features import extract_features, get_extractor
+from kgen.metrics.extractors import extract_features, get_extractor
 
 
 def frechet_distance(mu1, cov1, mu2, cov2):

@@ -4,7 +4,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from kgen.metrics.features import FeatureStore, get_extractor
+from kgen import checks
+from kgen.metrics.extractors import get_extractor
+from kgen.metrics.feature_metrics import FeatureStore
 
 
 def _log_probabilities(predictions, from_logits):
@@ -62,8 +64,7 @@ def inception_score(predictions, *, splits=10, from_logits=True):
             f"predictions must have shape (N, num_classes) with at least 2 classes; got "
             f"shape {predictions.shape}."
         )
-    if isinstance(splits, bool) or not isinstance(splits, (int, np.integer)) or splits < 1:
-        raise ValueError(f"splits must be a positive integer, got {splits!r}.")
+    splits = checks.integer(splits, "splits", 1)
     n = len(predictions)
     if n < splits:
         raise ValueError(
@@ -130,8 +131,7 @@ class InceptionScore(keras.metrics.Metric):
     def __init__(self, classifier="inception_v3", splits=10, from_logits=True,
                  name="inception_score", dtype=None):
         super().__init__(name=name, dtype=dtype)
-        if isinstance(splits, bool) or not isinstance(splits, (int, np.integer)) or splits < 1:
-            raise ValueError(f"splits must be a positive integer, got {splits!r}.")
+        splits = checks.integer(splits, "splits", 1)
         self._classifier_spec = classifier if isinstance(classifier, str) else None
         self.extractor = get_extractor(classifier, output="logits")
         self.splits = int(splits)

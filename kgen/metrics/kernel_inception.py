@@ -3,7 +3,8 @@
 import numpy as np
 from keras import ops
 
-from kgen.metrics.features import FeatureSetMetric
+from kgen import checks
+from kgen.metrics.feature_metrics import FeatureSetMetric
 
 
 def _polynomial_kernel(x, y):
@@ -92,9 +93,9 @@ def kernel_inception_distance(real_features, generated_features, *, subset_size=
             f"real features have {real.shape[1]} dimensions but generated features "
             f"{generated.shape[1]}; both must come from the same extractor."
         )
-    for value, what in ((subset_size, "subset_size"), (num_subsets, "num_subsets")):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{what} must be a positive integer, got {value!r}.")
+    subset_size = checks.integer(subset_size, "subset_size", 1)
+    num_subsets = checks.integer(num_subsets, "num_subsets", 1)
+    seed = checks.seed(seed)
     m = min(subset_size, len(real), len(generated))
     if m < 2:
         raise ValueError(
@@ -163,12 +164,9 @@ class KernelInceptionDistance(FeatureSetMetric):
     def __init__(self, extractor="inception_v3", subset_size=1000, num_subsets=100, seed=0,
                  name="kid", dtype=None):
         super().__init__(extractor, name=name, dtype=dtype)
-        for value, what in ((subset_size, "subset_size"), (num_subsets, "num_subsets")):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{what} must be a positive integer, got {value!r}.")
-        self.subset_size = int(subset_size)
-        self.num_subsets = int(num_subsets)
-        self.seed = seed
+        self.subset_size = checks.integer(subset_size, "subset_size", 1)
+        self.num_subsets = checks.integer(num_subsets, "num_subsets", 1)
+        self.seed = checks.seed(seed)
 
     def result_with_std(self):
         """``(mean, std)`` of the MMD^2 estimates over the subsets, Python floats."""

@@ -31,6 +31,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kgen import checks
+
 #: Levels per unit of data space for uint8 images scaled by ``k / 127.5 - 1``.
 UINT8_SCALE = 127.5
 
@@ -109,9 +111,7 @@ def dequantize(x, seed=None, scale=UINT8_SCALE):
     scale = _check_scale(scale)
     x = np.asarray(x)
     if x.dtype == np.uint8:
-        from kgen.data import to_data_space
-
-        x = to_data_space(x)
+        x = checks.to_data_space(x)
     x = x.astype("float32")
     noise = np.random.default_rng(seed).uniform(-0.5, 0.5, size=x.shape)
     return (x + noise / scale).astype("float32")
@@ -188,20 +188,13 @@ class BitsPerDim(keras.metrics.Metric):
 
 
 def _check_num_dims(num_dims):
-    if isinstance(num_dims, bool) or not isinstance(num_dims, (int, np.integer)) or num_dims < 1:
-        raise ValueError(
-            f"num_dims must be a positive integer (H * W * C for images); got {num_dims!r}."
-        )
-    return int(num_dims)
+    """``num_dims`` (``D = H * W * C`` for images), checked to be a positive integer."""
+    return checks.integer(num_dims, "num_dims", 1)
 
 
 def _check_scale(scale):
-    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.number)) or scale <= 0:
-        raise ValueError(
-            f"scale must be a positive number: 127.5 for a density on kgen's data space "
-            f"of uint8 images, 1 for discrete probabilities; got {scale!r}."
-        )
-    return float(scale)
+    """``scale``: 127.5 for a density on data space of uint8 images, 1 for probabilities."""
+    return checks.number(scale, "scale", 0.0, exclusive_minimum=True)
 
 
 __all__ = ["UINT8_SCALE", "BitsPerDim", "bits_per_dim", "dequantize"]

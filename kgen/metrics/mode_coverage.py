@@ -4,6 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kgen import checks
+
 
 @keras.saving.register_keras_serializable(package="kgen")
 class ModeCoverage(keras.metrics.Metric):
@@ -74,18 +76,11 @@ class ModeCoverage(keras.metrics.Metric):
         means = np.asarray(means, dtype="float32")
         if means.ndim != 2 or len(means) < 1:
             raise ValueError(f"means must have shape (num_modes, dims); got {means.shape}.")
-        if not (isinstance(std, (int, float, np.number)) and std > 0):
-            raise ValueError(f"std must be a positive number; got {std!r}.")
-        if not num_std > 0:
-            raise ValueError(f"num_std must be positive; got {num_std!r}.")
-        if isinstance(min_samples, bool) or not isinstance(min_samples, (int, np.integer)) \
-                or min_samples < 1:
-            raise ValueError(f"min_samples must be a positive integer; got {min_samples!r}.")
         self.mixture = mixture
         self.means = means
-        self.std = float(std)
-        self.num_std = float(num_std)
-        self.min_samples = int(min_samples)
+        self.std = checks.number(std, "std", 0.0, exclusive_minimum=True)
+        self.num_std = checks.number(num_std, "num_std", 0.0, exclusive_minimum=True)
+        self.min_samples = checks.integer(min_samples, "min_samples", 1)
         self.num_modes = int(len(means))
         self.mode_counts = self.add_variable(
             shape=(self.num_modes,), initializer="zeros", dtype="int32", name="mode_counts")

@@ -3,7 +3,8 @@
 import numpy as np
 from keras import ops
 
-from kgen.metrics.features import FeatureSetMetric
+from kgen import checks
+from kgen.metrics.feature_metrics import FeatureSetMetric
 
 
 def _squared_distances(a, b, b_sq):
@@ -83,11 +84,8 @@ def precision_recall(real_features, generated_features, *, k=3, batch_size=1000)
         Kynkäänniemi, Karras, Laine, Lehtinen & Aila, "Improved Precision and Recall
         Metric for Assessing Generative Models", NeurIPS 2019.
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    k = checks.integer(k, "k", 1)
+    batch_size = checks.integer(batch_size, "batch_size", 1)
     sets = {}
     for what, x in (("real", real_features), ("generated", generated_features)):
         if ops.is_tensor(x):
@@ -158,10 +156,8 @@ class PrecisionRecall(FeatureSetMetric):
     def __init__(self, extractor="inception_v3", k=3, batch_size=1000, name="precision_recall",
                  dtype=None):
         super().__init__(extractor, name=name, dtype=dtype)
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}.")
-        self.k = int(k)
-        self.batch_size = batch_size
+        self.k = checks.integer(k, "k", 1)
+        self.batch_size = checks.integer(batch_size, "batch_size", 1)
 
     def result(self):
         """``{"precision": p, "recall": r}`` as scalar tensors."""

@@ -1,5 +1,6 @@
 """`GenerativeModel`: the shared training step, compile() and generate() of every family."""
 
+import copy
 import dataclasses
 from typing import Callable, Sequence
 
@@ -327,6 +328,43 @@ class GenerativeModel(keras.Model):
         return np.random.default_rng(seed).standard_normal(shape).astype("float32")
 
     # ------------------------------------------------------------ serialising
+    #: Prefix of the keys under which the random-number states are saved.
+    _SEED_STATE_KEY = "seed_state:"
+
+    def seed_generators(self):
+        """Every `keras.random.SeedGenerator` of the model and of its layers, in a fixed order.
+
+        Their states decide the noise of every training step (latent vectors, timesteps,
+        dropout masks, interpolation weights); `save()` writes them with the weights, so a
+        run resumed from a checkpoint draws the noise the uninterrupted run would have.
+        """
+        generators, seen = [], set()
+        for layer in self._flatten_layers(include_self=True, recursive=True):
+            for generator in getattr(layer, "_seed_generators", ()):
+                if id(generator) not in seen:
+                    seen.add(id(generator))
+                    generators.append(generator)
+        return generators
+
+    def save_own_variables(self, store):
+        """Saves the model's own variables and the states of its seed generators."""
+        super().save_own_variables(store)
+        for index, generator in enumerate(self.seed_generators()):
+            store[f"{self._SEED_STATE_KEY}{index}"] = generator.state
+
+    def load_own_variables(self, store):
+        """Loads what `save_own_variables` saved (seed states are absent from checkpoints
+        of kgen 0.1, which then keep their fresh seed states)."""
+        keys = list(store.keys())
+        seeds = {key: store[key] for key in keys if key.startswith(self._SEED_STATE_KEY)}
+        super().load_own_variables(_WithoutKeys(store, set(seeds)))
+        generators = self.seed_generators()
+        for key, value in seeds.items():
+            index = int(key[len(self._SEED_STATE_KEY):])
+            if index < len(generators):
+                state = generators[index].state
+                state.assign(keras.ops.cast(value, state.dtype))
+
     def _ensure_built(self):
         """Marks the model built when every network is (a model has no input of its own)."""
         self.built = all(layer.built for layer in self._networks())
@@ -342,7 +380,9 @@ class GenerativeModel(keras.Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        config = dict(config)
+        # Keras's deserialisation consumes nested configs: work on a copy, so the
+        # caller's config is left as it was.
+        config = copy.deepcopy(config)
         for name in cls.network_names:
             config[name] = keras.saving.deserialize_keras_object(
                 config[name], custom_objects=custom_objects
@@ -351,3 +391,20 @@ class GenerativeModel(keras.Model):
 
     def build(self, input_shape=None):
         self._ensure_built()
+
+
+class _WithoutKeys:
+    """A read-only view of a Keras weights store without some of its keys."""
+
+    def __init__(self, store, excluded):
+        self._store = store
+        self._excluded = excluded
+
+    def keys(self):
+        return [key for key in self._store.keys() if key not in self._excluded]
+
+    def __getitem__(self, key):
+        return self._store[key]
+
+    def __contains__(self, key):
+        return key not in self._excluded and key in self._store.keys()

@@ -5,9 +5,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from kgen import networks
+from kgen import checks, networks
+from kgen.models import registry
+from kgen.models.gan import ADVERSARIAL_OPTIONS, GAN, adversarial_options, objective_defaults
 from kgen.models.serving import ServingFunctions, ServingInput
-from kgen.models.gan import GAN
+from kgen.networks.conditional import sample_shape
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -53,11 +55,9 @@ class ConditionalGAN(GAN):
     """
 
     def __init__(self, generator, discriminator, num_classes, latent_dim=None, **kwargs):
-        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
-                or num_classes < 2:
-            raise ValueError(f"num_classes must be an integer of at least 2; got {num_classes!r}.")
+        num_classes = checks.integer(num_classes, "num_classes", 2)
         super().__init__(generator, discriminator, latent_dim=latent_dim, **kwargs)
-        self.num_classes = int(num_classes)
+        self.num_classes = num_classes
 
     @classmethod
     def from_shape(cls, shape, num_classes, latent_dim=None, base_filters=None,
@@ -90,16 +90,17 @@ class ConditionalGAN(GAN):
                                                      discriminator="concat")
         ```
         """
-        shape = tuple(int(s) for s in shape)
-        if len(shape) not in (1, 3):
-            raise ValueError(
-                f"ConditionalGAN.from_shape takes an image shape (height, width, channels) "
-                f"or a vector shape (dim,); got {shape}."
-            )
+        shape = sample_shape(shape, "ConditionalGAN.from_shape")
         images = len(shape) == 3
-        latent_dim = latent_dim or (100 if images else 8)
-        width = base_filters or ((32 if max(shape[:2]) <= 16 else 64) if images else 128)
-        plain_critic = bool(spectral_norm or kwargs.get("gradient_penalty"))
+        latent_dim = checks.optional_integer(latent_dim, "latent_dim", 1) \
+            or (100 if images else 8)
+        width = checks.optional_integer(base_filters, "base_filters", 1) \
+            or (networks.default_base_filters(shape) if images else 128)
+        penalty = kwargs.get("gradient_penalty", "auto")
+        if penalty == "auto":
+            penalty = objective_defaults(kwargs.get("loss", "non_saturating"), not images,
+                                         spectral_norm)["gradient_penalty"]
+        plain_critic = bool(spectral_norm or penalty)
         generator = networks.conditional_generator(
             shape, num_classes, latent_dim, width, embedding_dim=embedding_dim)
         disc = networks.conditional_discriminator(
@@ -129,7 +130,8 @@ class ConditionalGAN(GAN):
         return self.generator([latents, self._label_tensor(labels)], training=training)
 
     def discriminate(self, samples, labels=None, training=True):
-        return self.discriminator([samples, self._label_tensor(labels)], training=training)
+        return self.discriminator([self.augmented(samples, training),
+                                   self._label_tensor(labels)], training=training)
 
     def call(self, inputs, training=False):
         latents, labels = inputs
@@ -137,46 +139,32 @@ class ConditionalGAN(GAN):
 
     # ---------------------------------------------------------- labels
     def check_labels(self, labels, num_samples=None):
-        """``labels`` as an int32 array, checked: integers in ``0 .. num_classes - 1``.
+        """``labels`` as an int32 array of class indices ``0 .. num_classes - 1``, checked.
+
+        The labels of every class-conditional family, `kgen.checks.labels`: an integer
+        (repeated ``num_samples`` times), a 1-D list or array of integers (``(n, 1)`` is
+        flattened), or floats that are all whole numbers.
 
         Args:
-            labels: an integer, or a 1-D list or array of integers (``(n, 1)`` is
-                flattened).
-            num_samples: the number of labels expected; an integer label is repeated
-                this many times.
+            labels: the labels.
+            num_samples: the number of labels expected, or None for any.
 
         Raises:
-            ValueError: non-integer labels, labels out of range, or the wrong number.
+            TypeError: labels that are not integer class indices (booleans, strings,
+                fractions).
+            ValueError: one-hot or other 2-D labels, labels out of range, or the wrong
+                number.
+
+        Example:
+
+        ```python
+        import kgen
+        cgan = kgen.models.ConditionalGAN.from_shape((2,), num_classes=3, latent_dim=2,
+                                                     base_filters=8)
+        cgan.check_labels([2, 0, 1.0])   # array([2, 0, 1], dtype=int32)
+        ```
         """
-        if isinstance(labels, (bool, np.bool_)):
-            raise ValueError(f"labels must be integer class indices; got {labels!r}.")
-        array = np.asarray(keras.ops.convert_to_numpy(labels))
-        if array.dtype.kind not in "iu":
-            if array.dtype.kind == "f" and array.size and np.all(array == np.round(array)):
-                array = array.astype(np.int64)
-            else:
-                raise ValueError(
-                    f"labels must be integer class indices 0..{self.num_classes - 1}; got "
-                    f"dtype {array.dtype}."
-                )
-        if array.ndim == 2 and array.shape[1] == 1:
-            array = array[:, 0]
-        if array.ndim == 0:
-            array = np.full((1 if num_samples is None else num_samples,), int(array))
-        if array.ndim != 1:
-            raise ValueError(
-                f"labels must be an integer or a 1-D array of class indices; got shape "
-                f"{array.shape}."
-            )
-        if num_samples is not None and len(array) != num_samples:
-            raise ValueError(f"Got {len(array)} labels for {num_samples} samples.")
-        bad = (array < 0) | (array >= self.num_classes)
-        if np.any(bad):
-            raise ValueError(
-                f"labels must be class indices in 0..{self.num_classes - 1} (num_classes="
-                f"{self.num_classes}); got {sorted(set(array[bad].tolist()))[:10]}."
-            )
-        return array.astype("int32")
+        return checks.labels(labels, self.num_classes, num_samples)
 
     def fit(self, x=None, y=None, *args, **kwargs):
         """`keras.Model.fit`, with array labels ``y`` checked first (`check_labels`)."""
@@ -195,6 +183,7 @@ class ConditionalGAN(GAN):
         if num_samples is None and latents is None and labels is not None \
                 and np.ndim(labels) > 0:
             num_samples = len(labels)
+        batch_size = checks.integer(batch_size, "batch_size", 1)
         latents = self._resolve_latents(num_samples, seed, latents)
         count = len(latents)
         if labels is None:
@@ -224,3 +213,31 @@ class ConditionalGAN(GAN):
         config = super().get_config()
         config.update(num_classes=self.num_classes)
         return config
+
+
+def _build(data, **options):
+    return ConditionalGAN.from_shape(data.shape, num_classes=data.num_classes,
+                                     **adversarial_options(options))
+
+
+registry.register(registry.Family(
+    name="conditional_gan",
+    model_class=ConditionalGAN,
+    summary="class-conditional GAN: labels to both networks (projection or concatenation "
+            "discriminator)",
+    labels="required",
+    options=(
+        registry.Option("latent_dim", int, "size of the latent vector"),
+        registry.Option("base_filters", int, "width of the networks"),
+        registry.Option("embedding_dim", int, "size of the generator's label embedding",
+                        default=32),
+        registry.Option("discriminator", str, "how the discriminator takes the label",
+                        choices=("projection", "concat"), default="projection"),
+    ) + ADVERSARIAL_OPTIONS,
+    build=_build,
+    conditions=("labels",),
+    default_epochs=100,
+    monitor="d_loss",
+    tiny={"latent_dim": 8, "base_filters": 4, "embedding_dim": 4},
+    metrics=("fid", "kid", "is", "pr", "modes"),
+))

@@ -6,53 +6,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from kgen import checks, networks
 from kgen.models.serving import ServingInput
-from kgen.models.autoencoder import VAE
-from kgen.models.conditional_gan import ConditionalGAN
-from kgen.networks.dcgan import _discriminator_features, _generator_body, num_upsamplings
-from kgen.networks.mlp import _mlp_hidden
-
-
-def _conditional_networks(shape, num_classes, latent_dim, base_filters, embedding_dim):
-    """Encoder ``[x, y] -> 2 * latent_dim`` and decoder ``[z, y] -> x`` with label embeddings.
-
-    Images: the encoder stacks a learned ``height x width`` map per class onto the image as
-    an extra channel; the decoder concatenates a learned label embedding to ``z``. The
-    bodies are `VAE`'s default DCGAN networks (no batch normalisation, linear output), or
-    MLPs with two hidden layers of ``4 * base_filters`` units for vectors.
-    """
-    shape = tuple(int(s) for s in shape)
-    if len(shape) not in (1, 3):
-        raise ValueError(
-            f"ConditionalVAE.from_shape takes an image shape (height, width, channels) or a "
-            f"vector shape (dim,); got {shape}.")
-    samples = keras.Input(shape, name="encoder_input")
-    labels = keras.Input((), dtype="int32", name="encoder_label")
-    if len(shape) == 3:
-        height, width, _ = shape
-        num_upsamplings(height, width)
-        maps = keras.layers.Embedding(num_classes, height * width, name="encoder_embed")(labels)
-        maps = keras.layers.Reshape((height, width, 1), name="encoder_label_map")(maps)
-        x = keras.layers.Concatenate(name="encoder_concat")([samples, maps])
-        x = _discriminator_features(x, base_filters, False, "relu", False, "encoder")
-    else:
-        embedded = keras.layers.Embedding(num_classes, embedding_dim, name="encoder_embed")(labels)
-        x = keras.layers.Concatenate(name="encoder_concat")([samples, embedded])
-        x = _mlp_hidden(x, (4 * base_filters,) * 2, "relu", False, "encoder")
-    outputs = keras.layers.Dense(2 * latent_dim, name="encoder_out")(x)
-    encoder = keras.Model([samples, labels], outputs, name="encoder")
-
-    latents = keras.Input((latent_dim,), name="decoder_latent")
-    labels = keras.Input((), dtype="int32", name="decoder_label")
-    embedded = keras.layers.Embedding(num_classes, embedding_dim, name="decoder_embed")(labels)
-    x = keras.layers.Concatenate(name="decoder_concat")([latents, embedded])
-    if len(shape) == 3:
-        outputs = _generator_body(x, shape, base_filters, False, None, "decoder")
-    else:
-        x = _mlp_hidden(x, (4 * base_filters,) * 2, "relu", False, "decoder")
-        outputs = keras.layers.Dense(shape[0], name="decoder_out")(x)
-    decoder = keras.Model([latents, labels], outputs, name="decoder")
-    return encoder, decoder
+from kgen.models import registry
+from kgen.models.vae import VAE, VAE_OPTIONS
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -104,23 +61,17 @@ class ConditionalVAE(VAE):
     """
 
     def __init__(self, encoder, decoder, num_classes, latent_dim=None, **kwargs):
-        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
-                or num_classes < 2:
-            raise ValueError(f"num_classes must be an integer of at least 2; got {num_classes!r}.")
-        if latent_dim is None:
-            try:
-                latent_dim = int(decoder.input_shape[0][-1])
-            except (AttributeError, TypeError, ValueError, IndexError):
-                raise ValueError(
-                    "latent_dim could not be inferred from the decoder's first input "
-                    "(latents): pass it.") from None
+        num_classes = checks.integer(num_classes, "num_classes", 2)
         super().__init__(encoder, decoder, latent_dim=latent_dim, **kwargs)
-        self.num_classes = int(num_classes)
+        self.num_classes = num_classes
 
     @classmethod
     def from_shape(cls, shape, num_classes, latent_dim=16, base_filters=32, embedding_dim=16,
                    **kwargs):
         """A conditional VAE with `VAE`'s default networks, given learned label embeddings.
+
+        The networks are `kgen.networks.conditional_encoder` and
+        `kgen.networks.conditional_decoder`.
 
         Args:
             shape: sample shape, ``(height, width, channels)`` or ``(dim,)``.
@@ -138,16 +89,40 @@ class ConditionalVAE(VAE):
         cvae = kgen.models.ConditionalVAE.from_shape((8, 8, 1), num_classes=10)
         ```
         """
-        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
-                or num_classes < 2:
-            raise ValueError(f"num_classes must be an integer of at least 2; got {num_classes!r}.")
-        encoder, decoder = _conditional_networks(shape, int(num_classes), latent_dim,
-                                                 base_filters, embedding_dim)
+        num_classes = checks.integer(num_classes, "num_classes", 2)
+        latent_dim = checks.integer(latent_dim, "latent_dim", 1)
+        encoder = networks.conditional_encoder(shape, num_classes, 2 * latent_dim, base_filters,
+                                               embedding_dim)
+        decoder = networks.conditional_decoder(shape, num_classes, latent_dim, base_filters,
+                                               embedding_dim)
         return cls(encoder=encoder, decoder=decoder, num_classes=num_classes,
                    latent_dim=latent_dim, **kwargs)
 
     # ----------------------------------------------------------------- labels
-    check_labels = ConditionalGAN.check_labels
+    def check_labels(self, labels, num_samples=None):
+        """``labels`` as an int32 array of class indices in ``0 .. num_classes - 1``.
+
+        The label semantics of every class-conditional family (`kgen.checks.labels`).
+
+        Args:
+            labels: an integer (repeated ``num_samples`` times), or a 1-D list or array
+                of integers (``(n, 1)`` is flattened).
+            num_samples: the number of labels expected, or None for any.
+
+        Raises:
+            TypeError: labels that are not integers.
+            ValueError: the wrong shape or number of labels, or a class out of range.
+
+        Example:
+
+        ```python
+        import kgen
+        cvae = kgen.models.ConditionalVAE.from_shape((8, 8, 1), num_classes=10,
+                                                     latent_dim=2, base_filters=4)
+        cvae.check_labels(7, num_samples=3)   # array([7, 7, 7], dtype=int32)
+        ```
+        """
+        return checks.labels(labels, self.num_classes, num_samples)
 
     def _network_inputs(self, main, labels):
         if labels is None:
@@ -209,3 +184,28 @@ class ConditionalVAE(VAE):
         config = super().get_config()
         config.update(num_classes=self.num_classes)
         return config
+
+
+__all__ = ["ConditionalVAE"]
+
+
+def _build(data, **options):
+    if len(data.shape) == 1:
+        options.setdefault("likelihood", "gaussian")
+    return ConditionalVAE.from_shape(data.shape, num_classes=data.num_classes, **options)
+
+
+registry.register(registry.Family(
+    name="conditional_vae",
+    model_class=ConditionalVAE,
+    summary="class-conditional VAE: q(z|x, y) and p(x|z, y)",
+    labels="required",
+    options=VAE_OPTIONS + (
+        registry.Option("embedding_dim", int, "size of the label embeddings", default=16),
+    ),
+    build=_build,
+    conditions=("labels",),
+    default_epochs=60,
+    tiny={"latent_dim": 4, "base_filters": 4, "embedding_dim": 4},
+    metrics=("fid", "kid", "is", "pr", "nll"),
+))

@@ -1,20 +1,19 @@
 """CycleGAN: unpaired image-to-image translation with cycle consistency (Zhu et al. 2017)."""
 
 import keras
+import numpy as np
 from keras import ops
 
-from kgen import losses, networks
-from kgen.models.serving import ServingFunctions, ServingInput
+from kgen import checks, losses, networks
+from kgen.models import registry
 from kgen.models.base import GenerativeModel, Update
 from kgen.models.image_pool import ImageHistoryPool
-from kgen.models.pix2pix import (
-    check_batch,
-    check_images,
-    check_weight,
-    default_width,
+from kgen.models.serving import ServingFunctions, ServingInput
+from kgen.models.translation import (
+    check_image_array,
+    data_space_batch,
     image_network_shapes,
     mean_absolute_error,
-    network_input_shapes,
 )
 from kgen.networks.unet import check_image_shape
 
@@ -42,9 +41,10 @@ class CycleGAN(GenerativeModel):
 
     Training data come as ``(a, b)`` batches, the Keras ``(x, y)`` with ``x`` from
     domain A and ``y`` from domain B, unrelated to each other:
-    ``fit(tf.data.Dataset.zip((ds_a, ds_b)))`` or `kgen.data.unpaired_images`. `generate()`
-    translates ``inputs=`` in either ``direction``, in inference mode (deterministic;
-    ``seed`` has no effect).
+    ``fit(tf.data.Dataset.zip((ds_a, ds_b)))``, `kgen.data.unpaired_images`, or
+    ``fit(a, b)`` with float arrays in [-1, 1] or uint8 arrays (converted as
+    `kgen.data.to_data_space` converts them). `generate()` translates ``inputs=`` in
+    either ``direction``, in inference mode (deterministic; ``seed`` has no effect).
 
     Logs: ``d_loss`` (``d_a_loss + d_b_loss``), ``g_loss`` (the whole weighted generator
     objective), ``g_ab_adv`` and ``g_ba_adv`` (its adversarial parts), ``cycle`` and
@@ -102,14 +102,14 @@ class CycleGAN(GenerativeModel):
         self.generator_ba = generator_ba
         self.discriminator_a = discriminator_a
         self.discriminator_b = discriminator_b
-        self.cycle_weight = check_weight(cycle_weight, "cycle_weight")
-        self.identity_weight = check_weight(identity_weight, "identity_weight")
+        self.cycle_weight = checks.number(cycle_weight, "cycle_weight", 0)
+        self.identity_weight = checks.number(identity_weight, "identity_weight", 0)
         self.loss = loss if isinstance(loss, str) else loss.name
         self.adversarial_loss = losses.get_adversarial_loss(loss)
         self.shape_a, self.shape_b = self._check_networks()
-        self.pool_size = pool_size
-        self.pool_a = ImageHistoryPool(pool_size, name="pool_a")
-        self.pool_b = ImageHistoryPool(pool_size, name="pool_b")
+        self.pool_size = checks.integer(pool_size, "pool_size", 0)
+        self.pool_a = ImageHistoryPool(self.pool_size, name="pool_a")
+        self.pool_b = ImageHistoryPool(self.pool_size, name="pool_b")
         self.pool_a.build((None,) + self.shape_a)
         self.pool_b.build((None,) + self.shape_b)
         self._ensure_built()
@@ -123,7 +123,7 @@ class CycleGAN(GenerativeModel):
                 f"{shape_b} to {shape_a}; it maps {back[0]} to {back[1]}.")
         for role, network, shape in (("discriminator_a", self.discriminator_a, shape_a),
                                      ("discriminator_b", self.discriminator_b, shape_b)):
-            got = network_input_shapes(network, role)
+            got = checks.network_input_shapes(network, role)
             if got != shape:
                 raise ValueError(
                     f"{role} must take images of shape {shape}; it takes {got}.")
@@ -168,7 +168,8 @@ class CycleGAN(GenerativeModel):
             raise ValueError(
                 f"The default networks translate between images of the same size; A is "
                 f"{shape_a} and B is {shape_b}. Resize one domain or pass your own networks.")
-        width = base_filters or default_width(shape_a)
+        width = checks.optional_integer(base_filters, "base_filters", 1) \
+            or networks.default_base_filters(shape_a)
 
         def generator(source, target, name):
             return networks.resnet_generator(source, target[-1], width, num_blocks,
@@ -192,16 +193,21 @@ class CycleGAN(GenerativeModel):
         return self.generator_ab(inputs, training=training)
 
     # ------------------------------------------------------------ the step
+    def _fix(self):
+        return (f"Pass batches (a, b): a of shape (n,) + {self.shape_a} and b of shape "
+                f"(m,) + {self.shape_b}, e.g. fit(tf.data.Dataset.zip((ds_a, ds_b))) or "
+                "kgen.data.unpaired_images(a, b).")
+
+    def _no_b_images(self):
+        return ValueError(f"CycleGAN trains on (a, b) batches of both domains, but got no "
+                          f"B images. {self._fix()}")
+
     def _domains(self, a, b):
-        fix = (f"Pass batches (a, b): a of shape (n,) + {self.shape_a} and b of shape "
-               f"(m,) + {self.shape_b}, e.g. fit(tf.data.Dataset.zip((ds_a, ds_b))) or "
-               "kgen.data.unpaired_images(a, b).")
+        """The batch's A and B images, checked, as data space (uint8 converted)."""
         if b is None:
-            raise ValueError(f"CycleGAN trains on (a, b) batches of both domains, but got no "
-                             f"B images. {fix}")
-        check_batch(a, self.shape_a, "A images", fix)
-        check_batch(b, self.shape_b, "B images", fix)
-        return a, b
+            raise self._no_b_images()
+        return (data_space_batch(a, self.shape_a, "A images", self._fix()),
+                data_space_batch(b, self.shape_b, "B images", self._fix()))
 
     def cycle_loss(self, a, b, training=False):
         """The unweighted cycle loss ``mean|G_BA(G_AB(a)) - a| + mean|G_AB(G_BA(b)) - b|``.
@@ -285,9 +291,18 @@ class CycleGAN(GenerativeModel):
         ]
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.fit`; arrays are checked (both domains given, shapes, dtypes) first."""
+        """`keras.Model.fit`; arrays are checked first (both domains given, shapes, dtypes,
+        range).
+
+        uint8 (and uint16) arrays are converted to data space in the training step, as
+        `kgen.data.to_data_space` converts them; float arrays must lie in [-1, 1].
+        """
         if hasattr(x, "shape") and hasattr(x, "dtype"):
-            self._domains(x, y)
+            if y is None:
+                raise self._no_b_images()
+            check_image_array(x, self.shape_a, "A images", self._fix())
+            check_image_array(y if hasattr(y, "dtype") else np.asarray(y), self.shape_b,
+                              "B images", self._fix())
         return super().fit(x, y, *args, **kwargs)
 
     # ------------------------------------------------------------ sampling
@@ -295,17 +310,21 @@ class CycleGAN(GenerativeModel):
                   batch_size=256):
         """Translations of ``inputs``: A -> B (``direction="a_to_b"``) or B -> A."""
         del seed  # inference mode: deterministic
-        if direction not in DIRECTIONS:
-            raise ValueError(f"direction must be one of {DIRECTIONS}; got {direction!r}.")
-        forward = direction == "a_to_b"
+        forward = self._forward(direction)
         generator = self.generator_ab if forward else self.generator_ba
-        name = "inputs (A images)" if forward else "inputs (B images)"
-        inputs = check_images(inputs, self.shape_a if forward else self.shape_b, name)
+        inputs = checks.data_space_images(inputs, self.shape_a if forward else self.shape_b,
+                                          "inputs", f"{type(self).__name__}.{generator.name}")
         if num_samples is not None and num_samples != len(inputs):
             raise ValueError(
                 f"num_samples ({num_samples}) differs from the number of inputs "
                 f"({len(inputs)}); leave it out.")
+        batch_size = checks.integer(batch_size, "batch_size", 1)
         return generator.predict(inputs, batch_size=batch_size, verbose=0)
+
+    @staticmethod
+    def _forward(direction):
+        """Whether ``direction`` is ``"a_to_b"`` (checked to be one of `DIRECTIONS`)."""
+        return checks.one_of(direction, "direction", DIRECTIONS) == "a_to_b"
 
     def serving_functions(self, direction="a_to_b"):
         """The translator for `export_generator`: ``inputs`` images of one domain to the other.
@@ -318,9 +337,7 @@ class CycleGAN(GenerativeModel):
         ``generate_from_latent(inputs)`` equals ``generate(inputs=inputs,
         direction=direction)``.
         """
-        if direction not in DIRECTIONS:
-            raise ValueError(f"direction must be one of {DIRECTIONS}; got {direction!r}.")
-        forward = direction == "a_to_b"
+        forward = self._forward(direction)
         generator = self.generator_ab if forward else self.generator_ba
         shape = self.shape_a if forward else self.shape_b
 
@@ -336,3 +353,39 @@ class CycleGAN(GenerativeModel):
                       loss=self.loss, pool_size=self.pool_size)
         return config
 
+
+def _build(data, **options):
+    return CycleGAN.from_shape(data.shape, data.target_shape, **options)
+
+
+registry.register(registry.Family(
+    name="cyclegan",
+    model_class=CycleGAN,
+    summary="CycleGAN: unpaired translation between two domains (ResNet generators, "
+            "PatchGANs, cycle and identity losses, image pools)",
+    data="unpaired",
+    options=(
+        registry.Option("base_filters", int, "width of the four networks"),
+        registry.Option("num_blocks", int, "residual blocks of each generator"),
+        registry.Option("num_layers", int, "strided layers of each PatchGAN", default=3),
+        registry.Option("normalization", str, "normalisation of the networks",
+                        choices=("instance", "batch", "none"), default="instance"),
+        registry.Option("cycle_weight", float, "weight of the cycle loss", default=10.0),
+        registry.Option("identity_weight", float, "weight of the identity loss, as a share "
+                        "of the cycle weight", default=0.5),
+        registry.Option("loss", str, "adversarial loss", default="least_squares",
+                        choices=tuple(losses.ADVERSARIAL_LOSSES)),
+        registry.Option("pool_size", int, "generated images kept for the discriminators",
+                        default=50),
+    ),
+    build=_build,
+    conditions=("inputs", "direction"),
+    export_options=(registry.Option("direction", str, "the generator to export",
+                                    choices=DIRECTIONS, default="a_to_b"),),
+    default_data="digits-rotated",
+    default_epochs=30,
+    monitor="cycle",
+    tiny={"base_filters": 4, "num_blocks": 0, "num_layers": 1, "pool_size": 8},
+    metrics=("fid", "kid", "pr"),
+    seeded=False,
+))

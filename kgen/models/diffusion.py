@@ -9,26 +9,18 @@ import keras
 import numpy as np
 from keras import ops
 
-from kgen import backend, samplers
-from kgen.data import to_data_space
+from kgen import backend, checks, samplers
 from kgen.models.serving import ServingFunctions, ServingInput
+from kgen.models import registry
 from kgen.models.base import GenerativeModel, Update
 from kgen.models.ema import ExponentialMovingAverage
-from kgen.samplers import schedules
-from kgen.samplers.ddpm import posterior
+from kgen.samplers.noise_schedule import PREDICTIONS, NoiseSchedule
+from kgen.samplers.schedules import SCHEDULES
 
-#: Prediction targets of the network.
-PREDICTIONS = ("epsilon", "x0", "v")
 #: Loss weightings.
 LOSS_WEIGHTINGS = (None, "min_snr")
 #: The gamma of min-SNR weighting (Hang et al. 2023).
 MIN_SNR_GAMMA = 5.0
-
-
-def _as_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer of at least {minimum}; got {value!r}.")
-    return int(value)
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -43,6 +35,10 @@ class Diffusion(GenerativeModel):
     ``v = sqrt(alpha_bar) eps - sqrt(1 - alpha_bar) x_0``) with the mean squared error,
     optionally weighted by min-SNR. After each step the exponential moving average of the
     weights (``ema_network``) is updated; `generate()` samples with it.
+
+    The schedule's tables and formulas live in one `kgen.samplers.NoiseSchedule`,
+    ``noise_schedule``, which the samplers walk too; the model's ``betas``,
+    ``alphas_cumprod``, `q_sample`, `q_posterior` and ``predict_*`` methods are its.
 
     With ``num_classes`` the model is class-conditional: ``fit(x, y)`` with integer labels,
     of which a share ``label_dropout`` is replaced by the null label ``num_classes`` so
@@ -110,25 +106,18 @@ class Diffusion(GenerativeModel):
         super().__init__(seed=seed, **kwargs)
         if not isinstance(network, keras.layers.Layer):
             raise TypeError(f"network must be a Keras model; got {type(network).__name__}.")
-        if prediction not in PREDICTIONS:
-            raise ValueError(f"Unknown prediction {prediction!r}; choose one of {PREDICTIONS}.")
-        if loss_weighting not in LOSS_WEIGHTINGS:
-            raise ValueError(
-                f"Unknown loss_weighting {loss_weighting!r}; choose one of {LOSS_WEIGHTINGS}.")
-        if num_classes is not None:
-            num_classes = _as_int("num_classes", num_classes, 1)
-        if isinstance(label_dropout, bool) or not isinstance(label_dropout, (int, float)) \
-                or not 0.0 <= label_dropout < 1.0:
-            raise ValueError(f"label_dropout must be a number in [0, 1); got {label_dropout!r}.")
         self.network = network
-        self.timesteps = _as_int("timesteps", timesteps, 2)
+        self.timesteps = checks.integer(timesteps, "timesteps", minimum=2)
         self.schedule = schedule
-        self.prediction = prediction
-        self.loss_weighting = loss_weighting
-        self.num_classes = num_classes
-        self.label_dropout = float(label_dropout)
+        self.prediction = checks.one_of(prediction, "prediction", PREDICTIONS)
+        self.loss_weighting = checks.one_of(loss_weighting, "loss_weighting", LOSS_WEIGHTINGS)
+        self.num_classes = checks.optional_integer(num_classes, "num_classes", minimum=1)
+        self.label_dropout = checks.number(label_dropout, "label_dropout", 0.0, 1.0,
+                                           exclusive_maximum=True)
         self.sample_shape = self._check_network()
-        self._set_tables(schedules.betas(schedule, self.timesteps))
+        #: The forward process and its math, shared with the samplers.
+        self.noise_schedule = NoiseSchedule.from_name(schedule, self.timesteps)
+        self._loss_weight = self._loss_weights().astype("float32")
         self.ema = ema
         self.ema_warmup = bool(ema_warmup)
         self._average = None if ema is None else ExponentialMovingAverage(network, ema)
@@ -163,33 +152,24 @@ class Diffusion(GenerativeModel):
                 f"output shape is {out}.")
         return shape
 
-    def _set_tables(self, betas):
-        """Float64 tables of the schedule, stored as float32 for the graph."""
-        alpha_bar = schedules.alphas_cumprod(betas)
-        alpha_bar_prev = np.concatenate([[1.0], alpha_bar[:-1]])
-        coef_x0, coef_xt, variance = posterior(alpha_bar, alpha_bar_prev)
-        snr = alpha_bar / (1.0 - alpha_bar)
+    def _loss_weights(self):
+        """The weight of each timestep in the loss (float64): 1, or min-SNR's."""
+        snr = self.noise_schedule.snr
+        if self.loss_weighting != "min_snr":
+            return np.ones_like(snr)
         clipped = np.minimum(snr, MIN_SNR_GAMMA)
-        weight = {"epsilon": clipped / snr, "x0": clipped, "v": clipped / (snr + 1.0)}
-        self.betas = betas
-        self.alphas_cumprod = alpha_bar
-        tables = {
-            "sqrt_alpha_bar": np.sqrt(alpha_bar),
-            "sqrt_one_minus_alpha_bar": np.sqrt(1.0 - alpha_bar),
-            "posterior_coef_x0": coef_x0,
-            "posterior_coef_xt": coef_xt,
-            "posterior_variance": variance,
-            # log of the variance, with its 0 at t = 0 replaced by the value at t = 1.
-            "posterior_log_variance": np.log(np.append(variance[1], variance[1:])),
-            "loss_weight": (weight[self.prediction] if self.loss_weighting == "min_snr"
-                            else np.ones_like(snr)),
-        }
-        self._tables = {name: value.astype("float32") for name, value in tables.items()}
+        return {"epsilon": clipped / snr, "x0": clipped, "v": clipped / (snr + 1.0)}[
+            self.prediction]
 
-    def _at(self, name, t, x):
-        """``table[t]`` reshaped to broadcast against ``x`` (one value per example)."""
-        values = ops.take(ops.convert_to_tensor(self._tables[name]), ops.cast(t, "int32"))
-        return ops.reshape(values, (-1,) + (1,) * (len(ops.shape(x)) - 1))
+    @property
+    def betas(self):
+        """The variances ``beta_t`` of the schedule (float64 numpy, ``(T,)``)."""
+        return self.noise_schedule.betas
+
+    @property
+    def alphas_cumprod(self):
+        """``alpha_bar_t``, the share of the signal left at step ``t`` (float64 numpy)."""
+        return self.noise_schedule.alphas_cumprod
 
     @classmethod
     def from_shape(cls, shape, num_classes=None, base_filters=None,
@@ -202,8 +182,13 @@ class Diffusion(GenerativeModel):
             num_classes: number of classes of a class-conditional model, or None.
             base_filters: channels of the U-Net's first level (default 32 up to 16x16
                 images, 64 above).
-            channel_multipliers, num_res_blocks, attention_resolutions, dropout, groups:
-                passed to `kgen.networks.diffusion_unet`.
+            channel_multipliers: channels of each level, as multiples of ``base_filters``
+                (`kgen.networks.diffusion_unet`).
+            num_res_blocks: residual blocks per level.
+            attention_resolutions: feature-map sizes (height) with self-attention
+                (`kgen.networks.diffusion_unet`'s default when None).
+            dropout: dropout rate inside the residual blocks.
+            groups: groups of the group normalisations.
             **kwargs: passed to the constructor (``timesteps``, ``schedule``,
                 ``prediction``, ``loss_weighting``, ``label_dropout``, ``ema``, ``seed``).
 
@@ -250,8 +235,7 @@ class Diffusion(GenerativeModel):
             t: integer timesteps, ``(n,)``, in ``0 .. T-1``.
             noise: standard normal noise of the shape of ``x0``.
         """
-        return self._at("sqrt_alpha_bar", t, x0) * x0 \
-            + self._at("sqrt_one_minus_alpha_bar", t, x0) * noise
+        return self.noise_schedule.q_sample(x0, t, noise)
 
     def q_posterior(self, x0, x_t, t):
         """The Gaussian ``q(x_{t-1} | x_t, x_0)``: ``(mean, variance, log_variance)``.
@@ -259,52 +243,32 @@ class Diffusion(GenerativeModel):
         The log variance at ``t = 0`` (where the variance is 0) is clipped to its value
         at ``t = 1``, as in Ho et al. (2020).
         """
-        mean = self._at("posterior_coef_x0", t, x_t) * x0 + self._at("posterior_coef_xt", t, x_t) * x_t
-        return (mean, self._at("posterior_variance", t, x_t),
-                self._at("posterior_log_variance", t, x_t))
+        return self.noise_schedule.q_posterior(x0, x_t, t)
 
     # -------------------------------------------------------- parameterisations
     def predict_start_from_noise(self, x_t, t, noise):
         """``x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)``."""
-        return (x_t - self._at("sqrt_one_minus_alpha_bar", t, x_t) * noise) \
-            / self._at("sqrt_alpha_bar", t, x_t)
+        return self.noise_schedule.predict_start_from_noise(x_t, t, noise)
 
     def predict_noise_from_start(self, x_t, t, x0):
         """``eps = (x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t)``."""
-        return (x_t - self._at("sqrt_alpha_bar", t, x_t) * x0) \
-            / self._at("sqrt_one_minus_alpha_bar", t, x_t)
+        return self.noise_schedule.predict_noise_from_start(x_t, t, x0)
 
     def predict_v(self, x0, t, noise):
         """The velocity ``v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0`` (Salimans & Ho 2022)."""
-        return self._at("sqrt_alpha_bar", t, x0) * noise \
-            - self._at("sqrt_one_minus_alpha_bar", t, x0) * x0
+        return self.noise_schedule.predict_v(x0, t, noise)
 
     def predict_start_from_v(self, x_t, t, v):
         """``x_0 = sqrt(alpha_bar_t) x_t - sqrt(1 - alpha_bar_t) v``."""
-        return self._at("sqrt_alpha_bar", t, x_t) * x_t \
-            - self._at("sqrt_one_minus_alpha_bar", t, x_t) * v
+        return self.noise_schedule.predict_start_from_v(x_t, t, v)
 
     def predict_noise_from_v(self, x_t, t, v):
         """``eps = sqrt(1 - alpha_bar_t) x_t + sqrt(alpha_bar_t) v``."""
-        return self._at("sqrt_one_minus_alpha_bar", t, x_t) * x_t \
-            + self._at("sqrt_alpha_bar", t, x_t) * v
-
-    def _noise_and_start(self, output, x_t, sqrt_a, sqrt_one_minus_a):
-        """``(eps, x_0)`` from the network's output, for ``sqrt(alpha_bar)`` values given."""
-        if self.prediction == "epsilon":
-            return output, (x_t - sqrt_one_minus_a * output) / sqrt_a
-        if self.prediction == "x0":
-            return (x_t - sqrt_a * output) / sqrt_one_minus_a, output
-        return (sqrt_one_minus_a * x_t + sqrt_a * output,
-                sqrt_a * x_t - sqrt_one_minus_a * output)
+        return self.noise_schedule.predict_noise_from_v(x_t, t, v)
 
     def target(self, x0, t, noise):
         """What the network is trained to output: ``eps``, ``x_0`` or ``v``."""
-        if self.prediction == "epsilon":
-            return noise
-        if self.prediction == "x0":
-            return x0
-        return self.predict_v(x0, t, noise)
+        return self.noise_schedule.target(self.prediction, x0, t, noise)
 
     # ------------------------------------------------------------- the network
     def denoise(self, x_t, t, labels=None, guidance_scale=None, training=False, network=None):
@@ -333,11 +297,26 @@ class Diffusion(GenerativeModel):
         unconditional = network([x_t, t, null], training=training)
         return unconditional + ops.cast(guidance_scale, x_t.dtype) * (conditional - unconditional)
 
-    def model_predictions(self, x_t, t, labels=None, guidance_scale=None):
-        """The sampling network's ``(eps, x_0)`` predictions for ``x_t`` at timesteps ``t``."""
-        output = self.denoise(x_t, t, labels, guidance_scale)
-        return self._noise_and_start(output, x_t, self._at("sqrt_alpha_bar", t, x_t),
-                                     self._at("sqrt_one_minus_alpha_bar", t, x_t))
+    def model_predictions(self, x_t, t, labels=None, guidance_scale=None, network=None):
+        """The network's ``(eps, x_0)`` predictions for ``x_t`` at timesteps ``t``.
+
+        The network's output (`denoise`) is read as the model's ``prediction``
+        (`kgen.samplers.NoiseSchedule.noise_and_start`); the samplers' loops call this.
+
+        Args:
+            x_t: noisy data ``(n, ...)``.
+            t: timesteps ``(n,)``, or one scalar timestep for every example (a
+                sampler's step).
+            labels: int labels ``(n,)`` of a class-conditional model (`denoise`).
+            guidance_scale: None, or the classifier-free guidance ``w`` (`denoise`).
+            network: the network to run (default `sampling_network`).
+        """
+        t = ops.convert_to_tensor(t)
+        steps = t
+        if len(t.shape) == 0:
+            steps = ops.ones((ops.shape(x_t)[0],), "float32") * ops.cast(t, "float32")
+        output = self.denoise(x_t, steps, labels, guidance_scale, network=network)
+        return self.noise_schedule.noise_and_start(self.prediction, output, x_t, t)
 
     # ------------------------------------------------------------- training
     def p_losses(self, x0, t, noise, labels=None, training=False):
@@ -354,7 +333,7 @@ class Diffusion(GenerativeModel):
         output = self.denoise(x_t, t, labels, training=training, network=self.network)
         error = ops.square(output - self.target(x0, t, noise))
         per_example = ops.mean(ops.reshape(error, (ops.shape(error)[0], -1)), axis=-1)
-        weight = ops.reshape(self._at("loss_weight", t, per_example), (-1,))
+        weight = ops.take(ops.convert_to_tensor(self._loss_weight), ops.cast(t, "int32"))
         return ops.mean(weight * per_example)
 
     def _check_batch(self, x, y):
@@ -406,41 +385,30 @@ class Diffusion(GenerativeModel):
         self._average.update(decay)
 
     def check_labels(self, labels, num_samples=None):
-        """``labels`` as an int32 array of class indices in ``0 .. num_classes - 1``."""
+        """``labels`` as an int32 array of class indices in ``0 .. num_classes - 1``.
+
+        The semantics of `kgen.checks.labels`: an integer, ``(n,)`` or ``(n, 1)``
+        integers, or whole-number floats; one-hot rows and fractions are refused.
+        """
         if self.num_classes is None:
             raise ValueError(
                 "labels= was given but the model is unconditional: build it with "
                 "num_classes=... to condition on classes.")
-        array = np.asarray(keras.ops.convert_to_numpy(labels))
-        if array.dtype.kind not in "iu" or array.ndim > 1:
-            raise ValueError(
-                f"labels must be an integer or a 1-D array of integer class indices; got "
-                f"dtype {array.dtype}, shape {array.shape}.")
-        if array.ndim == 0:
-            array = np.full((num_samples or 1,), int(array))
-        if num_samples is not None and len(array) != num_samples:
-            raise ValueError(f"Got {len(array)} labels for {num_samples} samples.")
-        if np.any((array < 0) | (array >= self.num_classes)):
-            raise ValueError(
-                f"labels must be class indices in 0..{self.num_classes - 1}; got "
-                f"{sorted(set(array[(array < 0) | (array >= self.num_classes)].tolist()))}.")
-        return array.astype("int32")
+        return checks.labels(labels, self.num_classes, num_samples)
 
     def fit(self, x=None, y=None, *args, **kwargs):
         """`keras.Model.fit`, with array images and labels checked first."""
         if isinstance(x, np.ndarray):
             self._check_batch(x, y)
         if y is not None and not isinstance(y, (int, float)) and np.ndim(y) >= 1:
-            self.check_labels(np.reshape(np.asarray(y), (-1,)))
+            self.check_labels(y)
         return super().fit(x, y, *args, **kwargs)
 
     # ------------------------------------------------------------- sampling
     def _predictor(self, network, labels, guidance_scale):
-        """``predict(x, t, sqrt_alpha_bar, sqrt_one_minus_alpha_bar)`` of a sampler's loop."""
-        def predict(x, t, sqrt_a, sqrt_one_minus_a):
-            steps = ops.ones((ops.shape(x)[0],), "float32") * t
-            output = self.denoise(x, steps, labels, guidance_scale, network=network)
-            return self._noise_and_start(output, x, sqrt_a, sqrt_one_minus_a)
+        """``predict(x, t)`` of a sampler's loop: `model_predictions` at one timestep ``t``."""
+        def predict(x, t):
+            return self.model_predictions(x, t, labels, guidance_scale, network=network)
 
         return predict
 
@@ -453,7 +421,7 @@ class Diffusion(GenerativeModel):
                 predict = self._predictor(network, labels if conditional else None,
                                           guidance_scale if guided else None)
                 return sampler.sample(
-                    x_t, predict, self.alphas_cumprod, self.sampling_seed_generator,
+                    x_t, predict, self.noise_schedule, self.sampling_seed_generator,
                     known=known if inpaint else None, mask=mask if inpaint else None,
                     resample=resample, record=record)
 
@@ -465,15 +433,7 @@ class Diffusion(GenerativeModel):
         if (images is None) != (mask is None):
             raise ValueError("Inpainting needs both images= (the known images) and mask= "
                              "(1 where a pixel is known, 0 where it is generated).")
-        images = np.asarray(keras.ops.convert_to_numpy(images))
-        if images.dtype.kind in "iu":
-            images = to_data_space(images)
-        images = images.astype("float32")
-        if images.ndim == len(self.sample_shape):
-            images = images[None]
-        if images.shape[1:] != self.sample_shape:
-            raise ValueError(
-                f"images must have shape (n,) + {self.sample_shape}; got {images.shape}.")
+        images = checks.data_space_images(images, self.sample_shape, "images", "Diffusion")
         mask = np.asarray(keras.ops.convert_to_numpy(mask)).astype("float32")
         if not np.all((mask == 0) | (mask == 1)):
             raise ValueError("mask must hold only 0 (generate) and 1 (keep) values.")
@@ -494,8 +454,9 @@ class Diffusion(GenerativeModel):
                 images, mask, resample, batch_size, record):
         sampler = samplers.get(sampler, steps, eta)
         sampler.timesteps(self.timesteps)   # checks the sampler fits the model
-        resample = _as_int("resample", resample, 1)
-        batch_size = _as_int("batch_size", batch_size, 1)
+        resample = checks.integer(resample, "resample", minimum=1)
+        batch_size = checks.integer(batch_size, "batch_size", minimum=1)
+        guidance_scale = checks.optional_number(guidance_scale, "guidance_scale")
         inpaint = images is not None or mask is not None
         if inpaint:
             images, mask = self._inpainting_inputs(images, mask, num_samples)
@@ -618,7 +579,7 @@ class Diffusion(GenerativeModel):
 
         def sample(x_t, labels=None):
             predict = self._predictor(network, labels, guidance)
-            return sampler.sample(x_t, predict, self.alphas_cumprod, noise.seed_generator)
+            return sampler.sample(x_t, predict, self.noise_schedule, noise.seed_generator)
 
         inputs = [ServingInput("latent", self.sample_shape)]
         if self.num_classes is not None:
@@ -633,3 +594,52 @@ class Diffusion(GenerativeModel):
                       num_classes=self.num_classes, label_dropout=self.label_dropout,
                       ema=self.ema, ema_warmup=self.ema_warmup)
         return config
+
+
+__all__ = ["Diffusion"]
+
+
+def _build(data, ema=None, **options):
+    if data.num_classes is not None:
+        options.setdefault("num_classes", data.num_classes)
+    if ema is not None:
+        options["ema"] = None if ema == 0 else ema
+    return Diffusion.from_shape(data.shape, **options)
+
+
+registry.register(registry.Family(
+    name="diffusion",
+    model_class=Diffusion,
+    summary="denoising diffusion (DDPM training; DDPM/DDIM sampling, classifier-free "
+            "guidance, inpainting)",
+    labels="optional",
+    options=(
+        registry.Option("timesteps", int, "diffusion steps T", default=1000),
+        registry.Option("schedule", str, "noise schedule", choices=SCHEDULES,
+                        default="linear"),
+        registry.Option("prediction", str, "what the network predicts", choices=PREDICTIONS,
+                        default="epsilon"),
+        registry.Option("loss_weighting", str, "loss weighting over timesteps",
+                        choices=("min_snr",)),
+        registry.Option("base_filters", int, "channels of the U-Net's first level"),
+        registry.Option("channel_multipliers", tuple, "channel multiplier of each U-Net "
+                        "level", default=(1, 2, 2)),
+        registry.Option("num_res_blocks", int, "residual blocks per level", default=2),
+        registry.Option("attention_resolutions", tuple, "resolutions with self-attention"),
+        registry.Option("dropout", float, "dropout of the residual blocks", default=0.0),
+        registry.Option("label_dropout", float, "share of labels dropped for "
+                        "classifier-free guidance", default=0.1),
+        registry.Option("ema", float, "decay of the moving average of the weights used "
+                        "for sampling (0: none)", default=0.999),
+    ),
+    build=_build,
+    conditions=("labels", "sampler", "steps", "eta", "guidance_scale", "images", "mask"),
+    export_options=(
+        registry.Option("steps", int, "DDIM steps of the exported loop", default=50),
+        registry.Option("guidance_scale", float, "classifier-free guidance scale"),
+    ),
+    default_epochs=100,
+    tiny={"timesteps": 20, "schedule": "cosine", "base_filters": 4,
+          "channel_multipliers": (1,), "num_res_blocks": 1, "groups": 2},
+    metrics=("fid", "kid", "is", "pr"),
+))

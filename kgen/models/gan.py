@@ -10,14 +10,81 @@ import keras
 import numpy as np
 from keras import ops
 
-from kgen import backend, losses, networks
+from kgen import backend, checks, losses, networks
+from kgen.models import registry
 from kgen.models.serving import ServingFunctions, ServingInput
 from kgen.models.base import GenerativeModel, Update
 from kgen.models.ema import ExponentialMovingAverage
+from kgen.networks.diff_augment import DiffAugment
+from kgen.networks.spectral_norm import SpectralNormalization
+
+#: What each objective trains with when its options are left to their defaults: the
+#: gradient penalty and its weight, discriminator updates per generator update, the moving
+#: average of the generator, and Adam's (learning rate, beta_1, beta_2). Images use the
+#: settings of the papers (Radford et al. 2016 for the non-saturating, minimax, hinge and
+#: least-squares losses; Gulrajani et al. 2017 for the Wasserstein loss); vectors (the 2-D
+#: mixtures) those that cover every mode in benchmarks/mode_coverage.py.
+OBJECTIVES = {
+    "images": {
+        "default": {"gradient_penalty": None, "penalty_weight": None,
+                    "discriminator_steps": 1, "ema": None, "adam": (2e-4, 0.5, 0.999)},
+        "wasserstein": {"gradient_penalty": "wgan-gp", "penalty_weight": 10.0,
+                        "discriminator_steps": 5, "ema": None, "adam": (1e-4, 0.0, 0.9)},
+    },
+    "vectors": {
+        "default": {"gradient_penalty": "r1", "penalty_weight": 0.1,
+                    "discriminator_steps": 1, "ema": 0.999, "adam": (1e-3, 0.5, 0.999)},
+        "wasserstein": {"gradient_penalty": "wgan-gp", "penalty_weight": 10.0,
+                        "discriminator_steps": 5, "ema": 0.999, "adam": (1e-4, 0.0, 0.9)},
+    },
+}
+
+
+def objective_defaults(loss, vectors, spectral_norm=False):
+    """The defaults of a GAN objective (`OBJECTIVES`), for images or vectors.
+
+    A discriminator with spectral normalisation is already Lipschitz: it gets no default
+    gradient penalty (Miyato et al. 2018).
+
+    Args:
+        loss: the adversarial loss's name (None for a custom `kgen.losses.AdversarialLoss`).
+        vectors: the samples are vectors (2-D points) rather than images.
+        spectral_norm: the discriminator has spectral normalisation.
+
+    Returns:
+        A dict with ``gradient_penalty``, ``penalty_weight``, ``discriminator_steps``,
+        ``ema`` and ``adam`` (learning rate, beta_1, beta_2).
+
+    Example:
+
+    ```python
+    from kgen.models.gan import objective_defaults
+
+    objective_defaults("wasserstein", vectors=False)["discriminator_steps"]   # 5
+    ```
+    """
+    table = OBJECTIVES["vectors" if vectors else "images"]
+    defaults = dict(table.get(loss, table["default"]))
+    if spectral_norm and loss != "wasserstein":
+        defaults.update(gradient_penalty=None, penalty_weight=None)
+    return defaults
+
+
+def _has_spectral_norm(network):
+    try:
+        layers = network._flatten_layers(include_self=True, recursive=True)
+    except AttributeError:
+        return False
+    return any(isinstance(layer, SpectralNormalization) for layer in layers)
+
 
 @keras.saving.register_keras_serializable(package="kgen")
 class GAN(GenerativeModel):
     """A generative adversarial network trained with `fit()`.
+
+    The defaults are those of the objective (`OBJECTIVES`), whatever the networks: a GAN
+    built from a user's own networks trains as one from `from_shape` does, with the
+    optimizer, penalty, critic steps and moving average its loss is known to work with.
 
     Each training step makes two updates, in order: the discriminator learns to tell the
     batch of real samples from a batch of generated ones (``discriminator_steps`` times,
@@ -39,15 +106,23 @@ class GAN(GenerativeModel):
         loss: ``"non_saturating"`` (default), ``"minimax"``, ``"hinge"``,
             ``"wasserstein"`` or ``"least_squares"`` (`kgen.losses.ADVERSARIAL_LOSSES`),
             or a `kgen.losses.AdversarialLoss` instance.
-        gradient_penalty: None, ``"wgan-gp"`` (Gulrajani et al. 2017, at random
-            interpolates of real and generated samples) or ``"r1"`` (Mescheder et al.
-            2018, on real samples), added to the discriminator's loss.
+        gradient_penalty: ``"auto"`` (the objective's default, `objective_defaults`),
+            None, ``"wgan-gp"`` (Gulrajani et al. 2017, at random interpolates of real and
+            generated samples) or ``"r1"`` (Mescheder et al. 2018, on real samples), added
+            to the discriminator's loss.
         penalty_weight: the penalty's coefficient (lambda for WGAN-GP, gamma for R1);
-            default 10 for both.
-        discriminator_steps: discriminator updates per generator update (5 for WGAN).
-        ema: None, or the decay (in [0, 1), such as 0.999) of an exponential moving
+            default 10 for both (0.1 for the R1 penalty that vectors get by default).
+        discriminator_steps: discriminator updates per generator update (default: the
+            objective's, 5 for the Wasserstein loss, 1 for the others).
+        ema: ``"auto"`` (the objective's default: 0.999 for vectors, none for images),
+            None, or the decay (in [0, 1), such as 0.999) of an exponential moving
             average of the generator's weights, kept in ``ema_generator`` and used by
             `generate()`.
+        ema_warmup: use the decay ``min(ema, (1 + n) / (10 + n))`` at step ``n``, so the
+            average forgets the random initial weights within the first few hundred steps.
+        augment: None, or the DiffAugment transforms (`kgen.networks.DiffAugment`, Zhao et
+            al. 2020) applied to real and generated samples alike before the
+            discriminator, such as ``"color,translation,cutout"``: for small data sets.
         seed: seed of the noise drawn during training.
         **kwargs: `keras.Model` arguments (``name``).
 
@@ -82,47 +157,70 @@ class GAN(GenerativeModel):
     network_names = ("generator", "discriminator")
 
     def __init__(self, generator, discriminator, latent_dim=None, loss="non_saturating",
-                 gradient_penalty=None, penalty_weight=None, discriminator_steps=1, ema=None,
-                 seed=None, **kwargs):
-        if gradient_penalty is not None and gradient_penalty not in losses.GRADIENT_PENALTIES:
+                 gradient_penalty="auto", penalty_weight=None, discriminator_steps=None,
+                 ema="auto", ema_warmup=True, augment=None, seed=None, **kwargs):
+        loss_name = loss if isinstance(loss, str) else getattr(loss, "name", None)
+        adversarial_loss = losses.get_adversarial_loss(loss)
+        if gradient_penalty not in ("auto", None) and \
+                gradient_penalty not in losses.GRADIENT_PENALTIES:
             raise ValueError(
-                f"Unknown gradient_penalty {gradient_penalty!r}; choose None or one of "
+                f"Unknown gradient_penalty {gradient_penalty!r}; choose None, 'auto' or one of "
                 f"{sorted(losses.GRADIENT_PENALTIES)}."
             )
-        log_names = type(self).log_names + (("gp",) if gradient_penalty else ())
-        super().__init__(seed=seed, log_names=log_names, **kwargs)
         if latent_dim is None:
             latent_dim = self._infer_latent_dim(generator)
+        latent_dim = checks.integer(latent_dim, "latent_dim", 1)
+        vectors = self._makes_vectors(generator, latent_dim)
+        defaults = objective_defaults(loss_name, vectors,
+                                      spectral_norm=_has_spectral_norm(discriminator))
+        auto_penalty = gradient_penalty == "auto"
+        if auto_penalty:
+            gradient_penalty = defaults["gradient_penalty"]
+        if penalty_weight is None and auto_penalty and gradient_penalty is not None:
+            penalty_weight = defaults["penalty_weight"]
+        if penalty_weight is not None:
+            penalty_weight = checks.number(penalty_weight, "penalty_weight", 0.0)
+            if gradient_penalty is None:
+                raise ValueError(
+                    "penalty_weight is set but gradient_penalty is None: choose a penalty.")
+        if discriminator_steps is None:
+            discriminator_steps = defaults["discriminator_steps"]
+        if ema == "auto":
+            ema = defaults["ema"]
+        log_names = type(self).log_names + (("gp",) if gradient_penalty else ())
+        super().__init__(seed=seed, log_names=log_names, **kwargs)
+        self.loss = loss_name
+        self.latent_dim = latent_dim
         self.generator = generator
         self.discriminator = discriminator
-        self.latent_dim = int(latent_dim)
-        self.loss = loss if isinstance(loss, str) else loss.name
-        self.adversarial_loss = losses.get_adversarial_loss(loss)
+        self.adversarial_loss = adversarial_loss
         self.gradient_penalty = gradient_penalty
-        if penalty_weight is not None and (
-            isinstance(penalty_weight, bool) or not isinstance(penalty_weight, (int, float))
-            or penalty_weight < 0
-        ):
-            raise ValueError(
-                f"penalty_weight must be a non-negative number; got {penalty_weight!r}.")
-        if penalty_weight is not None and gradient_penalty is None:
-            raise ValueError(
-                "penalty_weight is set but gradient_penalty is None: choose a penalty.")
         self.penalty_weight = penalty_weight
-        if isinstance(discriminator_steps, bool) or not isinstance(
-            discriminator_steps, (int, np.integer)
-        ) or discriminator_steps < 1:
-            raise ValueError(
-                f"discriminator_steps must be a positive integer; got {discriminator_steps!r}."
-            )
-        self.discriminator_steps = int(discriminator_steps)
+        self.discriminator_steps = checks.integer(discriminator_steps, "discriminator_steps", 1)
+        self.vectors = vectors
         self._check_networks()
         self.ema = ema
+        self.ema_warmup = bool(ema_warmup)
         self._generator_average = (
             None if ema is None else ExponentialMovingAverage(self.generator, ema))
         self.ema_generator = (
             None if ema is None else self._generator_average.average)
+        self.augment = augment
+        self.augmentation = None if augment is None else DiffAugment(
+            augment, seed=seed, name="diff_augment")
         self._ensure_built()
+
+    @staticmethod
+    def _makes_vectors(generator, latent_dim):
+        """Whether ``generator`` makes vectors (2-D points) rather than images."""
+        try:
+            shape = tuple(generator.compute_output_shape((1, latent_dim)))
+        except Exception:  # noqa: BLE001 - a conditional generator takes [z, labels]
+            try:
+                shape = tuple(generator.output_shape)
+            except (AttributeError, ValueError):
+                return False
+        return len(shape) == 2
 
     # ------------------------------------------------------------- networks
     @staticmethod
@@ -219,13 +317,13 @@ class GAN(GenerativeModel):
         ```
         """
         shape = tuple(int(s) for s in shape)
-        plain_critic = bool(spectral_norm or kwargs.get("gradient_penalty"))
+        penalty = kwargs.get("gradient_penalty", "auto")
+        if penalty == "auto":
+            penalty = objective_defaults(kwargs.get("loss", "non_saturating"), len(shape) == 1,
+                                         spectral_norm)["gradient_penalty"]
+        plain_critic = bool(spectral_norm or penalty)
         if len(shape) == 1:
             latent_dim = latent_dim or 2
-            if "gradient_penalty" not in kwargs and not spectral_norm:
-                kwargs["gradient_penalty"] = "r1"
-                kwargs.setdefault("penalty_weight", 0.1)
-            kwargs.setdefault("ema", 0.999)
             width = base_filters or 128
             generator = networks.mlp(latent_dim, shape[0], (width,) * 3, name="generator")
             discriminator = networks.mlp(shape[0], 1, (width,) * 3, activation="leaky_relu",
@@ -246,10 +344,9 @@ class GAN(GenerativeModel):
                    **kwargs)
 
     def default_optimizer(self, name):
-        """Adam with beta_1 0.5 for both networks (Radford et al. 2016): learning rate 2e-4
-        for images, 1e-3 for vectors (the 2-D mixtures; see `from_shape`)."""
-        vectors = len(self.generator.output_shape) == 2
-        return keras.optimizers.Adam(learning_rate=1e-3 if vectors else 2e-4, beta_1=0.5)
+        """Adam with the settings of the objective (`objective_defaults`), for both networks."""
+        rate, beta_1, beta_2 = objective_defaults(self.loss, self.vectors)["adam"]
+        return keras.optimizers.Adam(learning_rate=rate, beta_1=beta_1, beta_2=beta_2)
 
     @property
     def sampling_generator(self):
@@ -268,9 +365,19 @@ class GAN(GenerativeModel):
         """The generator's samples for ``latents`` (``labels`` are for conditional models)."""
         return self.generator(latents, training=training)
 
+    def augmented(self, samples, training=True):
+        """``samples`` through the DiffAugment transforms (``augment``) when training."""
+        if self.augmentation is None:
+            return samples
+        return self.augmentation(samples, training=training)
+
     def discriminate(self, samples, labels=None, training=True):
-        """The discriminator's logits for ``samples`` (``labels`` are for conditional models)."""
-        return self.discriminator(samples, training=training)
+        """The discriminator's logits for ``samples`` (``labels`` are for conditional models).
+
+        With ``augment``, the samples (real and generated alike) go through the same random
+        differentiable transforms first, in training (Zhao et al. 2020).
+        """
+        return self.discriminator(self.augmented(samples, training), training=training)
 
     @property
     def resolved_penalty_weight(self):
@@ -282,14 +389,26 @@ class GAN(GenerativeModel):
         return losses.GRADIENT_PENALTIES[self.gradient_penalty]
 
     def penalty(self, real, fake, labels=None, training=True):
-        """The discriminator's weighted gradient penalty on this batch (``gradient_penalty``)."""
+        """The discriminator's weighted gradient penalty on this batch (``gradient_penalty``).
+
+        WGAN-GP takes the discriminator's input gradient at ``fake + eps * (real - fake)``,
+        one ``eps ~ U[0, 1]`` per example drawn from the model's seed generator
+        (`kgen.losses.interpolate`, `kgen.losses.wgan_gradient_penalty`); R1 takes it at
+        the real samples (`kgen.losses.r1_penalty`). The gradients come from
+        `kgen.backend.input_gradient`, so the penalty trains the discriminator.
+        """
         def critic(samples):
             return self.discriminate(samples, labels, training=training)
 
+        weight = self.resolved_penalty_weight
+        real = ops.convert_to_tensor(real, dtype=keras.backend.floatx())
         if self.gradient_penalty == "wgan-gp":
-            return losses.wgan_gradient_penalty(critic, real, fake, self.resolved_penalty_weight,
-                                                seed=self.seed_generator)
-        return losses.r1_penalty(critic, real, self.resolved_penalty_weight)
+            shape = (ops.shape(real)[0],) + (1,) * (len(real.shape) - 1)
+            eps = backend.batch_noise(lambda s: keras.random.uniform(
+                s, dtype=real.dtype, seed=self.seed_generator), shape)
+            points = losses.interpolate(real, fake, eps)
+            return losses.wgan_gradient_penalty(backend.input_gradient(critic, points), weight)
+        return losses.r1_penalty(backend.input_gradient(critic, real), weight)
 
     def discriminator_loss(self, x, y=None, training=True):
         fake = ops.stop_gradient(
@@ -322,8 +441,13 @@ class GAN(GenerativeModel):
         ]
 
     def after_updates(self, x, y):
-        if self._generator_average is not None:
-            self._generator_average.update()
+        if self._generator_average is None:
+            return
+        decay = None
+        if self.ema_warmup:
+            step = ops.cast(self.optimizer.iterations, "float32")
+            decay = ops.minimum(self.ema, (1.0 + step) / (10.0 + step))
+        self._generator_average.update(decay)
 
     # ------------------------------------------------------------ sampling
     def sample_latents(self, num_samples, seed=None):
@@ -368,5 +492,57 @@ class GAN(GenerativeModel):
         config.update(latent_dim=self.latent_dim, loss=self.loss,
                       gradient_penalty=self.gradient_penalty,
                       penalty_weight=self.penalty_weight,
-                      discriminator_steps=self.discriminator_steps, ema=self.ema)
+                      discriminator_steps=self.discriminator_steps, ema=self.ema,
+                      ema_warmup=self.ema_warmup, augment=self.augment)
         return config
+
+
+__all__ = ["GAN", "OBJECTIVES", "objective_defaults"]
+
+#: The GAN options shared by the adversarial families' command line.
+ADVERSARIAL_OPTIONS = (
+    registry.Option("loss", str, "adversarial loss", choices=tuple(losses.ADVERSARIAL_LOSSES),
+                    default="non_saturating"),
+    registry.Option("gradient_penalty", str, "gradient penalty of the discriminator (auto: "
+                    "the objective's default)", choices=("auto", "none", "wgan-gp", "r1"),
+                    default="auto"),
+    registry.Option("penalty_weight", float, "the penalty's weight"),
+    registry.Option("discriminator_steps", int, "discriminator updates per generator update"),
+    registry.Option("ema", float, "decay of the moving average of the generator's weights "
+                    "used for sampling (0: none)"),
+    registry.Option("augment", str, "DiffAugment transforms of real and generated images, "
+                    "e.g. color,translation,cutout"),
+    registry.Option("spectral_norm", bool, "spectral normalisation of the discriminator"),
+)
+
+
+def adversarial_options(options):
+    """The command line's values of `ADVERSARIAL_OPTIONS` as constructor arguments."""
+    options = dict(options)
+    if options.get("gradient_penalty") == "none":
+        options["gradient_penalty"] = None
+    if options.get("ema") == 0:
+        options["ema"] = None
+    return options
+
+
+def _build(data, **options):
+    return GAN.from_shape(data.shape, **adversarial_options(options))
+
+
+registry.register(registry.Family(
+    name="gan",
+    model_class=GAN,
+    summary="GAN: DCGAN networks (MLPs for 2-D points), five losses, WGAN-GP and R1, "
+            "spectral norm, EMA, DiffAugment",
+    options=(
+        registry.Option("latent_dim", int, "size of the latent vector (default: 100 for "
+                        "images, 2 for points)"),
+        registry.Option("base_filters", int, "width of the networks"),
+    ) + ADVERSARIAL_OPTIONS,
+    build=_build,
+    default_epochs=100,
+    monitor="d_loss",
+    tiny={"latent_dim": 8, "base_filters": 4},
+    metrics=("fid", "kid", "is", "pr", "modes"),
+))

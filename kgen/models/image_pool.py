@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from kgen import backend
+from kgen import checks, replica
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -56,11 +56,7 @@ class ImageHistoryPool(keras.layers.Layer):
 
     def __init__(self, pool_size=50, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 0:
-            raise ValueError(
-                f"pool_size must be a non-negative integer (0 turns the pool off); got "
-                f"{pool_size!r}.")
-        self.pool_size = pool_size
+        self.pool_size = checks.integer(pool_size, "pool_size", 0)
         self.images = None
         self.count = None
 
@@ -102,7 +98,7 @@ class ImageHistoryPool(keras.layers.Layer):
         local_batch = ops.shape(images)[0]
         # The pool is updated from the global batch, identically on every replica of a
         # data-parallel step; each replica then keeps its own share of the result.
-        images = backend.gather_batch(images)
+        images = replica.gather_batch(images)
         batch = ops.shape(images)[0]
         index = ops.arange(batch, dtype="int32")
         pool, count = self.images.value, self.count.value
@@ -123,7 +119,7 @@ class ImageHistoryPool(keras.layers.Layer):
         pool = self._store(pool, images, ops.where(swap, slot, -1))
         self.images.assign(pool)
         self.count.assign(ops.minimum(count + ops.cast(batch, "int32"), self.pool_size))
-        return backend.local_rows(returned, local_batch)
+        return replica.local_rows(returned, local_batch)
 
     def compute_output_shape(self, input_shape):
         return input_shape

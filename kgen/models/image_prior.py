@@ -7,6 +7,7 @@ import numpy as np
 from keras import ops
 
 from kgen import backend
+from kgen.models import registry
 from kgen.models.base import Update
 from kgen.models.single_image import SingleImageModel, image_to_data_space
 from kgen.networks.image_prior import skip_network
@@ -251,3 +252,36 @@ class DeepImagePrior(SingleImageModel):
                       task=self.task, factor=self.factor,
                       input_noise_std=self.input_noise_std)
         return config
+
+
+def _build(data, code_channels=32, down_channels=(128, 128, 128, 128, 128),
+           skip_channels=(4, 4, 4, 4, 4), **options):
+    image = np.asarray(data.images)[0]
+    network = skip_network(code_channels, image.shape[-1], down_channels=tuple(down_channels),
+                           skip_channels=tuple(skip_channels))
+    return DeepImagePrior(image, mask=data.mask, network=network, **options)
+
+
+registry.register(registry.Family(
+    name="deep_image_prior",
+    model_class=DeepImagePrior,
+    summary="Deep Image Prior: denoising, inpainting and super-resolution of one image",
+    data="image",
+    options=(
+        registry.Option("task", str, "what to restore", choices=TASKS, default="denoise"),
+        registry.Option("factor", int, "upsampling factor of super_resolution", default=4),
+        registry.Option("input_noise_std", float, "noise added to the code at each step"),
+        registry.Option("code_channels", int, "channels of the random code", default=32),
+        registry.Option("down_channels", tuple, "channels of each level of the skip network",
+                        default=(128,) * 5),
+        registry.Option("skip_channels", tuple, "channels of each skip connection",
+                        default=(4,) * 5),
+    ),
+    build=_build,
+    default_data="coffee",
+    default_epochs=30,
+    tiny={"code_channels": 8, "down_channels": (16, 16), "skip_channels": (4, 4)},
+    metrics=("psnr",),
+    trains_on_batches=False,
+    seeded=False,
+))

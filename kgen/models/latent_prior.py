@@ -1,10 +1,14 @@
 """A learned prior over the discrete codes of a VQ-VAE (van den Oord et al. 2017, §3.3)."""
 
+import os
+
 import keras
 import numpy as np
 from keras import ops
 
 from kgen.models.serving import ServingFunctions
+from kgen import checks
+from kgen.models import registry
 from kgen.models.base import GenerativeModel, Update
 from kgen.models.vqvae import VQVAE
 
@@ -197,3 +201,65 @@ class LatentPrior(GenerativeModel):
 
         return ServingFunctions(sample, prior.inputs,
                                 list(prior.networks) + list(decoder.networks))
+
+
+def trained_vqvae(vqvae, shape=None):
+    """The VQ-VAE of a latent prior: a `VQVAE`, the path of its ``.keras`` file (or of a run
+    folder holding ``last.keras``), or a dict of `VQVAE.from_shape` options for a new one.
+
+    Raises:
+        ValueError: none given, a file that does not hold a VQ-VAE, or a VQ-VAE of samples
+            of another shape than ``shape``.
+    """
+    if vqvae is None:
+        raise ValueError(
+            "A latent prior is fitted to the codes of a trained VQ-VAE: give vqvae= (on the "
+            "command line, --vqvae RUN_OR_CHECKPOINT of a `kgen train vqvae` run).")
+    if isinstance(vqvae, dict):
+        if shape is None:
+            raise ValueError("A new VQ-VAE needs the sample shape.")
+        vqvae = VQVAE.from_shape(shape, **vqvae)
+    elif isinstance(vqvae, (str, os.PathLike)):
+        path = os.fspath(vqvae)
+        if os.path.isdir(path):
+            path = os.path.join(path, "last.keras")
+        if not os.path.isfile(path):
+            raise ValueError(f"No VQ-VAE checkpoint at {path!r}.")
+        vqvae = keras.saving.load_model(path)
+    if not isinstance(vqvae, VQVAE):
+        raise ValueError(f"vqvae must be a kgen.models.VQVAE; got {type(vqvae).__name__}.")
+    try:
+        got = tuple(checks.network_input_shapes(vqvae.encoder, "VQ-VAE's encoder"))
+    except (TypeError, ValueError):
+        got = None
+    if shape is not None and got is not None and got != tuple(shape):
+        raise ValueError(f"The VQ-VAE models samples of shape {got}; the data has samples "
+                         f"of shape {tuple(shape)}.")
+    return vqvae
+
+
+def _build(data, vqvae=None, filters=64, num_layers=6, seed=None):
+    return LatentPrior.from_vqvae(trained_vqvae(vqvae, data.shape), filters=filters,
+                                  num_layers=num_layers, num_classes=data.num_classes,
+                                  seed=seed)
+
+
+registry.register(registry.Family(
+    name="latent_prior",
+    model_class=LatentPrior,
+    summary="a PixelCNN prior over the codes of a trained VQ-VAE (kgen train vqvae first)",
+    labels="optional",
+    options=(
+        registry.Option("vqvae", str, "the trained VQ-VAE: a run folder or .keras file"),
+        registry.Option("filters", int, "features per stack of the PixelCNN", default=64),
+        registry.Option("num_layers", int, "gated blocks of the PixelCNN", default=6),
+    ),
+    build=_build,
+    conditions=("labels", "temperature"),
+    export_options=(registry.Option("temperature", float, "sampling temperature",
+                                    default=1.0),),
+    default_epochs=30,
+    tiny={"vqvae": {"num_embeddings": 8, "embedding_dim": 4, "base_filters": 4},
+          "filters": 4, "num_layers": 1},
+    metrics=("fid", "kid", "is", "pr", "nll"),
+))

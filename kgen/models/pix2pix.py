@@ -4,97 +4,17 @@ import keras
 import numpy as np
 from keras import ops
 
-from kgen import losses, networks
-from kgen.models.serving import ServingFunctions, ServingInput
+from kgen import checks, losses, networks
+from kgen.models import registry
 from kgen.models.base import GenerativeModel, Update
+from kgen.models.serving import ServingFunctions, ServingInput
+from kgen.models.translation import (
+    check_image_array,
+    data_space_batch,
+    image_network_shapes,
+    mean_absolute_error,
+)
 from kgen.networks.unet import check_image_shape
-
-
-# ------------------------------------------------------- shared checks
-def network_input_shapes(network, role):
-    """The sample shape(s) of a network's input(s): a tuple, or a list of tuples.
-
-    Raises:
-        TypeError: not a Keras layer or model.
-        ValueError: a network whose input shape is unknown (build it first).
-    """
-    if not isinstance(network, keras.layers.Layer):
-        raise TypeError(f"{role} must be a Keras model or layer; got {type(network).__name__}.")
-    try:
-        shape = network.input_shape
-    except (AttributeError, ValueError):
-        shape = None
-    if shape is None:
-        raise ValueError(
-            f"The {role} has no known input shape: pass a functional keras.Model (such as "
-            "the kgen.networks builders) or build the network on its input shape first.")
-    if isinstance(shape, list):
-        return [tuple(s[1:]) for s in shape]
-    return tuple(shape[1:])
-
-
-def image_network_shapes(network, role):
-    """``(input_shape, output_shape)`` of a network from one image to one image."""
-    shape = network_input_shapes(network, role)
-    if isinstance(shape, list) or len(shape) != 3 or None in shape:
-        raise ValueError(
-            f"The {role} must take one image of fixed shape (height, width, channels); "
-            f"its input shape is {shape}.")
-    output = tuple(network.compute_output_shape((1,) + shape))[1:]
-    if len(output) != 3:
-        raise ValueError(
-            f"The {role} must output images (height, width, channels); its output shape "
-            f"is {output}.")
-    return shape, output
-
-
-def check_batch(batch, shape, role, fix):
-    """Checks, while tracing a training step, that ``batch`` holds float images of ``shape``."""
-    got = tuple(batch.shape[1:])
-    if got != tuple(shape):
-        raise ValueError(f"The {role} have shape {got}; the networks take {tuple(shape)}. {fix}")
-    if not keras.backend.is_float_dtype(keras.backend.standardize_dtype(batch.dtype)):
-        raise TypeError(
-            f"The {role} have dtype {keras.backend.standardize_dtype(batch.dtype)}; the "
-            "networks take float images in [-1, 1]. Scale them with "
-            "kgen.data.to_data_space (or build the data with kgen.data.paired_images / "
-            "kgen.data.unpaired_images).")
-
-
-def check_images(images, shape, name):
-    """``images`` as a float32 numpy batch of ``shape``, checked (for `generate()`)."""
-    if images is None:
-        raise ValueError(f"Pass the images to translate as {name}=, a batch of shape "
-                         f"(n,) + {tuple(shape)} in [-1, 1].")
-    array = np.asarray(keras.ops.convert_to_numpy(images))
-    if array.dtype.kind != "f":
-        raise TypeError(
-            f"{name} must be float images in [-1, 1] (data space); got dtype {array.dtype}. "
-            "Scale uint8 images with kgen.data.to_data_space(x).")
-    if array.ndim == len(shape):
-        array = array[None]
-    if tuple(array.shape[1:]) != tuple(shape):
-        raise ValueError(
-            f"{name} must have shape (n,) + {tuple(shape)}; got {array.shape}.")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contain NaN or infinite values.")
-    return array.astype("float32")
-
-
-def check_weight(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or value < 0:
-        raise ValueError(f"{name} must be a non-negative number; got {value!r}.")
-    return float(value)
-
-
-def mean_absolute_error(target, output):
-    """``mean |target - output|`` over every axis, in the output's dtype."""
-    return ops.mean(ops.abs(ops.cast(target, output.dtype) - output))
-
-
-def default_width(shape):
-    """Default ``base_filters``: 32 for images up to 16 pixels on a side, 64 above."""
-    return 32 if max(shape[:2]) <= 16 else 64
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -112,8 +32,9 @@ class Pix2Pix(GenerativeModel):
     The L1 term gets the low frequencies right (on its own it gives blurry outputs); the
     adversarial term, with a PatchGAN discriminator (one logit per patch), adds the
     sharp local detail. Training data come as ``(inputs, targets)`` the Keras way:
-    ``fit(x, y)`` with arrays in [-1, 1] or a dataset of ``(input, target)`` batches
-    (`kgen.data.paired_images`).
+    ``fit(x, y)`` with float arrays in [-1, 1] or uint8 arrays (converted to [-1, 1] as
+    `kgen.data.to_data_space` converts them), or a dataset of ``(input, target)``
+    batches (`kgen.data.paired_images`).
 
     `generate()` runs the generator in inference mode: batch normalisation uses its
     moving statistics and dropout is off, so the output is a deterministic function of
@@ -161,7 +82,7 @@ class Pix2Pix(GenerativeModel):
         super().__init__(seed=seed, **kwargs)
         self.generator = generator
         self.discriminator = discriminator
-        self.l1_weight = check_weight(l1_weight, "l1_weight")
+        self.l1_weight = checks.number(l1_weight, "l1_weight", 0)
         self.loss = loss if isinstance(loss, str) else loss.name
         self.adversarial_loss = losses.get_adversarial_loss(loss)
         self.input_image_shape, self.target_image_shape = self._check_networks()
@@ -170,7 +91,7 @@ class Pix2Pix(GenerativeModel):
     def _check_networks(self):
         source, target = image_network_shapes(self.generator, "generator")
         expected = [source, target]
-        got = network_input_shapes(self.discriminator, "discriminator")
+        got = checks.network_input_shapes(self.discriminator, "discriminator")
         if not isinstance(got, list) or [tuple(s) for s in got] != expected:
             raise ValueError(
                 f"The discriminator must take [input, image] pairs of shapes {expected} "
@@ -214,7 +135,8 @@ class Pix2Pix(GenerativeModel):
             raise ValueError(
                 f"pix2pix translates images to images of the same size; the inputs are "
                 f"{input_shape} and the targets {target_shape}. Resize one of them.")
-        width = base_filters or default_width(input_shape)
+        width = checks.optional_integer(base_filters, "base_filters", 1) \
+            or networks.default_base_filters(input_shape)
         generator = networks.unet_generator(input_shape, target_shape[-1], width, depth=depth,
                                             dropout=dropout, name="pix2pix_generator")
         discriminator = networks.patchgan_discriminator(
@@ -231,15 +153,18 @@ class Pix2Pix(GenerativeModel):
         return self.generator(inputs, training=training)
 
     # ------------------------------------------------------------ the step
+    def _fix(self):
+        return ("Pass fit(inputs, targets) with inputs of shape (n,) + "
+                f"{self.input_image_shape} and targets of shape (n,) + "
+                f"{self.target_image_shape}, or a dataset of such (input, target) batches.")
+
     def _pairs(self, x, y):
-        fix = ("Pass fit(inputs, targets) with inputs of shape (n,) + "
-               f"{self.input_image_shape} and targets of shape (n,) + "
-               f"{self.target_image_shape}, or a dataset of such (input, target) batches.")
+        """The batch's inputs and targets, checked, as data space (uint8 converted)."""
         if y is None:
-            raise ValueError(f"Pix2Pix trains on (input, target) pairs, but got no targets. {fix}")
-        check_batch(x, self.input_image_shape, "inputs", fix)
-        check_batch(y, self.target_image_shape, "targets", fix)
-        return x, y
+            raise ValueError(
+                f"Pix2Pix trains on (input, target) pairs, but got no targets. {self._fix()}")
+        return (data_space_batch(x, self.input_image_shape, "inputs", self._fix()),
+                data_space_batch(y, self.target_image_shape, "targets", self._fix()))
 
     def discriminator_loss(self, x, y=None, training=True):
         """The conditional discriminator's loss on real pairs ``(x, y)`` and fake ``(x, G(x))``."""
@@ -273,20 +198,31 @@ class Pix2Pix(GenerativeModel):
         ]
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.fit`; arrays are checked first (targets given, shapes, dtypes)."""
+        """`keras.Model.fit`; arrays are checked first (targets given, shapes, dtypes, range).
+
+        uint8 (and uint16) arrays are converted to data space in the training step, as
+        `kgen.data.to_data_space` converts them; float arrays must lie in [-1, 1].
+        """
         if isinstance(x, np.ndarray):
-            self._pairs(x, y if y is None else np.asarray(y))
+            if y is None:
+                raise ValueError(f"Pix2Pix trains on (input, target) pairs, but got no "
+                                 f"targets. {self._fix()}")
+            check_image_array(x, self.input_image_shape, "inputs", self._fix())
+            check_image_array(np.asarray(y), self.target_image_shape, "targets", self._fix())
         return super().fit(x, y, *args, **kwargs)
 
     # ------------------------------------------------------------ sampling
     def _generate(self, num_samples, *, seed=None, inputs=None, batch_size=256):
-        """The translations of ``inputs``: float images in [-1, 1] of the input shape."""
+        """The translations of ``inputs``: images of the input shape, uint8 (converted as
+        `kgen.data.to_data_space` converts them) or floats in [-1, 1]."""
         del seed  # inference mode: no dropout, no noise
-        inputs = check_images(inputs, self.input_image_shape, "inputs")
+        inputs = checks.data_space_images(inputs, self.input_image_shape, "inputs",
+                                          type(self).__name__)
         if num_samples is not None and num_samples != len(inputs):
             raise ValueError(
                 f"num_samples ({num_samples}) differs from the number of inputs "
                 f"({len(inputs)}); leave it out.")
+        batch_size = checks.integer(batch_size, "batch_size", 1)
         return self.generator.predict(inputs, batch_size=batch_size, verbose=0)
 
     def serving_functions(self):
@@ -307,3 +243,35 @@ class Pix2Pix(GenerativeModel):
         config = super().get_config()
         config.update(l1_weight=self.l1_weight, loss=self.loss)
         return config
+
+
+def _build(data, **options):
+    return Pix2Pix.from_shape(data.shape, data.target_shape, **options)
+
+
+registry.register(registry.Family(
+    name="pix2pix",
+    model_class=Pix2Pix,
+    summary="pix2pix: paired image-to-image translation (U-Net, PatchGAN, cGAN + L1)",
+    data="paired",
+    options=(
+        registry.Option("base_filters", int, "width of both networks"),
+        registry.Option("depth", int, "down-sampling blocks of the U-Net"),
+        registry.Option("dropout", float, "dropout of the U-Net's decoder (the noise)",
+                        default=0.5),
+        registry.Option("num_layers", int, "strided layers of the PatchGAN", default=3),
+        registry.Option("normalization", str, "normalisation of both networks",
+                        choices=("batch", "instance", "none"), default="batch"),
+        registry.Option("l1_weight", float, "weight of the L1 loss", default=100.0),
+        registry.Option("loss", str, "adversarial loss", default="non_saturating",
+                        choices=tuple(losses.ADVERSARIAL_LOSSES)),
+    ),
+    build=_build,
+    conditions=("inputs",),
+    default_data="digits-edges",
+    default_epochs=30,
+    monitor="l1",
+    tiny={"base_filters": 4, "depth": 1, "num_layers": 1},
+    metrics=("fid", "kid", "pr"),
+    seeded=False,
+))

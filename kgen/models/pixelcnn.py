@@ -9,6 +9,7 @@ from keras import ops
 
 from kgen import backend
 from kgen.models.serving import ServingFunctions, ServingInput
+from kgen.models import registry
 from kgen.models.base import GenerativeModel, Update
 from kgen.networks.pixelcnn import GatedPixelCNN
 from kgen.samplers import autoregressive
@@ -586,3 +587,22 @@ def _pad(array, size):
 
 
 __all__ = ["PixelCNN"]
+
+registry.register(registry.Family(
+    name="pixelcnn",
+    model_class=PixelCNN,
+    summary="gated PixelCNN: exact likelihood (bits/dim), sampling and completion",
+    labels="optional",
+    options=(
+        registry.Option("num_levels", int, "levels per channel (2: binary, 256: 8-bit)",
+                        default=256),
+        registry.Option("filters", int, "features per stack", default=64),
+        registry.Option("num_layers", int, "gated blocks", default=6),
+        registry.Option("kernel_size", int, "odd kernel size of the stacks", default=3),
+    ),
+    conditions=("labels", "temperature", "images", "mask"),
+    export_options=(registry.Option("temperature", float, "sampling temperature", default=1.0),),
+    default_epochs=30,
+    tiny={"num_levels": 4, "filters": 4, "num_layers": 1},
+    metrics=("fid", "kid", "is", "pr", "nll"),
+))

@@ -29,10 +29,11 @@ class ServingInput:
             also gets a ``generate_with_<name>`` signature) or None (a condition that
             must be given, such as the input image of a translation model).
         classes: the number of categories of a ``"categorical"`` input.
-        loc, scale: for a ``"normal"`` input of shape ``(d,)``, draw ``loc + eps @ scale.T``
-            with ``eps`` standard normal: a Gaussian of mean ``loc`` (``d`` numbers) and
-            covariance ``scale @ scale.T`` (``scale`` a ``d x d`` nested tuple, a Cholesky
-            factor). Default: the standard normal.
+        loc: for a ``"normal"`` input of shape ``(d,)``, the mean of its Gaussian (``d``
+            numbers): ``loc + eps @ scale.T`` is drawn, ``eps`` standard normal. Default:
+            the standard normal.
+        scale: with ``loc``, a ``d x d`` nested tuple, a Cholesky factor of the
+            covariance ``scale @ scale.T``.
 
     Example:
 

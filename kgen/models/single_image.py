@@ -61,7 +61,8 @@ class SingleImageModel(GenerativeModel):
         """Runs the optimisation: ``steps`` steps, or ``epochs`` epochs of ``steps_per_epoch``.
 
         Args:
-            x, y: not accepted (the model holds its own images).
+            x: not accepted (the model holds its own images).
+            y: not accepted.
             steps: total number of optimisation steps, in one epoch.
             epochs: number of epochs (instead of ``steps``).
             steps_per_epoch: steps per epoch with ``epochs`` (default 100).

@@ -11,6 +11,7 @@ import numpy as np
 from keras import ops
 
 from kgen import losses
+from kgen.models import registry
 from kgen.models.base import Update
 from kgen.models.single_image import SingleImageModel, image_to_data_space
 from kgen.networks.vgg import vgg19_features
@@ -323,3 +324,69 @@ class StyleTransfer(ImageSynthesis):
                       style_layers=list(self.style_layers),
                       content_layers=list(self.content_layers))
         return config
+
+
+def _extractor(weights, layers):
+    """VGG-19 features of ``layers`` with ``weights``: "imagenet", "none" or a file path."""
+    return vgg19_features(layers, weights=None if weights in (None, "none") else weights)
+
+
+_VGG_OPTIONS = (
+    registry.Option("weights", str, "VGG-19 weights: imagenet (downloaded once), none "
+                    "(random features) or the path of a weights file", default="imagenet"),
+    registry.Option("style_layers", tuple, "VGG-19 layers whose Gram matrices are matched",
+                    default=DEFAULT_STYLE_LAYERS, item=str),
+    registry.Option("tv_weight", float, "weight of the total-variation loss"),
+)
+_TINY_VGG = {"weights": "none", "style_layers": ("block1_conv1", "block2_conv1")}
+
+
+def _build_texture(data, weights="imagenet", style_layers=DEFAULT_STYLE_LAYERS, **options):
+    layers = tuple(style_layers)
+    return TextureSynthesis(data.images[0], extractor=_extractor(weights, layers),
+                            style_layers=layers, **options)
+
+
+def _build_style_transfer(data, weights="imagenet", style_layers=DEFAULT_STYLE_LAYERS,
+                          content_layers=DEFAULT_CONTENT_LAYERS, **options):
+    style_layers, content_layers = tuple(style_layers), tuple(content_layers)
+    extractor = _extractor(weights, style_layers + content_layers)
+    return StyleTransfer(data.images[0], data.images[1], extractor=extractor,
+                         style_layers=style_layers, content_layers=content_layers, **options)
+
+
+registry.register(registry.Family(
+    name="texture_synthesis",
+    model_class=TextureSynthesis,
+    summary="Gram-matrix texture synthesis on VGG-19 features (Gatys et al. 2015)",
+    data="image",
+    options=_VGG_OPTIONS,
+    build=_build_texture,
+    default_data="brick",
+    default_epochs=5,
+    tiny=dict(_TINY_VGG),
+    metrics=(),
+    trains_on_batches=False,
+    seeded=False,
+))
+
+registry.register(registry.Family(
+    name="style_transfer",
+    model_class=StyleTransfer,
+    summary="neural style transfer on VGG-19 features (Gatys et al. 2016)",
+    data="content_style",
+    options=_VGG_OPTIONS + (
+        registry.Option("content_layers", tuple, "VGG-19 layers whose features are kept",
+                        default=DEFAULT_CONTENT_LAYERS, item=str),
+        registry.Option("content_weight", float, "weight of the content loss", default=1.0),
+        registry.Option("style_weight", float, "weight of the style loss", default=10.0),
+        registry.Option("init", str, "the starting image", choices=_INITS, default="content"),
+    ),
+    build=_build_style_transfer,
+    default_data="astronaut,brick",
+    default_epochs=5,
+    tiny=dict(_TINY_VGG, content_layers=("block1_conv2",)),
+    metrics=(),
+    trains_on_batches=False,
+    seeded=False,
+))

@@ -4,10 +4,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from kgen import backend
+from kgen import checks, replica
 from kgen.models.serving import ServingFunctions, ServingInput
 from kgen.models.autoencoder import as_model_input, check_sample_shape
+from kgen.models import registry
 from kgen.models.base import GenerativeModel, Update
+from kgen.networks.unet import check_image_shape
 from kgen.networks.vector_quantizer import VectorQuantizer
 
 
@@ -139,11 +141,10 @@ class VQVAE(GenerativeModel):
             raise ValueError(
                 f"The encoder outputs {grid[-1]} channels but embedding_dim={embedding_dim}; "
                 "they must match.")
-        if float(beta) < 0:
-            raise ValueError(f"beta must be non-negative; got {beta}.")
+        beta = checks.number(beta, "beta", 0)
         self.encoder = encoder
         self.decoder = decoder
-        self.beta = float(beta)
+        self.beta = beta
         self.quantizer = VectorQuantizer(
             num_embeddings, embedding_dim, codebook_update=codebook_update, decay=decay,
             epsilon=epsilon, restart_after=restart_after,
@@ -176,13 +177,13 @@ class VQVAE(GenerativeModel):
         vq.code_shape   # (4, 4)
         ```
         """
-        shape = tuple(int(s) for s in shape)
-        if len(shape) != 3:
-            raise ValueError(
-                f"VQVAE.from_shape takes an image shape (height, width, channels); got {shape}.")
+        shape = check_image_shape(shape, "VQVAE.from_shape")
+        embedding_dim = checks.integer(embedding_dim, "embedding_dim", 1)
+        base_filters = checks.integer(base_filters, "base_filters", 1)
+        downsamples = checks.optional_integer(downsamples, "downsamples", 0)
         if downsamples is None:
             downsamples = default_downsamples(*shape[:2])
-        encoder, decoder = _vq_networks(shape, embedding_dim, base_filters, int(downsamples))
+        encoder, decoder = _vq_networks(shape, embedding_dim, base_filters, downsamples)
         return cls(encoder=encoder, decoder=decoder, num_embeddings=num_embeddings,
                    embedding_dim=embedding_dim, **kwargs)
 
@@ -211,7 +212,7 @@ class VQVAE(GenerativeModel):
             logs["codebook"] = ops.mean(ops.square(ops.stop_gradient(z) - e))
             loss = loss + logs["codebook"]
         # Perplexity and usage of the global batch's codes (on every replica).
-        counts = self.quantizer.histogram(backend.gather_batch(codes))
+        counts = self.quantizer.histogram(replica.gather_batch(codes))
         logs.update(loss=loss, perplexity=self.quantizer.perplexity(counts),
                     usage=self.quantizer.usage(counts))
         return loss, logs
@@ -227,6 +228,7 @@ class VQVAE(GenerativeModel):
     # ------------------------------------------------------------ public tools
     def encode(self, x, batch_size=256):
         """The code indices of samples ``x`` (data space or uint8): int32 ``(n, h, w)``."""
+        batch_size = checks.integer(batch_size, "batch_size", 1)
         x = as_model_input(x)
         check_sample_shape(self, self.encoder, x)
         z = self.encoder.predict(x, batch_size=batch_size, verbose=0)
@@ -235,12 +237,17 @@ class VQVAE(GenerativeModel):
         return np.concatenate(parts).astype("int32")
 
     def check_codes(self, codes):
-        """``codes`` as an int32 ``(n, h, w)`` array of indices in ``0 .. K - 1``, checked."""
+        """``codes`` as an int32 ``(n, h, w)`` array of indices in ``0 .. K - 1``, checked.
+
+        Raises:
+            TypeError: codes that are not integers.
+            ValueError: another grid shape, or indices out of range.
+        """
         codes = np.asarray(ops.convert_to_numpy(codes))
         if codes.ndim == 4 and codes.shape[-1] == 1:
             codes = codes[..., 0]
         if codes.dtype.kind not in "iu":
-            raise ValueError(
+            raise TypeError(
                 f"codes must be integer code indices; got dtype {codes.dtype}.")
         if codes.ndim != 3 or tuple(codes.shape[1:]) != self.code_shape:
             raise ValueError(
@@ -255,6 +262,7 @@ class VQVAE(GenerativeModel):
     def decode_codes(self, codes, batch_size=256):
         """Images decoded from code indices ``(n, h, w)`` (or ``(n, h, w, 1)``), data space."""
         codes = self.check_codes(codes)
+        batch_size = checks.integer(batch_size, "batch_size", 1)
         vectors = ops.convert_to_numpy(self.quantizer.lookup(codes))
         return np.asarray(self.decoder.predict(vectors, batch_size=batch_size, verbose=0),
                           "float32")
@@ -292,3 +300,22 @@ class VQVAE(GenerativeModel):
                       beta=self.beta, codebook_update=self.codebook_update, decay=self.decay,
                       epsilon=self.epsilon, restart_after=self.restart_after)
         return config
+
+
+registry.register(registry.Family(
+    name="vqvae",
+    model_class=VQVAE,
+    summary="VQ-VAE: a discrete code grid with an EMA codebook (pair it with latent_prior)",
+    options=(
+        registry.Option("num_embeddings", int, "codebook size", default=64),
+        registry.Option("embedding_dim", int, "size of each code vector", default=16),
+        registry.Option("base_filters", int, "width of the encoder and decoder", default=32),
+        registry.Option("downsamples", int, "halvings of the image by the encoder"),
+        registry.Option("beta", float, "commitment weight", default=0.25),
+        registry.Option("codebook_update", str, "how the codebook learns",
+                        choices=("ema", "loss"), default="ema"),
+        registry.Option("decay", float, "decay of the EMA codebook", default=0.99),
+    ),
+    default_epochs=30,
+    tiny={"num_embeddings": 8, "embedding_dim": 4, "base_filters": 4},
+))

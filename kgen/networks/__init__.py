@@ -1,5 +1,11 @@
 """Network architectures: functional Keras models with no loss and no optimizer."""
 
+from kgen.networks.autoencoder import (  # noqa: F401
+    conditional_decoder,
+    conditional_encoder,
+    decoder,
+    encoder,
+)
 from kgen.networks.conditional import (  # noqa: F401
     conditional_discriminator,
     conditional_generator,
@@ -7,12 +13,14 @@ from kgen.networks.conditional import (  # noqa: F401
 from kgen.networks.dcgan import (  # noqa: F401
     dcgan_discriminator,
     dcgan_generator,
+    discriminator_features,
+    generator_body,
     num_upsamplings,
 )
 from kgen.networks.diffusion_unet import SinusoidalEmbedding, diffusion_unet  # noqa: F401
 from kgen.networks.dropout import Dropout  # noqa: F401
 from kgen.networks.image_prior import skip_network  # noqa: F401
-from kgen.networks.mlp import mlp  # noqa: F401
+from kgen.networks.mlp import mlp, mlp_hidden  # noqa: F401
 from kgen.networks.patchgan import patchgan_discriminator  # noqa: F401
 from kgen.networks.pixelcnn import (  # noqa: F401
     GatedPixelCNN,
@@ -24,3 +32,4 @@ from kgen.networks.spectral_norm import SpectralNormalization  # noqa: F401
 from kgen.networks.unet import unet_generator  # noqa: F401
 from kgen.networks.vector_quantizer import VectorQuantizer  # noqa: F401
 from kgen.networks.vgg import CaffePreprocessing, vgg19_features  # noqa: F401
+from kgen.networks.widths import default_base_filters  # noqa: F401

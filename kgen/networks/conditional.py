@@ -18,36 +18,55 @@ References:
 
 import keras
 
+from kgen import checks
 from kgen.networks.dcgan import (
-    _check_shape,
-    _discriminator_features,
-    _generator_body,
     _resolve_batch_norm,
+    discriminator_features,
+    generator_body,
     num_upsamplings,
 )
-from kgen.networks.mlp import _mlp_hidden
+from kgen.networks.mlp import mlp_hidden
 from kgen.networks.spectral_norm import _sn
+from kgen.networks.unet import check_image_shape
 
 DISCRIMINATOR_KINDS = ("projection", "concat")
 
 
-def _sample_shape(shape):
-    shape = tuple(int(s) for s in shape)
-    if len(shape) == 3:
-        shape = _check_shape(shape)
-        num_upsamplings(*shape[:2])
-        return shape
-    if len(shape) == 1:
-        return shape
-    raise ValueError(
-        f"Conditional networks take an image shape (height, width, channels) or a vector "
-        f"shape (dim,); got {shape}."
-    )
+def sample_shape(shape, what="Conditional networks"):
+    """``shape`` checked to be an image shape ``(height, width, channels)`` that the DCGAN
+    bodies take, or a vector shape ``(dim,)``; returned as a tuple of ints.
 
+    Args:
+        shape: the sample shape.
+        what: what the shape is for, named in the errors.
 
-def _check_num_classes(num_classes):
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer of at least 2; got {num_classes!r}.")
+    Raises:
+        TypeError: sizes that are not integers.
+        ValueError: another rank, a size under 1, or an image size the DCGAN bodies
+            cannot reach (`kgen.networks.num_upsamplings`).
+
+    Example:
+
+    ```python
+    from kgen.networks.conditional import sample_shape
+    sample_shape([8, 8, 1]), sample_shape((2,))   # ((8, 8, 1), (2,))
+    ```
+    """
+    message = (f"{what} takes an image shape (height, width, channels) or a vector "
+               f"shape (dim,); got {shape!r}.")
+    if isinstance(shape, (str, bytes)):
+        raise TypeError(message)
+    try:
+        sizes = tuple(shape)
+    except TypeError:
+        raise TypeError(message) from None
+    if len(sizes) == 3:
+        sizes = check_image_shape(sizes, what)
+        num_upsamplings(*sizes[:2])
+        return sizes
+    if len(sizes) == 1:
+        return (checks.integer(sizes[0], f"{what}: the vector size", 1),)
+    raise ValueError(message)
 
 
 def _label_input(name):
@@ -88,16 +107,19 @@ def conditional_generator(shape, num_classes, latent_dim=100, base_filters=64,
     References:
         Mirza & Osindero, "Conditional Generative Adversarial Nets", 2014.
     """
-    shape = _sample_shape(shape)
-    _check_num_classes(num_classes)
+    shape = sample_shape(shape)
+    num_classes = checks.integer(num_classes, "num_classes", 2)
+    latent_dim = checks.integer(latent_dim, "latent_dim", 1)
+    base_filters = checks.integer(base_filters, "base_filters", 1)
+    embedding_dim = checks.integer(embedding_dim, "embedding_dim", 1)
     latents = keras.Input((latent_dim,), name=f"{name}_latent")
     labels = _label_input(name)
     embedded = keras.layers.Embedding(num_classes, embedding_dim, name=f"{name}_embed")(labels)
     x = keras.layers.Concatenate(name=f"{name}_concat")([latents, embedded])
     if len(shape) == 3:
-        outputs = _generator_body(x, shape, base_filters, batch_norm, "tanh", name)
+        outputs = generator_body(x, shape, base_filters, batch_norm, "tanh", name)
     else:
-        x = _mlp_hidden(x, (base_filters,) * 3, "relu", False, name)
+        x = mlp_hidden(x, (base_filters,) * 3, "relu", False, name)
         outputs = keras.layers.Dense(shape[0], name=f"{name}_out")(x)
     return keras.Model([latents, labels], outputs, name=name)
 
@@ -140,12 +162,10 @@ def conditional_discriminator(shape, num_classes, kind="projection", base_filter
         Miyato & Koyama, "cGANs with Projection Discriminator", ICLR 2018.
         Mirza & Osindero, "Conditional Generative Adversarial Nets", 2014.
     """
-    shape = _sample_shape(shape)
-    _check_num_classes(num_classes)
-    if kind not in DISCRIMINATOR_KINDS:
-        raise ValueError(
-            f"Unknown conditional discriminator {kind!r}; choose one of {DISCRIMINATOR_KINDS}."
-        )
+    shape = sample_shape(shape)
+    num_classes = checks.integer(num_classes, "num_classes", 2)
+    base_filters = checks.integer(base_filters, "base_filters", 1)
+    checks.one_of(kind, "conditional discriminator", DISCRIMINATOR_KINDS)
     images = len(shape) == 3
     batch_norm = _resolve_batch_norm(batch_norm, spectral_norm) if images else False
     samples = keras.Input(shape, name=f"{name}_input")
@@ -153,9 +173,9 @@ def conditional_discriminator(shape, num_classes, kind="projection", base_filter
 
     def features(x):
         if images:
-            return _discriminator_features(x, base_filters, batch_norm, "leaky_relu",
+            return discriminator_features(x, base_filters, batch_norm, "leaky_relu",
                                            spectral_norm, name)
-        return _mlp_hidden(x, (base_filters,) * 3, "leaky_relu", spectral_norm, name)
+        return mlp_hidden(x, (base_filters,) * 3, "leaky_relu", spectral_norm, name)
 
     def embedding(dim):
         return _sn(keras.layers.Embedding(num_classes, dim, name=f"{name}_embed"),

@@ -6,8 +6,10 @@ doubles its size with strided transposed convolutions, halving the channels each
 discriminator mirrors it with strided convolutions. Following the paper's guidelines:
 no pooling (strided convolutions), batch normalisation in both networks except the
 generator's output and the discriminator's input, ReLU in the generator with a tanh
-output, LeakyReLU(0.2) in the discriminator. The same builders, without batch
-normalisation and with a linear output, make the default VAE encoder and decoder.
+output, LeakyReLU(0.2) in the discriminator. `generator_body` and
+`discriminator_features` are the same layers applied to a given tensor, for networks
+that add inputs of their own (class-conditional networks, the default encoders and
+decoders of `kgen.networks.autoencoder`).
 
 References:
     Radford, Metz & Chintala, "Unsupervised Representation Learning with Deep
@@ -40,7 +42,8 @@ def num_upsamplings(height, width):
 def _check_shape(shape):
     shape = tuple(int(s) for s in shape)
     if len(shape) != 3:
-        raise ValueError(f"DCGAN networks take an image shape (height, width, channels); got {shape}.")
+        raise ValueError(
+            f"DCGAN networks take an image shape (height, width, channels); got {shape}.")
     return shape
 
 
@@ -55,12 +58,43 @@ def _resolve_batch_norm(batch_norm, spectral_norm):
     return bool(batch_norm)
 
 
-def _generator_body(x, shape, base_filters=64, batch_norm=True, output_activation="tanh",
-                   name="generator"):
+def generator_body(x, shape, base_filters=64, batch_norm=True, output_activation="tanh",
+                  name="generator"):
     """The DCGAN generator's layers applied to a vector tensor ``x``; returns the image tensor.
 
-    `dcgan_generator` applies them to a latent input, `kgen.networks.conditional_generator`
-    to a latent vector concatenated with a label embedding.
+    A dense projection to a small feature map, then strided transposed convolutions that
+    double its size and halve its channels, then a 3x3 convolution to ``shape``'s
+    channels. `dcgan_generator` applies them to a latent input; a conditional network
+    applies them to a latent vector concatenated with a label embedding
+    (`kgen.networks.conditional_generator`, `kgen.networks.conditional_decoder`).
+
+    Args:
+        x: a symbolic tensor of shape ``(batch, features)`` (a `keras.Input` or a layer's
+            output).
+        shape: output image shape ``(height, width, channels)``.
+        base_filters: channels of the last upsampling block; earlier blocks double it.
+        batch_norm: batch normalisation after each hidden layer.
+        output_activation: ``"tanh"`` for images in [-1, 1]; None for logits or means.
+        name: prefix of the layer names (``{name}_project``, ``{name}_up_1``, ...,
+            ``{name}_out``).
+
+    Returns:
+        The symbolic image tensor ``(batch,) + shape``.
+
+    Example:
+
+    ```python
+    import keras
+    from kgen.networks import generator_body
+
+    z = keras.Input((8,))
+    h = keras.layers.Concatenate()([z, keras.Input((4,))])
+    generator_body(h, (8, 8, 1), base_filters=8, name="g").shape   # (None, 8, 8, 1)
+    ```
+
+    References:
+        Radford, Metz & Chintala, "Unsupervised Representation Learning with Deep
+        Convolutional Generative Adversarial Networks", ICLR 2016.
     """
     height, width, channels = _check_shape(shape)
     count = num_upsamplings(height, width)
@@ -111,16 +145,45 @@ def dcgan_generator(shape, latent_dim=100, base_filters=64, batch_norm=True,
     shape = _check_shape(shape)
     num_upsamplings(*shape[:2])
     inputs = keras.Input((latent_dim,), name=f"{name}_latent")
-    outputs = _generator_body(inputs, shape, base_filters, batch_norm, output_activation, name)
+    outputs = generator_body(inputs, shape, base_filters, batch_norm, output_activation, name)
     return keras.Model(inputs, outputs, name=name)
 
 
-def _discriminator_features(x, base_filters=64, batch_norm=True, activation="leaky_relu",
+def discriminator_features(x, base_filters=64, batch_norm=True, activation="leaky_relu",
                            spectral_norm=False, name="discriminator"):
     """The DCGAN discriminator's layers applied to an image tensor ``x``, up to the logit.
 
-    Returns the flattened features of the last downsampling block, the ``phi(x)`` of a
-    projection discriminator (`kgen.networks.conditional_discriminator`).
+    A 3x3 convolution, then strided convolutions that halve the map and double the
+    channels (with batch normalisation unless ``batch_norm=False``), then a flatten.
+    The result is the ``phi(x)`` of a projection discriminator
+    (`kgen.networks.conditional_discriminator`) and the body of the default encoders of
+    the autoencoder families (`kgen.networks.encoder`, `kgen.networks.conditional_encoder`).
+
+    Args:
+        x: a symbolic image tensor ``(batch, height, width, channels)``.
+        base_filters: channels of the first layer; each downsampling doubles it.
+        batch_norm: batch normalisation after each strided convolution.
+        activation: ``"leaky_relu"`` (slope 0.2) or any Keras activation name.
+        spectral_norm: wrap every convolution in `kgen.networks.SpectralNormalization`.
+        name: prefix of the layer names (``{name}_conv_0``, ``{name}_down_1``, ...,
+            ``{name}_flatten``).
+
+    Returns:
+        The flattened features of the last downsampling block, ``(batch, features)``.
+
+    Example:
+
+    ```python
+    import keras
+    from kgen.networks import discriminator_features
+
+    images = keras.Input((8, 8, 1))
+    discriminator_features(images, base_filters=8, name="d").shape   # (None, 256)
+    ```
+
+    References:
+        Radford, Metz & Chintala, "Unsupervised Representation Learning with Deep
+        Convolutional Generative Adversarial Networks", ICLR 2016.
     """
     height, width = int(x.shape[1]), int(x.shape[2])
     count = num_upsamplings(height, width)
@@ -179,6 +242,6 @@ def dcgan_discriminator(shape, output_dim=1, base_filters=64, batch_norm=None,
     num_upsamplings(height, width)
     batch_norm = _resolve_batch_norm(batch_norm, spectral_norm)
     inputs = keras.Input((height, width, channels), name=f"{name}_image")
-    x = _discriminator_features(inputs, base_filters, batch_norm, activation, spectral_norm, name)
+    x = discriminator_features(inputs, base_filters, batch_norm, activation, spectral_norm, name)
     outputs = _sn(keras.layers.Dense(output_dim, name=f"{name}_out"), spectral_norm)(x)
     return keras.Model(inputs, outputs, name=name)

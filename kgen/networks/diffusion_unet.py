@@ -5,7 +5,9 @@ import math
 import keras
 from keras import layers, ops
 
+from kgen import checks
 from kgen.networks.dropout import Dropout
+from kgen.networks.unet import check_image_shape
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -36,10 +38,11 @@ class SinusoidalEmbedding(layers.Layer):
 
     def __init__(self, dim, max_period=10000.0, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2 or dim % 2:
+        dim = checks.integer(dim, "SinusoidalEmbedding dim", 2)
+        if dim % 2:
             raise ValueError(f"SinusoidalEmbedding needs an even dim of at least 2; got {dim!r}.")
         self.dim = dim
-        self.max_period = float(max_period)
+        self.max_period = checks.number(max_period, "max_period", 0, exclusive_minimum=True)
 
     def call(self, t):
         t = ops.reshape(ops.cast(t, "float32"), (-1, 1))
@@ -137,14 +140,20 @@ def diffusion_unet(shape, base_filters=64, channel_multipliers=(1, 2, 2), num_re
         Ho, Jain & Abbeel, "Denoising Diffusion Probabilistic Models", NeurIPS 2020.
         Nichol & Dhariwal, "Improved Denoising Diffusion Probabilistic Models", ICML 2021.
     """
-    shape = tuple(int(s) for s in shape)
-    if len(shape) != 3:
-        raise ValueError(
-            f"diffusion_unet takes an image shape (height, width, channels); got {shape}.")
-    multipliers = tuple(int(m) for m in channel_multipliers)
-    if not multipliers or min(multipliers) < 1:
+    shape = check_image_shape(shape, "diffusion_unet")
+    if isinstance(channel_multipliers, (str, bytes)) \
+            or not hasattr(channel_multipliers, "__iter__"):
+        raise TypeError(f"channel_multipliers must list positive integers; got "
+                        f"{channel_multipliers!r}.")
+    multipliers = tuple(checks.integer(m, "channel_multipliers", 1)
+                        for m in channel_multipliers)
+    if not multipliers:
         raise ValueError(
             f"channel_multipliers must be positive integers; got {channel_multipliers!r}.")
+    base_filters = checks.integer(base_filters, "base_filters", 1)
+    num_res_blocks = checks.integer(num_res_blocks, "num_res_blocks", 1)
+    groups = checks.integer(groups, "groups", 1)
+    dropout = checks.number(dropout, "dropout", 0.0, 1.0, exclusive_maximum=True)
     factor = 2 ** (len(multipliers) - 1)
     if shape[0] % factor or shape[1] % factor:
         raise ValueError(
@@ -153,8 +162,7 @@ def diffusion_unet(shape, base_filters=64, channel_multipliers=(1, 2, 2), num_re
     if base_filters % groups:
         raise ValueError(
             f"base_filters ({base_filters}) must be a multiple of groups ({groups}).")
-    if num_classes is not None and (isinstance(num_classes, bool) or num_classes < 1):
-        raise ValueError(f"num_classes must be a positive integer or None; got {num_classes!r}.")
+    num_classes = checks.optional_integer(num_classes, "num_classes", 1)
     lowest = shape[0] // factor
     resolutions = (lowest,) if attention_resolutions is None else tuple(attention_resolutions)
 

@@ -3,12 +3,12 @@
 import keras
 from keras import ops
 
-from kgen import backend
+from kgen import checks, replica
 
 
 @keras.saving.register_keras_serializable(package="kgen")
 class Dropout(keras.layers.Dropout):
-    """`keras.layers.Dropout` with its mask drawn through `kgen.backend.batch_noise`.
+    """`keras.layers.Dropout` with its mask drawn through `kgen.replica.batch_noise`.
 
     In training, each input is zeroed with probability ``rate`` and the others are scaled
     by ``1 / (1 - rate)``; in inference the inputs pass unchanged. The difference with
@@ -42,6 +42,10 @@ class Dropout(keras.layers.Dropout):
         Overfitting", JMLR 2014.
     """
 
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        rate = checks.number(rate, "rate", 0.0, 1.0, exclusive_maximum=True)
+        super().__init__(rate, noise_shape=noise_shape, seed=checks.seed(seed), **kwargs)
+
     def call(self, inputs, training=False):
         if not training or self.rate == 0:
             return inputs
@@ -50,7 +54,7 @@ class Dropout(keras.layers.Dropout):
         if self.noise_shape is not None:
             shape = tuple(size if given is None else given
                           for size, given in zip(shape, self.noise_shape))
-        uniform = backend.batch_noise(
+        uniform = replica.batch_noise(
             lambda s: keras.random.uniform(s, dtype=inputs.dtype, seed=self.seed_generator),
             shape)
         keep = ops.greater_equal(uniform, self.rate)

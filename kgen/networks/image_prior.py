@@ -2,9 +2,17 @@
 
 import keras
 
+from kgen import checks
 from kgen.networks.resnet_generator import ReflectionPadding2D
 
 _PADDINGS = ("reflect", "zero")
+
+
+def _counts(values, name, minimum):
+    """A list of filter counts as a tuple of integers of at least ``minimum``."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{name} must list one filter count per level; got {values!r}.")
+    return tuple(checks.integer(value, name, minimum) for value in values)
 
 
 def _conv(x, filters, kernel_size, strides, padding, name):
@@ -75,21 +83,25 @@ def skip_network(input_channels=32, output_channels=3, down_channels=(128, 128, 
         Ulyanov, Vedaldi & Lempitsky, "Deep Image Prior", CVPR 2018 / IJCV 2020
         (supplementary material, the "skip" architecture).
     """
-    down_channels = tuple(int(c) for c in down_channels)
+    down_channels = _counts(down_channels, "down_channels", 1)
     depth = len(down_channels)
-    if depth < 1 or min(down_channels) < 1:
+    if depth < 1:
         raise ValueError(
             f"down_channels must list at least one positive filter count; got {down_channels}.")
-    up_channels = down_channels if up_channels is None else tuple(int(c) for c in up_channels)
-    if isinstance(skip_channels, int):
+    up_channels = down_channels if up_channels is None else _counts(up_channels,
+                                                                     "up_channels", 1)
+    if not isinstance(skip_channels, (list, tuple)):
         skip_channels = (skip_channels,) * depth
-    skip_channels = tuple(int(c) for c in skip_channels)
+    skip_channels = _counts(skip_channels, "skip_channels", 0)
     if len(up_channels) != depth or len(skip_channels) != depth:
         raise ValueError(
             f"down_channels, up_channels and skip_channels need one entry per level; got "
             f"{len(down_channels)}, {len(up_channels)} and {len(skip_channels)}.")
-    if padding not in _PADDINGS:
-        raise ValueError(f"padding must be 'reflect' or 'zero'; got {padding!r}.")
+    input_channels = checks.integer(input_channels, "input_channels", 1)
+    output_channels = checks.integer(output_channels, "output_channels", 1)
+    kernel_size = checks.integer(kernel_size, "kernel_size", 1)
+    skip_kernel_size = checks.integer(skip_kernel_size, "skip_kernel_size", 1)
+    checks.one_of(padding, "padding", _PADDINGS)
 
     def level(x, i):
         skip = None
@@ -109,8 +121,8 @@ def skip_network(input_channels=32, output_channels=3, down_channels=(128, 128, 
         x = _conv_bn_act(x, up_channels[i], kernel_size, 1, padding, f"up{i}_conv1")
         return _conv_bn_act(x, up_channels[i], 1, 1, padding, f"up{i}_conv2")
 
-    inputs = keras.Input((None, None, int(input_channels)), name="code")
+    inputs = keras.Input((None, None, input_channels), name="code")
     x = level(inputs, 0)
-    outputs = keras.layers.Conv2D(int(output_channels), 1, activation=output_activation,
+    outputs = keras.layers.Conv2D(output_channels, 1, activation=output_activation,
                                   name="output")(x)
     return keras.Model(inputs, outputs, name=name)

@@ -16,6 +16,7 @@ References:
 
 import keras
 
+from kgen import checks
 from kgen.networks.unet import check_image_shape
 
 NORMALIZATIONS = ("batch", "instance", None)
@@ -27,13 +28,12 @@ def normalization_layer(kind, name):
     Instance normalisation (Ulyanov et al. 2016) is
     ``keras.layers.GroupNormalization(groups=-1)``: one group per channel.
     """
+    checks.one_of(kind, "normalization", NORMALIZATIONS)
     if kind == "batch":
         return keras.layers.BatchNormalization(momentum=0.9, name=name)
     if kind == "instance":
         return keras.layers.GroupNormalization(groups=-1, name=name)
-    if kind is None:
-        return None
-    raise ValueError(f"Unknown normalization {kind!r}; choose one of {NORMALIZATIONS}.")
+    return None
 
 
 def patchgan_layers(height, width, num_layers):
@@ -84,8 +84,9 @@ def patchgan_discriminator(shape, condition_shape=None, base_filters=64, num_lay
         ``(grid_height, grid_width, 1)`` logits.
 
     Raises:
+        TypeError: a size, width or layer count that is not an integer.
         ValueError: images under 4x4, a condition of another size, an unknown
-            normalisation.
+            normalisation, fewer than one layer.
 
     Example:
 
@@ -100,12 +101,9 @@ def patchgan_discriminator(shape, condition_shape=None, base_filters=64, num_lay
         Adversarial Networks", CVPR 2017.
     """
     height, width, channels = check_image_shape(shape, "patchgan_discriminator")
-    if normalization not in NORMALIZATIONS:
-        raise ValueError(
-            f"Unknown normalization {normalization!r}; choose one of {NORMALIZATIONS}.")
-    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
-        raise ValueError(f"num_layers must be a positive integer; got {num_layers!r}.")
-    num_layers = patchgan_layers(height, width, num_layers)
+    checks.one_of(normalization, "normalization", NORMALIZATIONS)
+    base_filters = checks.integer(base_filters, "base_filters", 1)
+    num_layers = patchgan_layers(height, width, checks.integer(num_layers, "num_layers", 1))
     image = keras.Input((height, width, channels), name=f"{name}_image")
     if condition_shape is None:
         inputs, x = image, image

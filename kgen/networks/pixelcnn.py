@@ -38,6 +38,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from kgen import checks
+from kgen.networks.unet import check_image_shape
+
 MASK_TYPES = ("A", "B", None)
 
 
@@ -114,12 +117,11 @@ def pixelcnn_mask(kernel_size, in_features, out_features, mask_type="B", color_c
 
 
 def _pair(value):
-    if isinstance(value, (int, np.integer)):
+    if not isinstance(value, (list, tuple)):
         value = (value, value)
-    value = tuple(int(v) for v in value)
-    if len(value) != 2 or min(value) < 1:
+    if len(value) != 2:
         raise ValueError(f"kernel_size must be a positive int or a pair of them; got {value}.")
-    return value
+    return tuple(checks.integer(v, "kernel_size", 1) for v in value)
 
 
 def _anchor(kh, kw, anchor):
@@ -186,15 +188,13 @@ class MaskedConv2D(keras.layers.Layer):
         super().__init__(**kwargs)
         if mask_type not in MASK_TYPES:
             raise ValueError(f"mask_type must be 'A', 'B' or None; got {mask_type!r}.")
-        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
-            raise ValueError(f"filters must be a positive integer; got {filters!r}.")
-        self.filters = int(filters)
+        self.filters = checks.integer(filters, "filters", 1)
         self.kernel_size = _pair(kernel_size)
         self.anchor = _anchor(*self.kernel_size, anchor)
         self.mask_type = mask_type
-        self.color_channels = int(color_channels)
-        self.input_blocks = int(input_blocks)
-        self.output_blocks = int(output_blocks)
+        self.color_channels = checks.integer(color_channels, "color_channels", 1)
+        self.input_blocks = checks.integer(input_blocks, "input_blocks", 1)
+        self.output_blocks = checks.integer(output_blocks, "output_blocks", 1)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         if self.filters % self.output_blocks:
@@ -287,12 +287,13 @@ class GatedPixelCNNBlock(keras.layers.Layer):
     def __init__(self, filters, kernel_size=3, color_channels=1, num_classes=None, first=False,
                  **kwargs):
         super().__init__(**kwargs)
-        if kernel_size < 3 or kernel_size % 2 == 0:
+        kernel_size = checks.integer(kernel_size, "kernel_size", 3)
+        if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd and at least 3; got {kernel_size}.")
-        self.filters = int(filters)
-        self.kernel_size = int(kernel_size)
-        self.color_channels = int(color_channels)
-        self.num_classes = None if num_classes is None else int(num_classes)
+        self.filters = checks.integer(filters, "filters", 1)
+        self.kernel_size = kernel_size
+        self.color_channels = checks.integer(color_channels, "color_channels", 1)
+        self.num_classes = checks.optional_integer(num_classes, "num_classes", 1)
         self.first = bool(first)
         k, half = self.kernel_size, self.kernel_size // 2
         self.vertical_conv = MaskedConv2D(
@@ -405,17 +406,12 @@ class GatedPixelCNN(keras.Model):
                  kernel_size=3, **kwargs):
         kwargs.setdefault("name", "pixelcnn")
         super().__init__(**kwargs)
-        shape = tuple(int(s) for s in shape)
-        if len(shape) != 3 or min(shape) < 1:
-            raise ValueError(
-                f"GatedPixelCNN takes an image shape (height, width, channels); got {shape}.")
-        for name, value, low in (("num_levels", num_levels, 2), ("filters", filters, 1),
-                                 ("num_layers", num_layers, 1)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{name} must be an integer of at least {low}; got {value!r}.")
-        if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(
-                num_classes, (int, np.integer)) or num_classes < 1):
-            raise ValueError(f"num_classes must be a positive integer or None; got {num_classes!r}.")
+        shape = check_image_shape(shape, "GatedPixelCNN")
+        num_levels = checks.integer(num_levels, "num_levels", 2)
+        filters = checks.integer(filters, "filters", 1)
+        num_layers = checks.integer(num_layers, "num_layers", 1)
+        num_classes = checks.optional_integer(num_classes, "num_classes", 1)
+        kernel_size = checks.integer(kernel_size, "kernel_size", 3)
         channels = shape[-1]
         if filters % channels:
             raise ValueError(

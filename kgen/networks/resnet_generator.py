@@ -19,6 +19,7 @@ References:
 import keras
 from keras import ops
 
+from kgen import checks
 from kgen.networks.patchgan import NORMALIZATIONS, normalization_layer
 from kgen.networks.unet import check_image_shape
 
@@ -46,14 +47,13 @@ class ReflectionPadding2D(keras.layers.Layer):
 
     def __init__(self, padding=1, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(padding, int):
+        if not isinstance(padding, (list, tuple)):
             padding = (padding, padding)
-        padding = tuple(int(p) for p in padding)
-        if len(padding) != 2 or min(padding) < 0:
+        if len(padding) != 2:
             raise ValueError(
                 f"padding must be a non-negative integer or (pad_height, pad_width); got "
                 f"{padding!r}.")
-        self.padding = padding
+        self.padding = tuple(checks.integer(p, "padding", 0) for p in padding)
 
     def build(self, input_shape):
         if len(input_shape) != 4:
@@ -118,7 +118,8 @@ def resnet_generator(shape, output_channels=None, base_filters=64, num_blocks=No
         A functional `keras.Model` from ``shape`` to ``(height, width, output_channels)``.
 
     Raises:
-        ValueError: images under 4x4, an unknown normalisation, a bad ``num_blocks``.
+        TypeError: a size, width or block count that is not an integer.
+        ValueError: images under 4x4, an unknown normalisation, a negative ``num_blocks``.
 
     Example:
 
@@ -139,14 +140,13 @@ def resnet_generator(shape, output_channels=None, base_filters=64, num_blocks=No
         raise ValueError(
             f"resnet_generator needs images of at least 4x4 pixels (its 7x7 convolutions "
             f"are reflection-padded by 3); got {height}x{width}.")
-    if normalization not in NORMALIZATIONS:
-        raise ValueError(
-            f"Unknown normalization {normalization!r}; choose one of {NORMALIZATIONS}.")
-    output_channels = channels if output_channels is None else int(output_channels)
+    checks.one_of(normalization, "normalization", NORMALIZATIONS)
+    output_channels = checks.optional_integer(output_channels, "output_channels", 1)
+    output_channels = channels if output_channels is None else output_channels
+    base_filters = checks.integer(base_filters, "base_filters", 1)
+    num_blocks = checks.optional_integer(num_blocks, "num_blocks", 0)
     if num_blocks is None:
         num_blocks = 6 if max(height, width) <= 128 else 9
-    if isinstance(num_blocks, bool) or not isinstance(num_blocks, int) or num_blocks < 0:
-        raise ValueError(f"num_blocks must be a non-negative integer; got {num_blocks!r}.")
     downsamplings = resnet_downsamplings(height, width)
     use_bias = normalization is None
 

@@ -17,6 +17,8 @@ three backends.
 import keras
 from keras import ops
 
+from kgen import checks
+
 
 @keras.saving.register_keras_serializable(package="kgen")
 class SpectralNormalization(keras.layers.SpectralNormalization):
@@ -60,10 +62,7 @@ class SpectralNormalization(keras.layers.SpectralNormalization):
     """
 
     def __init__(self, layer, power_iterations=1, **kwargs):
-        if isinstance(power_iterations, bool) or not isinstance(power_iterations, int):
-            raise ValueError(
-                f"power_iterations must be a positive integer; got {power_iterations!r}."
-            )
+        power_iterations = checks.integer(power_iterations, "power_iterations", 1)
         super().__init__(layer, power_iterations=power_iterations, **kwargs)
 
     def _matrix(self):

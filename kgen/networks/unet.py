@@ -19,9 +19,11 @@ References:
 
 import keras
 
+from kgen import checks
 from kgen.networks.dropout import Dropout
 
 _MOMENTUM = 0.9
+_AXES = ("height", "width", "channels")
 
 
 def check_image_shape(shape, what):
@@ -32,18 +34,27 @@ def check_image_shape(shape, what):
         what: what the shape is for, named in the error (``"unet_generator"``).
 
     Raises:
-        ValueError: not three positive integers.
+        TypeError: not a sequence of integers.
+        ValueError: not three sizes, or a size under 1.
+
+    Example:
+
+    ```python
+    from kgen.networks.unet import check_image_shape
+    check_image_shape([8, 8, 1], "unet_generator")   # (8, 8, 1)
+    ```
     """
+    message = f"{what} takes an image shape (height, width, channels); got {shape!r}."
+    if isinstance(shape, (str, bytes)):
+        raise TypeError(message)
     try:
-        shape = tuple(int(s) for s in shape)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{what} takes an image shape (height, width, channels); got {shape!r}.") from None
-    if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(
-            f"{what} takes an image shape (height, width, channels) of positive sizes; "
-            f"got {shape}.")
-    return shape
+        sizes = tuple(shape)
+    except TypeError:
+        raise TypeError(message) from None
+    if len(sizes) != 3:
+        raise ValueError(message)
+    return tuple(checks.integer(size, f"{what}: the image {axis}", 1)
+                 for size, axis in zip(sizes, _AXES))
 
 
 def max_unet_depth(height, width):
@@ -80,7 +91,9 @@ def unet_generator(shape, output_channels=None, base_filters=64, depth=None, dro
         A functional `keras.Model` from ``shape`` to ``(height, width, output_channels)``.
 
     Raises:
-        ValueError: a shape whose sides cannot be halved ``depth`` times exactly.
+        TypeError: a size, width or depth that is not an integer (a rate not a number).
+        ValueError: a shape whose sides cannot be halved ``depth`` times exactly, a size
+            under 1, a dropout rate outside [0, 1).
 
     Example:
 
@@ -95,9 +108,12 @@ def unet_generator(shape, output_channels=None, base_filters=64, depth=None, dro
         Adversarial Networks", CVPR 2017.
     """
     height, width, channels = check_image_shape(shape, "unet_generator")
-    output_channels = channels if output_channels is None else int(output_channels)
-    if output_channels < 1:
-        raise ValueError(f"output_channels must be positive; got {output_channels}.")
+    output_channels = checks.optional_integer(output_channels, "output_channels", 1)
+    output_channels = channels if output_channels is None else output_channels
+    base_filters = checks.integer(base_filters, "base_filters", 1)
+    depth = checks.optional_integer(depth, "depth", 1)
+    dropout = checks.number(0.0 if dropout is None else dropout, "dropout", 0.0, 1.0,
+                            exclusive_maximum=True)
     allowed = max_unet_depth(height, width)
     if depth is None:
         depth = allowed
@@ -106,14 +122,11 @@ def unet_generator(shape, output_channels=None, base_filters=64, depth=None, dro
                 f"unet_generator halves the image with strided convolutions, but "
                 f"{height}x{width} has an odd side. Resize or crop the images to sides "
                 "divisible by a power of two (8x8, 28x28, 256x256, ...).")
-    depth = int(depth)
-    if depth < 1 or height % 2**depth or width % 2**depth:
+    if height % 2**depth or width % 2**depth:
         raise ValueError(
             f"unet_generator with depth={depth} needs both sides divisible by "
             f"2**{depth} = {2**depth}; {height}x{width} allows depth 1 to {allowed}. "
             "Pass a smaller depth or resize the images.")
-    if not 0.0 <= float(dropout or 0.0) < 1.0:
-        raise ValueError(f"dropout must be a rate in [0, 1); got {dropout!r}.")
     dropout_blocks = min(3, depth - 2) if dropout else 0
 
     def filters(i):

@@ -18,15 +18,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from kgen import backend
+from kgen import checks, replica
 
 CODEBOOK_UPDATES = ("ema", "loss")
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-    return int(value)
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -84,25 +78,17 @@ class VectorQuantizer(keras.layers.Layer):
     def __init__(self, num_embeddings, embedding_dim, codebook_update="ema", decay=0.99,
                  epsilon=1e-5, restart_after=100, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.num_embeddings = _positive_int("num_embeddings", num_embeddings)
-        self.embedding_dim = _positive_int("embedding_dim", embedding_dim)
-        if codebook_update not in CODEBOOK_UPDATES:
-            raise ValueError(
-                f"codebook_update must be one of {CODEBOOK_UPDATES}; got {codebook_update!r}.")
-        if not 0.0 <= float(decay) < 1.0:
-            raise ValueError(f"decay must be in [0, 1); got {decay!r}.")
-        if float(epsilon) <= 0.0:
-            raise ValueError(f"epsilon must be positive; got {epsilon!r}.")
-        if restart_after is not None and (
-                isinstance(restart_after, bool) or not isinstance(restart_after, (int, np.integer))
-                or restart_after < 0):
-            raise ValueError(
-                f"restart_after must be a non-negative integer or None; got {restart_after!r}.")
+        self.num_embeddings = checks.integer(num_embeddings, "num_embeddings", 1)
+        self.embedding_dim = checks.integer(embedding_dim, "embedding_dim", 1)
+        checks.one_of(codebook_update, "codebook_update", CODEBOOK_UPDATES)
+        decay = checks.number(decay, "decay", 0.0, 1.0, exclusive_maximum=True)
+        epsilon = checks.number(epsilon, "epsilon", 0.0, exclusive_minimum=True)
+        restart_after = checks.optional_integer(restart_after, "restart_after", 0)
         self.codebook_update = codebook_update
-        self.decay = float(decay)
-        self.epsilon = float(epsilon)
-        self.restart_after = None if not restart_after else int(restart_after)
-        self.seed = seed
+        self.decay = decay
+        self.epsilon = epsilon
+        self.restart_after = restart_after or None
+        self.seed = checks.seed(seed)
         self.seed_generator = keras.random.SeedGenerator(seed, name="restart_seed")
         self.build((None, self.embedding_dim))   # the shapes are known: usable at once
 
@@ -198,7 +184,7 @@ class VectorQuantizer(keras.layers.Layer):
         """
         # The statistics of the global batch: the same update on every replica of a
         # data-parallel step, and the update one device makes.
-        flat = backend.gather_batch(ops.stop_gradient(self._flatten(z)))
+        flat = replica.gather_batch(ops.stop_gradient(self._flatten(z)))
         indices = ops.reshape(self.nearest_codes(flat), (-1,))
         counts = self.histogram(indices)
         used = counts > 0

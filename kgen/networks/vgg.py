@@ -7,12 +7,11 @@ pass a local copy (``weights="/path/to/file.h5"``) or ``weights=None`` (random
 weights, which still make usable texture statistics; Ustyuzhaninov et al. 2017).
 """
 
-import os
-import socket
-
 import keras
 import numpy as np
 from keras import ops
+
+from kgen import checks, pretrained
 
 #: File name of the ImageNet weights of VGG-19 without its classifier, as Keras caches it.
 VGG19_WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -20,7 +19,16 @@ VGG19_WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 VGG19_WEIGHTS_URL = (
     "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + VGG19_WEIGHTS_FILE
 )
-_VGG19_WEIGHTS_MD5 = "253f8cb515780f3b799900260a226db6"
+#: The ImageNet weights of VGG-19 without its classifier (`kgen.pretrained`).
+VGG19_WEIGHTS = pretrained.PretrainedWeights(
+    description="the ImageNet weights of VGG-19 without its top",
+    file_name=VGG19_WEIGHTS_FILE,
+    origin=VGG19_WEIGHTS_URL,
+    file_hash="253f8cb515780f3b799900260a226db6",
+    used_by="kgen.networks.vgg19_features",
+    random_weights=("a randomly initialised VGG-19 (enough for texture synthesis, not "
+                    "for style transfer of quality)"),
+)
 
 #: The convolution layers of VGG-19, in order (keras.applications names).
 VGG19_LAYERS = tuple(
@@ -67,28 +75,17 @@ class CaffePreprocessing(keras.layers.Layer):
         return input_shape
 
 
-def _download_message(reason):
-    return (
-        f"Could not get the ImageNet weights of VGG-19 ({reason}). Download "
-        f"{VGG19_WEIGHTS_URL} (the file {VGG19_WEIGHTS_FILE}) on a machine with network "
-        f"access, then either put it in {os.path.join('~', '.keras', 'models')} (Keras's "
-        "cache) or pass its path: vgg19_features(..., weights=\"/path/to/"
-        f"{VGG19_WEIGHTS_FILE}\"). Without network, weights=None gives a randomly "
-        "initialised VGG-19 (enough for texture synthesis, not for style transfer of quality)."
-    )
-
-
-def imagenet_weights_path(cache_dir=None, origin=VGG19_WEIGHTS_URL, timeout=30.0):
+def imagenet_weights_path(cache_dir=None, origin=None, timeout=pretrained.DOWNLOAD_TIMEOUT):
     """The local path of VGG-19's ImageNet weights, downloading them into the Keras cache if needed.
 
     The file is looked for in Keras's cache (``$KERAS_HOME/models``, by default
     ``~/.keras/models``, or ``cache_dir/models``) and downloaded with
-    `keras.utils.get_file` when missing, with ``timeout`` seconds allowed per network
-    operation (Keras's own download waits forever on a silent network).
+    `keras.utils.get_file` when missing (`kgen.pretrained.fetch_weights`), with
+    ``timeout`` seconds allowed per network operation.
 
     Args:
-        cache_dir: the cache folder (default: Keras's, ``~/.keras``).
-        origin: the URL to download from.
+        cache_dir: the cache folder (default: Keras's, ``$KERAS_HOME`` or ``~/.keras``).
+        origin: the URL to download from (default `VGG19_WEIGHTS_URL`).
         timeout: seconds before a stalled connection counts as offline.
 
     Returns:
@@ -96,26 +93,21 @@ def imagenet_weights_path(cache_dir=None, origin=VGG19_WEIGHTS_URL, timeout=30.0
 
     Raises:
         RuntimeError: the file is not cached and could not be downloaded; the message
-            names the file, its URL and how to pass a local copy.
+            names the file, its URL, where to put it and how to pass a local copy.
 
     Example:
 
     ```python
     from kgen.networks.vgg import imagenet_weights_path
-    path = imagenet_weights_path()   # needs network on first use
+
+    try:  # an empty cache and an origin that refuses connections, as offline
+        imagenet_weights_path(cache_dir="/tmp/kgen_empty_cache", origin="http://127.0.0.1:9/x.h5")
+    except RuntimeError as error:
+        print(error)   # what to download, where to put it, weights="/path/to/..." or None
     ```
     """
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout)
-    try:
-        return keras.utils.get_file(
-            VGG19_WEIGHTS_FILE, origin, cache_subdir="models", file_hash=_VGG19_WEIGHTS_MD5,
-            cache_dir=cache_dir,
-        )
-    except Exception as error:  # noqa: BLE001 - urllib raises plain Exceptions here
-        raise RuntimeError(_download_message(error)) from None
-    finally:
-        socket.setdefaulttimeout(previous)
+    return pretrained.fetch_weights(VGG19_WEIGHTS, origin=origin, cache_dir=cache_dir,
+                                    timeout=timeout)
 
 
 def vgg19_features(layers=("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
@@ -138,9 +130,10 @@ def vgg19_features(layers=("block1_conv1", "block2_conv1", "block3_conv1", "bloc
     Args:
         layers: names of convolution layers (``"block1_conv1"`` ... ``"block5_conv4"``,
             `VGG19_LAYERS`), in the order of the outputs.
-        weights: ``"imagenet"`` (downloaded once into ``~/.keras/models``; offline,
-            a RuntimeError says which file to fetch), None (random initialisation), or
-            the path of a ``.h5`` weights file for VGG-19 without its top.
+        weights: ``"imagenet"`` (`VGG19_WEIGHTS`, downloaded once into the Keras cache,
+            ``$KERAS_HOME/models`` or ``~/.keras/models``, by
+            `kgen.pretrained.fetch_weights`), None (random initialisation), or the path
+            of a ``.h5`` weights file for VGG-19 without its top.
         input_shape: ``(height, width, 3)``; None for any size.
         pooling: ``"avg"`` or ``"max"`` (VGG's own).
         seed: seed of the random weights (``weights=None``): Keras's default
@@ -150,6 +143,14 @@ def vgg19_features(layers=("block1_conv1", "block2_conv1", "block3_conv1", "bloc
     Returns:
         A functional `keras.Model` with one output per layer, as a list (also for one
         layer), each ``(batch, h, w, channels)``.
+
+    Raises:
+        RuntimeError: ``weights="imagenet"``, the file is not cached and cannot be
+            downloaded; the message says which file to fetch and where to put it.
+        FileNotFoundError: ``weights`` is the path of a missing file (a
+            `kgen.pretrained.WeightsFileNotFoundError`, also a `ValueError`).
+        ValueError: an unknown layer or pooling, or a file that does not hold the
+            weights of VGG-19.
 
     Example:
 
@@ -176,24 +177,15 @@ def vgg19_features(layers=("block1_conv1", "block2_conv1", "block3_conv1", "bloc
     unknown = [layer for layer in layers if layer not in VGG19_LAYERS]
     if unknown:
         raise ValueError(f"Unknown VGG-19 layer(s) {unknown}; choose among {list(VGG19_LAYERS)}.")
-    if pooling not in _POOLINGS:
-        raise ValueError(f"pooling must be 'avg' or 'max'; got {pooling!r}.")
+    checks.one_of(pooling, "pooling", _POOLINGS)
+    seed = checks.seed(seed)
     input_shape = tuple(input_shape)
     if len(input_shape) != 3 or input_shape[-1] != 3:
         raise ValueError(
             f"VGG-19 takes RGB images: input_shape must be (height, width, 3); got "
             f"{input_shape}. Repeat a grayscale image over 3 channels first "
             "(np.repeat(image, 3, axis=-1)).")
-    if weights == "imagenet":
-        weights_path = imagenet_weights_path()
-    elif weights is None:
-        weights_path = None
-    else:
-        weights_path = os.fspath(weights)
-        if not os.path.isfile(weights_path):
-            raise FileNotFoundError(
-                f"VGG-19 weights file {weights_path!r} does not exist. Pass the path of "
-                f"{VGG19_WEIGHTS_FILE}, weights='imagenet' or weights=None.")
+    weights_path = pretrained.weights_path(weights, VGG19_WEIGHTS)
     deepest = max(VGG19_LAYERS.index(layer) for layer in layers)
     inputs = keras.Input(input_shape, name="images")
     x = CaffePreprocessing(name="caffe_preprocessing")(inputs)

@@ -1,6 +1,9 @@
 """Samplers of diffusion models and their noise schedules.
 
 - `schedules`: the variances ``beta_t`` (linear, cosine) and ``alpha_bar_t``.
+- `NoiseSchedule`: the schedule's tables and named math (``q_sample``, ``q_posterior``,
+  ``predict_start_from_noise``, ...), one object shared by a `kgen.models.Diffusion`
+  model and the samplers that walk it.
 - `DDPM`: ancestral sampling through every timestep (Ho et al. 2020).
 - `DDIM`: implicit sampling in any number of steps, deterministic with ``eta=0``
   (Song et al. 2021).
@@ -13,6 +16,7 @@ A sampler is an object separate from the model, chosen per call:
 """
 
 from kgen.samplers import autoregressive, schedules  # noqa: F401
+from kgen.samplers.noise_schedule import NoiseSchedule  # noqa: F401
 from kgen.samplers.base import Sampler  # noqa: F401
 from kgen.samplers.ddim import DDIM  # noqa: F401
 from kgen.samplers.ddpm import DDPM  # noqa: F401

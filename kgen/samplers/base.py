@@ -1,13 +1,16 @@
 """`Sampler`: the reverse-diffusion loop shared by the DDPM and DDIM samplers.
 
-A sampler walks down a decreasing sequence of timesteps ``t_1 > ... > t_S``. At each
-one it asks the model for its prediction of the noise and of the clean data, then
-applies its own update rule to reach the next, less noisy, timestep. The loop is written
-with `keras.ops` (one ``ops.fori_loop``), so a model compiles it once per configuration
-with `kgen.backend.compile_function` and it can be exported as one function.
+A sampler walks down a decreasing sequence of timesteps ``t_1 > ... > t_S`` of the
+model's `kgen.samplers.NoiseSchedule`. It respaces the schedule to those timesteps
+(`NoiseSchedule.respaced`), so that each move is one step of a shorter chain, and at each
+step asks the model for its prediction of the noise and of the clean data, then applies
+its own update rule, written with the schedule's named math, to reach the next, less
+noisy, timestep. The loop is written with `keras.ops` (one ``ops.fori_loop``), so a model
+compiles it once per configuration with `kgen.backend.compile_function` and it can be
+exported as one function.
 
-Every per-step coefficient is computed once, in float64 numpy, from ``alpha_bar``: the
-loop only gathers them.
+Every per-step coefficient is computed once, in float64 numpy, from the schedule's
+``alpha_bar``: the loop only gathers them.
 """
 
 import keras
@@ -23,12 +26,23 @@ class Sampler:
     """Base class of the samplers of diffusion models (`kgen.samplers.DDPM`, `kgen.samplers.DDIM`).
 
     A subclass says which timesteps it visits (``timesteps``), what per-step
-    coefficients it needs (``coefficients``) and how it moves from ``x_t`` to the next
-    timestep (``step``); ``sample`` runs the loop, with optional inpainting.
+    coefficients of its chain it needs (``coefficients``) and how it moves from ``x_t``
+    to the previous step of the chain (``step``); ``sample`` runs the loop, with
+    optional inpainting.
 
     Args:
         clip_denoised: clip each prediction of the clean data to ``[-1, 1]`` (the data
             range of images) before the update, and recompute the noise from it.
+
+    Example:
+
+    ```python
+    import kgen
+
+    schedule = kgen.samplers.NoiseSchedule.from_name("linear", 100)
+    chain = kgen.samplers.DDIM(steps=4).chain(schedule)
+    chain.chain_timesteps   # array([ 0, 33, 66, 99]): the timesteps the sampler visits
+    ```
     """
 
     #: Whether ``step`` uses fresh Gaussian noise.
@@ -42,13 +56,26 @@ class Sampler:
         """The decreasing timesteps the sampler visits, for a chain of ``num_timesteps``."""
         raise NotImplementedError
 
-    def coefficients(self, alpha_bar, alpha_bar_prev):
-        """Per-step float64 coefficients of ``step``, from ``alpha_bar`` at each visited
-        timestep and at the next one (1 after the last step)."""
+    def coefficients(self, chain):
+        """Per-step float64 coefficients of ``step``, a dict of arrays indexed like ``chain``.
+
+        Args:
+            chain: the schedule respaced to the visited timesteps (`chain`).
+        """
         raise NotImplementedError
 
-    def step(self, x_t, noise_pred, x0_pred, coefficients, noise):
-        """``x`` at the next timestep from ``x_t`` and the model's predictions."""
+    def step(self, chain, t, x_t, noise_pred, x0_pred, coefficients, noise):
+        """``x`` at step ``t - 1`` of ``chain`` from ``x_t`` and the model's predictions.
+
+        Args:
+            chain: the respaced schedule (`chain`).
+            t: the step of ``chain`` (a scalar integer tensor).
+            x_t: the current sample.
+            noise_pred: the model's prediction of the noise.
+            x0_pred: the model's prediction of the clean data.
+            coefficients: the values of `coefficients` at step ``t`` (scalars).
+            noise: fresh standard normal noise like ``x_t`` (None if not ``stochastic``).
+        """
         raise NotImplementedError
 
     def get_config(self):
@@ -64,45 +91,38 @@ class Sampler:
         return f"{type(self).__name__}({options})"
 
     # -------------------------------------------------------------------- loop
-    def tables(self, alphas_cumprod):
-        """Every per-step coefficient of the loop, as float64 numpy arrays, keyed by name."""
-        alphas_cumprod = np.asarray(alphas_cumprod, dtype="float64")
-        steps = np.asarray(self.timesteps(len(alphas_cumprod)), dtype="int64")
-        previous = np.append(steps[1:], -1)
-        padded = np.concatenate([[1.0], alphas_cumprod])   # alpha_bar_{-1} = 1: clean data
-        a, a_prev = alphas_cumprod[steps], padded[previous + 1]
-        tables = {
-            "t": steps.astype("float64"),
-            "sqrt_alpha_bar": np.sqrt(a),
-            "sqrt_one_minus_alpha_bar": np.sqrt(1.0 - a),
-            "sqrt_alpha_bar_prev": np.sqrt(a_prev),
-            "sqrt_one_minus_alpha_bar_prev": np.sqrt(1.0 - a_prev),
-            # From the next timestep back up to this one (RePaint's resampling).
-            "jump_mean": np.sqrt(a / a_prev),
-            "jump_std": np.sqrt(1.0 - a / a_prev),
-        }
-        tables.update(self.coefficients(a, a_prev))
-        return tables
+    def chain(self, schedule):
+        """The chain the sampler walks: ``schedule`` respaced to the visited timesteps."""
+        return schedule.respaced(self.timesteps(schedule.num_timesteps))
 
-    def sample(self, x_t, predict, alphas_cumprod, seed_generator, known=None, mask=None,
+    def tables(self, schedule):
+        """Every per-step table of the loop, float64 numpy arrays keyed by name.
+
+        Indexed by the steps of `chain` (from the least noisy visited timestep); ``"t"``
+        is the model's timestep at each step.
+        """
+        chain = self.chain(schedule)
+        return {"t": chain.chain_timesteps.astype("float64"), **self.coefficients(chain)}
+
+    def sample(self, x_t, predict, schedule, seed_generator, known=None, mask=None,
                resample=1, record=False):
         """Runs the reverse chain from ``x_t`` (noise at the first timestep) to the data.
 
         Args:
             x_t: float tensor, the starting noise.
-            predict: ``predict(x, t, sqrt_alpha_bar, sqrt_one_minus_alpha_bar)`` returns
-                the model's ``(noise, clean data)`` predictions for ``x`` at timestep
-                ``t`` (a float32 scalar tensor).
-            alphas_cumprod: the model's ``alpha_bar_t`` (numpy).
+            predict: ``predict(x, t)`` returns the model's ``(noise, clean data)``
+                predictions for ``x`` at timestep ``t`` of the model's chain (a float32
+                scalar tensor).
+            schedule: the model's `kgen.samplers.NoiseSchedule`.
             seed_generator: the `keras.random.SeedGenerator` of the noise drawn along the
                 way; its state is carried through the loop and left advanced.
-            known, mask: for inpainting, the known images and a mask, 1 where a pixel is
-                known: after every step the known pixels are replaced by the known image
-                noised to the new timestep (``q_sample``), and at the end by the known
-                image itself.
+            known: for inpainting, the known images: after every step the known pixels
+                are replaced by the known image noised to the new timestep
+                (``q_sample_prev``), and at the end by the known image itself.
+            mask: for inpainting, 1 where a pixel is known, 0 where it is generated.
             resample: RePaint's resampling: each step is done ``resample`` times, going
-                back up one step with fresh noise between them, so the generated region
-                can agree with the known one.
+                back up one step with fresh noise between them (``q_forward_step``), so
+                the generated region can agree with the known one.
             record: return every intermediate sample, not only the last.
 
         Returns:
@@ -113,36 +133,36 @@ class Sampler:
             Lugmayr et al., "RePaint: Inpainting using Denoising Diffusion Probabilistic
             Models", CVPR 2022.
         """
-        tables = {name: _table(value) for name, value in self.tables(alphas_cumprod).items()}
-        num_steps = int(tables["t"].shape[0])
+        chain = self.chain(schedule)
+        tables = {name: _table(value) for name, value in self.tables(schedule).items()}
+        num_steps = chain.num_timesteps
         resample = int(resample)
 
         def noise_like(x):
             return keras.random.normal(ops.shape(x), dtype=x.dtype, seed=seed_generator)
 
-        def merge(x, sqrt_a, sqrt_one_minus_a):
-            if known is None:
-                return x
-            noised = sqrt_a * known + sqrt_one_minus_a * noise_like(x)
+        def merge(x, noised):
+            """The known pixels from ``noised``, the others from ``x``."""
             return mask * noised + (1.0 - mask) * x
 
         def reverse_step(i, x):
-            c = {name: ops.take(value, i) for name, value in tables.items()}
-            a, one_minus_a = c["sqrt_alpha_bar"], c["sqrt_one_minus_alpha_bar"]
-            noise_pred, x0_pred = predict(x, c["t"], a, one_minus_a)
+            t = num_steps - 1 - i   # the step of the chain, from the noisiest
+            c = {name: ops.take(value, t) for name, value in tables.items()}
+            noise_pred, x0_pred = predict(x, c["t"])
             if self.clip_denoised:
                 x0_pred = ops.clip(x0_pred, -1.0, 1.0)
-                noise_pred = (x - a * x0_pred) / one_minus_a
+                noise_pred = chain.predict_noise_from_start(x, t, x0_pred)
             noise = noise_like(x) if self.stochastic else None
-            x = self.step(x, noise_pred, x0_pred, c, noise)
-            return merge(x, c["sqrt_alpha_bar_prev"], c["sqrt_one_minus_alpha_bar_prev"])
+            x = self.step(chain, t, x, noise_pred, x0_pred, c, noise)
+            if known is None:
+                return x
+            return merge(x, chain.q_sample_prev(known, t, noise_like(x)))
 
         def resampled_step(i, x):
             x = reverse_step(i, x)
 
             def again(_, x):
-                up = ops.take(tables["jump_mean"], i) * x \
-                    + ops.take(tables["jump_std"], i) * noise_like(x)
+                up = chain.q_forward_step(x, num_steps - 1 - i, noise_like(x))
                 return reverse_step(i, up)
 
             if resample > 1:
@@ -150,7 +170,7 @@ class Sampler:
             return x
 
         if known is not None:
-            x_t = merge(x_t, tables["sqrt_alpha_bar"][0], tables["sqrt_one_minus_alpha_bar"][0])
+            x_t = merge(x_t, chain.q_sample(known, num_steps - 1, noise_like(x_t)))
         if not record:
             return _seeded_loop(0, num_steps, resampled_step, x_t, seed_generator)
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from kgen import checks
 from kgen.samplers.base import Sampler
 
 
@@ -15,8 +16,11 @@ class DDIM(Sampler):
         sigma = eta * sqrt((1 - alpha_bar_s) / (1 - alpha_bar_t)) * sqrt(1 - alpha_bar_t / alpha_bar_s)
 
     With ``eta = 0`` the map from the starting noise to the sample is deterministic
-    (an ODE-like path, so a few dozen steps suffice); ``eta = 1`` with every timestep is
-    the DDPM posterior. The model is the one trained for DDPM: no retraining.
+    (an ODE-like path, so a few dozen steps suffice). ``sigma^2 / eta^2`` is the variance
+    of the posterior between the visited timesteps (``posterior_variance`` of the
+    schedule respaced to them, `kgen.samplers.NoiseSchedule.respaced`), so ``eta = 1``
+    with every timestep is the DDPM sampler. The model is the one trained for DDPM: no
+    retraining.
 
     Args:
         steps: number of network evaluations (timesteps visited), at most the model's
@@ -38,14 +42,9 @@ class DDIM(Sampler):
     """
 
     def __init__(self, steps=50, eta=0.0, clip_denoised=True):
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-            raise ValueError(f"steps must be a positive integer; got {steps!r}.")
-        if isinstance(eta, bool) or not isinstance(eta, (int, float, np.floating)) \
-                or not 0.0 <= eta <= 1.0:
-            raise ValueError(f"eta must be a number in [0, 1]; got {eta!r}.")
         super().__init__(clip_denoised=clip_denoised)
-        self.steps = int(steps)
-        self.eta = float(eta)
+        self.steps = checks.integer(steps, "steps", minimum=1)
+        self.eta = checks.number(eta, "eta", 0.0, 1.0)
 
     @property
     def stochastic(self):
@@ -61,13 +60,15 @@ class DDIM(Sampler):
             return np.array([num_timesteps - 1])
         return np.round(np.linspace(num_timesteps - 1, 0, self.steps)).astype("int64")
 
-    def coefficients(self, alpha_bar, alpha_bar_prev):
-        sigma = self.eta * np.sqrt((1.0 - alpha_bar_prev) / (1.0 - alpha_bar)) \
-            * np.sqrt(1.0 - alpha_bar / alpha_bar_prev)
-        direction = np.sqrt(np.maximum(1.0 - alpha_bar_prev - sigma ** 2, 0.0))
-        return {"sigma": sigma, "direction": direction}
+    def coefficients(self, chain):
+        # On the chain of visited timesteps, sigma^2 / eta^2 is the posterior's variance
+        # between consecutive visited timesteps.
+        sigma = self.eta * np.sqrt(chain.posterior_variance)
+        direction = np.sqrt(np.maximum(1.0 - chain.alphas_cumprod_prev - sigma ** 2, 0.0))
+        return {"sigma": sigma, "direction": direction,
+                "sqrt_alpha_bar_prev": np.sqrt(chain.alphas_cumprod_prev)}
 
-    def step(self, x_t, noise_pred, x0_pred, coefficients, noise):
+    def step(self, chain, t, x_t, noise_pred, x0_pred, coefficients, noise):
         x = coefficients["sqrt_alpha_bar_prev"] * x0_pred + coefficients["direction"] * noise_pred
         if noise is not None:
             x = x + coefficients["sigma"] * noise

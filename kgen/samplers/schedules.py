@@ -1,23 +1,19 @@
 """Noise schedules of diffusion models: the variances ``beta_t`` and ``alpha_bar_t``.
 
 A schedule is computed in float64 with numpy (once, when a model is built) so that the
-small differences between neighbouring ``alpha_bar`` values keep their precision; the
-models and samplers turn the tables into float32 constants.
+small differences between neighbouring ``alpha_bar`` values keep their precision;
+`kgen.samplers.NoiseSchedule` holds the tables built from it and turns them into float32
+constants.
 """
 
 import math
 
 import numpy as np
 
+from kgen import checks
+
 #: The schedules `betas` knows.
 SCHEDULES = ("linear", "cosine")
-
-
-def _check_timesteps(timesteps):
-    if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) \
-            or timesteps < 2:
-        raise ValueError(f"timesteps must be an integer of at least 2; got {timesteps!r}.")
-    return int(timesteps)
 
 
 def linear_betas(timesteps, beta_start=1e-4, beta_end=0.02):
@@ -45,7 +41,7 @@ def linear_betas(timesteps, beta_start=1e-4, beta_end=0.02):
     References:
         Ho, Jain & Abbeel, "Denoising Diffusion Probabilistic Models", NeurIPS 2020.
     """
-    timesteps = _check_timesteps(timesteps)
+    timesteps = checks.integer(timesteps, "timesteps", minimum=2)
     scale = 1000.0 / timesteps
     if beta_end * scale >= 1.0:
         raise ValueError(
@@ -81,7 +77,7 @@ def cosine_betas(timesteps, offset=0.008, max_beta=0.999):
     References:
         Nichol & Dhariwal, "Improved Denoising Diffusion Probabilistic Models", ICML 2021.
     """
-    timesteps = _check_timesteps(timesteps)
+    timesteps = checks.integer(timesteps, "timesteps", minimum=2)
     steps = np.arange(timesteps + 1, dtype="float64") / timesteps
     f = np.cos((steps + offset) / (1.0 + offset) * math.pi / 2.0) ** 2
     return np.minimum(1.0 - f[1:] / f[:-1], max_beta)
@@ -104,11 +100,10 @@ def betas(schedule, timesteps):
     betas("cosine", 100).shape   # (100,)
     ```
     """
+    checks.one_of(schedule, "schedule", SCHEDULES)
     if schedule == "linear":
         return linear_betas(timesteps)
-    if schedule == "cosine":
-        return cosine_betas(timesteps)
-    raise ValueError(f"Unknown schedule {schedule!r}; choose one of {SCHEDULES}.")
+    return cosine_betas(timesteps)
 
 
 def alphas_cumprod(beta):

@@ -1,6 +1,6 @@
 """Tests for kgen.data: bundled data sets, validation, and the tf.data pipeline."""
 
-import importlib.util
+import sys
 
 import numpy as np
 import pytest
@@ -111,11 +111,10 @@ def test_load_errors():
         data.load("ring", num_samples=0)
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("tensorflow_datasets") is not None,
-    reason="tensorflow_datasets is installed: the missing-package error cannot happen",
-)
-def test_tfds_without_package_explains_how_to_prepare():
+def test_tfds_without_package_explains_how_to_prepare(monkeypatch):
+    # A None entry in sys.modules makes `import tensorflow_datasets` fail as if the
+    # package were not installed.
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)
     with pytest.raises(RuntimeError, match="pip install tensorflow-datasets") as info:
         data.load("tfds:mnist")
     message = str(info.value)
@@ -242,22 +241,36 @@ def test_images_with_labels_stay_paired():
 
 
 @pytest.mark.parametrize(
-    "labels, match",
+    "labels, error, match",
     [
-        (np.arange(9), r"9 labels for 10 images"),
-        (np.arange(10.0), r"integer dtype.*float64"),
-        (np.arange(10) - 1, r"negative"),
-        (np.zeros((10, 2), int), r"1-D integer array.*\(10, 2\)"),
+        (np.arange(9), ValueError, r"9 labels for 10 samples"),
+        (np.arange(10) + 0.5, TypeError, r"integer class indices.*not whole numbers"),
+        (np.arange(10) - 1, ValueError, r"class indices in 0\.\.8.*\[-1\]"),
+        (np.zeros((10, 2), int), ValueError, r"1-D array of class indices.*\(10, 2\).*argmax"),
+        (np.array(["a"] * 10), TypeError, r"integer class indices"),
     ],
 )
-def test_images_rejects_bad_labels(labels, match):
-    with pytest.raises(ValueError, match=match):
+def test_images_rejects_bad_labels(labels, error, match):
+    with pytest.raises(error, match=match):
         data.images(_indexed_images(10), labels=labels)
 
 
-@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True, "64"])
+def test_images_takes_whole_float_labels_as_class_indices():
+    ds = data.images(_indexed_images(10), batch_size=10, labels=np.arange(10.0), shuffle=False)
+    _, y = next(iter(ds))
+    assert y.dtype == "int32"
+    np.testing.assert_array_equal(np.asarray(y), np.arange(10))
+
+
+@pytest.mark.parametrize("batch_size", [0, -1])
 def test_images_rejects_bad_batch_size(batch_size):
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(ValueError, match="batch_size must be an integer of at least 1"):
+        data.images(_indexed_images(10), batch_size=batch_size)
+
+
+@pytest.mark.parametrize("batch_size", [2.5, True, "64"])
+def test_images_rejects_batch_size_of_the_wrong_type(batch_size):
+    with pytest.raises(TypeError, match="batch_size must be an integer"):
         data.images(_indexed_images(10), batch_size=batch_size)
 
 

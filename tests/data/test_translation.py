@@ -335,8 +335,10 @@ def test_pipeline_errors():
         data.paired_images(_indexed(10), _indexed(10))
     with pytest.raises(ValueError, match=r"batch_size 64 is larger than the 20 images"):
         data.unpaired_images(_indexed(10), _indexed(20))
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(ValueError, match="batch_size must be an integer of at least 1"):
         data.unpaired_images(_indexed(10), _indexed(20), batch_size=0)
+    with pytest.raises(TypeError, match="batch_size must be an integer"):
+        data.paired_images(_indexed(10), _indexed(10), batch_size=2.0)
     with pytest.raises(ValueError, match="channels-first"):
         data.unpaired_images(_indexed(10), np.zeros((4, 3, 8, 8), np.uint8))
     with pytest.raises(TypeError, match="non-image dtype"):

@@ -8,7 +8,8 @@ import pytest
 
 import kgen
 from kgen import cli
-from kgen.callbacks import Evaluate, compute_metric
+from kgen.callbacks import Evaluate
+from kgen.metrics import compute_metric
 
 
 def ring_gan():
@@ -229,9 +230,29 @@ def test_cli_evaluate_bad_arguments(tmp_path, capsys):
     assert error.value.code == 2 and "invalid choice: 'psnr'" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="no checkpoint"):
         cli.main(["evaluate", str(tmp_path / "missing.keras"), "--metric", "fid"])
-    with pytest.raises(SystemExit, match="--num-samples must be at least 1"):
+    with pytest.raises(SystemExit, match="--num-samples must be an integer of at least 1"):
         cli.main(["evaluate", "x.keras", "--metric", "modes", "-n", "0"])
     path = str(tmp_path / "vae.keras")
     small_image_vae().save(path)
-    with pytest.raises(SystemExit, match="Unknown data set"):
+    with pytest.raises(SystemExit, match="Unknown data source 'nope'"):
         cli.main(["evaluate", path, "--metric", "nll", "--data", "nope"])
+
+
+def test_compute_metric_is_kgen_metrics_and_checks_its_arguments():
+    assert kgen.callbacks.compute_metric is kgen.metrics.compute_metric is compute_metric
+    gan = ring_gan()
+    metric = kgen.metrics.ModeCoverage("ring")
+    with pytest.raises(TypeError, match="num_samples must be an integer"):
+        compute_metric(gan, metric, 10.0)
+    with pytest.raises(ValueError, match="num_samples must be an integer of at least 1"):
+        compute_metric(gan, metric, 0)
+    with pytest.raises(TypeError, match="batch_size must be an integer"):
+        compute_metric(gan, metric, 10, batch_size=True)
+    with pytest.raises(ValueError, match="batch_size must be an integer of at least 1"):
+        compute_metric(gan, metric, 10, batch_size=0)
+    with pytest.raises(TypeError, match="seed must be"):
+        compute_metric(gan, metric, 10, seed=1.5)
+    with pytest.raises(ValueError, match="data contain 1 NaN"):
+        compute_metric(gan, MeanGap(), 10, data=np.array([[0.0, np.nan]], "float32"))
+    with pytest.raises(TypeError, match="every_n_epochs must be an integer"):
+        Evaluate(metric, every_n_epochs=1.0)

@@ -264,7 +264,9 @@ def test_likelihood_errors():
     vae = kgen.models.VAE(encoder, decoder)
     with pytest.raises(ValueError, match=r"models samples of shape \(8, 8, 1\)"):
         vae.log_likelihood(np.zeros((2, 2), "float32"))
-    with pytest.raises(ValueError, match="num_samples must be a positive integer"):
+    with pytest.raises(ValueError, match="num_samples must be an integer of at least 1"):
         vae.log_likelihood(np.zeros((2, 8, 8, 1), "float32"), num_samples=0)
-    with pytest.raises(TypeError, match="seed must be"):
+    with pytest.raises(ValueError, match="seed must be"):
         vae.elbo(np.zeros((2, 8, 8, 1), "float32"), seed=-1)
+    with pytest.raises(TypeError, match="seed must be"):
+        vae.elbo(np.zeros((2, 8, 8, 1), "float32"), seed=1.5)

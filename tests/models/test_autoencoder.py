@@ -95,11 +95,12 @@ def test_generate_from_the_fitted_code_gaussian_and_save_load(tmp_path, digits_s
 
 
 def test_bad_options_and_inputs_are_rejected():
-    with pytest.raises(ValueError, match="reconstruction must be one of"):
+    with pytest.raises(ValueError, match="Unknown reconstruction 'l1'; choose one of 'mse', 'bce'"):
         tiny_ae(reconstruction="l1")
-    with pytest.raises(ValueError, match="noise must be one of"):
+    with pytest.raises(ValueError, match="Unknown noise 'salt'"):
         tiny_ae(noise="salt")
-    with pytest.raises(ValueError, match=r"in \[0, 1\) \(a probability\) for masking"):
+    with pytest.raises(ValueError,
+                       match=r"noise_level \(a masking probability\) must be a number in \[0, 1\)"):
         tiny_ae(noise="masking", noise_level=1.5)
     ae = tiny_ae()
     with pytest.raises(ValueError, match=r"latents must have shape \(n, 4\)"):

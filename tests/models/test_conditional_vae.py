@@ -73,6 +73,11 @@ def test_labels_are_required_and_checked(labelled):
         cvae.fit(x[:8], np.full(8, 10), verbose=0)
     with pytest.raises(ValueError, match="num_classes must be an integer of at least 2"):
         kgen.models.ConditionalVAE.from_shape((8, 8, 1), num_classes=1)
+    with pytest.raises(TypeError, match="labels must be integer class indices"):
+        cvae.encode(x[:2], labels=[0.5, 1.5])
+    with pytest.raises(TypeError, match="num_classes must be an integer"):
+        kgen.models.ConditionalVAE.from_shape((8, 8, 1), num_classes=10.0)
+    np.testing.assert_array_equal(cvae.check_labels([[1], [2]]), [1, 2])
     cvae.compile()
     with pytest.raises(ValueError, match=r"trains on \(samples, labels\) pairs"):
         cvae.fit(x[:8], epochs=1, verbose=0)
@@ -80,3 +85,31 @@ def test_labels_are_required_and_checked(labelled):
     vae = kgen.models.VAE.from_shape((8, 8, 1), latent_dim=4, base_filters=8)
     with pytest.raises(ValueError, match="unconditional and takes no labels"):
         vae.encode(x[:2], labels=[0, 1])
+
+
+def test_conditional_networks_take_labels_and_keep_their_layer_names():
+    enc = kgen.networks.conditional_encoder((8, 8, 1), 10, 8, base_filters=8)
+    dec = kgen.networks.conditional_decoder((8, 8, 1), 10, 4, base_filters=8)
+    # Checkpoints store these names: the builders must keep them.
+    assert [layer.name for layer in enc.layers] == [
+        "encoder_label", "encoder_embed", "encoder_input", "encoder_label_map",
+        "encoder_concat", "encoder_conv_0", "encoder_act_0", "encoder_down_1",
+        "encoder_act_1", "encoder_flatten", "encoder_out"]
+    assert [layer.name for layer in dec.layers] == [
+        "decoder_label", "decoder_latent", "decoder_embed", "decoder_concat",
+        "decoder_project", "decoder_reshape", "decoder_relu_0", "decoder_up_1",
+        "decoder_relu_1", "decoder_out"]
+    # One learned height x width map per class (images); the label changes the output.
+    assert tuple(enc.get_layer("encoder_embed").embeddings.shape) == (10, 64)
+    x = np.zeros((2, 8, 8, 1), "float32")
+    z = np.zeros((2, 4), "float32")
+    a = keras.ops.convert_to_numpy(dec([z, np.array([1, 1], "int32")]))
+    b = keras.ops.convert_to_numpy(dec([z, np.array([1, 2], "int32")]))
+    np.testing.assert_array_equal(a[0], b[0])
+    assert not np.allclose(a[1], b[1])
+    assert keras.ops.convert_to_numpy(enc([x, np.array([3, 7], "int32")])).shape == (2, 8)
+    vectors = kgen.networks.conditional_encoder((2,), 3, 4, base_filters=4, embedding_dim=5)
+    assert tuple(vectors.get_layer("encoder_embed").embeddings.shape) == (3, 5)
+    assert [layer.units for layer in vectors.layers if hasattr(layer, "units")] == [16, 16, 4]
+    with pytest.raises(ValueError, match="num_classes must be an integer of at least 2"):
+        kgen.networks.conditional_decoder((2,), 1, 4)

@@ -101,8 +101,10 @@ def test_pool_of_size_zero_is_off_and_pool_size_is_checked():
     images = distinct_images(3, 1)
     np.testing.assert_array_equal(numpy(pool(images, seed=0)), images)
     assert pool.weights == []
-    with pytest.raises(ValueError, match="pool_size must be a non-negative integer"):
+    with pytest.raises(ValueError, match="pool_size must be an integer of at least 0"):
         ImageHistoryPool(-1)
+    with pytest.raises(TypeError, match="pool_size must be an integer"):
+        ImageHistoryPool(2.5)
     assert ImageHistoryPool.from_config(ImageHistoryPool(7).get_config()).pool_size == 7
 
 
@@ -204,12 +206,18 @@ def test_cyclegan_bad_inputs_get_clear_errors():
         model.fit(a, epochs=1, verbose=0)
     with pytest.raises(ValueError, match=r"B images have shape \(8, 8, 3\)"):
         model.fit(a, np.repeat(b, 3, axis=-1), epochs=1, verbose=0)
-    with pytest.raises(ValueError, match="direction must be one of"):
+    with pytest.raises(ValueError, match="Unknown direction 'forward'; choose one of"):
         model.generate(inputs=a, direction="forward")
+    with pytest.raises(ValueError, match="Unknown direction 'forward'; choose one of"):
+        model.serving_functions(direction="forward")
     with pytest.raises(ValueError, match=r"must have shape \(n,\) \+ \(8, 8, 1\)"):
         model.generate(inputs=np.zeros((2, 16, 16, 1), "float32"), direction="b_to_a")
+    with pytest.raises(TypeError, match="non-image dtype int64"):
+        model.generate(inputs=kgen.data.load("digits")[:2].astype("int64"))
     with pytest.raises(TypeError, match="to_data_space"):
-        model.generate(inputs=kgen.data.load("digits")[:2])
+        model.fit(a, b.astype("int32"), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"Float B images must lie in \[-1, 1\]"):
+        model.fit(a, 255.0 * b, epochs=1, verbose=0)
     with pytest.raises(ValueError, match="generator_ba must map"):
         CycleGAN(model.generator_ab, resnet_generator((8, 8, 1), 3, base_filters=4,
                                                       num_blocks=0),
@@ -217,6 +225,27 @@ def test_cyclegan_bad_inputs_get_clear_errors():
     with pytest.raises(ValueError, match="discriminator_b must take images of shape"):
         CycleGAN(model.generator_ab, model.generator_ba, model.discriminator_a,
                  patchgan_discriminator((16, 16, 1), base_filters=4, num_layers=1))
-    with pytest.raises(ValueError, match="cycle_weight must be a non-negative number"):
+    with pytest.raises(TypeError, match="cycle_weight must be a number"):
         CycleGAN.from_shape((8, 8, 1), base_filters=4, num_blocks=0, num_layers=1,
                             cycle_weight="10")
+    with pytest.raises(ValueError, match=r"identity_weight must be a number in \[0, inf\]"):
+        CycleGAN.from_shape((8, 8, 1), base_filters=4, num_blocks=0, num_layers=1,
+                            identity_weight=-0.5)
+
+
+def test_cyclegan_converts_uint8_inputs_like_to_data_space():
+    pixels = kgen.data.load("digits")[:4]
+    model = CycleGAN.from_shape((8, 8, 1), base_filters=4, num_blocks=0, num_layers=1,
+                                pool_size=0)
+    data_space = kgen.data.to_data_space(pixels)
+    for direction in ("a_to_b", "b_to_a"):
+        np.testing.assert_array_equal(model.generate(inputs=pixels, direction=direction),
+                                      model.generate(inputs=data_space, direction=direction))
+    # The cycle of the step's losses sees the converted images too.
+    model.compile()
+    from_pixels = model.evaluate(pixels, pixels[::-1], batch_size=4, verbose=0,
+                                 return_dict=True)
+    from_floats = model.evaluate(data_space, data_space[::-1], batch_size=4, verbose=0,
+                                 return_dict=True)
+    for key in ("cycle", "identity", "d_loss", "g_loss"):
+        assert from_pixels[key] == pytest.approx(from_floats[key], rel=1e-6, abs=1e-7), key

@@ -88,9 +88,8 @@ def test_parameterisations_round_trip():
     for prediction in ("epsilon", "x0", "v"):
         model = tiny_model(prediction=prediction, ema=None)
         x_t = model.q_sample(x0, t, noise)
-        a = model._at("sqrt_alpha_bar", t, x_t)
-        s = model._at("sqrt_one_minus_alpha_bar", t, x_t)
-        eps, start = model._noise_and_start(model.target(x0, t, noise), x_t, a, s)
+        eps, start = model.noise_schedule.noise_and_start(
+            prediction, model.target(x0, t, noise), x_t, t)
         np.testing.assert_allclose(to_numpy(eps), noise, atol=2e-4, err_msg=prediction)
         np.testing.assert_allclose(to_numpy(start), x0, atol=2e-4, err_msg=prediction)
     v = model.predict_v(x0, t, noise)
@@ -100,6 +99,29 @@ def test_parameterisations_round_trip():
         to_numpy(model.predict_noise_from_start(x_t, t, x0)), noise, atol=2e-4)
     np.testing.assert_allclose(
         to_numpy(model.predict_start_from_noise(x_t, t, noise)), x0, atol=2e-4)
+
+
+def test_the_model_and_its_samplers_share_one_noise_schedule():
+    model = tiny_model(schedule="cosine", timesteps=40)
+    schedule = model.noise_schedule
+    assert isinstance(schedule, kgen.samplers.NoiseSchedule) and schedule.num_timesteps == 40
+    assert model.betas is schedule.betas and model.alphas_cumprod is schedule.alphas_cumprod
+    np.testing.assert_array_equal(model.betas, kgen.samplers.schedules.cosine_betas(40))
+    rng = np.random.default_rng(4)
+    x0, noise = rng.standard_normal((2, 3) + SHAPE).astype("float32")
+    t = np.array([0, 20, 39])
+    np.testing.assert_array_equal(to_numpy(model.q_sample(x0, t, noise)),
+                                  to_numpy(schedule.q_sample(x0, t, noise)))
+    # The network's output is read as the prediction in one place, for training and sampling.
+    x_t = schedule.q_sample(x0, t, noise)
+    eps, start = model.model_predictions(x_t, t)
+    expected = schedule.noise_and_start("epsilon", model.denoise(x_t, t), x_t, t)
+    np.testing.assert_allclose(to_numpy(eps), to_numpy(expected[0]), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(start), to_numpy(expected[1]), atol=1e-6)
+    # The sampler walks the same schedule, respaced to the timesteps it visits.
+    chain = kgen.samplers.DDIM(steps=4).chain(schedule)
+    np.testing.assert_array_equal(chain.alphas_cumprod,
+                                  model.alphas_cumprod[chain.chain_timesteps])
 
 
 def test_training_lowers_the_loss_and_saving_keeps_the_average(digits, tmp_path):
@@ -175,6 +197,29 @@ def test_class_conditional_training_and_guidance(digits):
         model.fit(kgen.data.to_data_space(x[:8]), epochs=1, verbose=0)
 
 
+def test_labels_have_the_package_semantics(digits):
+    x, y = kgen.data.load("digits", return_labels=True)
+    model = tiny_model(num_classes=10)
+    ints = model.generate(seed=2, steps=3, labels=[0, 7, 3])
+    # (n, 1) labels and whole-number floats are the same labels.
+    np.testing.assert_array_equal(
+        model.generate(seed=2, steps=3, labels=np.array([[0], [7], [3]])), ints)
+    np.testing.assert_array_equal(
+        model.generate(seed=2, steps=3, labels=np.array([0.0, 7.0, 3.0])), ints)
+    np.testing.assert_array_equal(model.generate(3, seed=2, steps=3, labels=7),
+                                  model.generate(seed=2, steps=3, labels=[7, 7, 7]))
+    with pytest.raises(TypeError, match="not whole numbers"):
+        model.generate(seed=2, steps=3, labels=[0.5, 7, 3])
+    with pytest.raises(ValueError, match="One-hot"):
+        model.generate(seed=2, steps=3, labels=np.eye(10)[[0, 7, 3]])
+    with pytest.raises(ValueError, match="One-hot"):
+        model.fit(kgen.data.to_data_space(x[:8]), np.eye(10)[y[:8]], epochs=1, verbose=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit(kgen.data.to_data_space(x[:32]), y[:32, None].astype("float32"),
+                        batch_size=16, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0])
+
+
 def test_bad_inputs_give_clear_errors(digits):
     model = tiny_model()
     x = kgen.data.to_data_space(digits[:8])
@@ -190,6 +235,16 @@ def test_bad_inputs_give_clear_errors(digits):
         model.generate(2, seed=0, sampler="ddpm", steps=10)
     with pytest.raises(ValueError, match="Unknown prediction"):
         tiny_model(prediction="score")
+    with pytest.raises(ValueError, match="Unknown schedule"):
+        tiny_model(schedule="quadratic")
+    with pytest.raises(TypeError, match="timesteps must be an integer"):
+        tiny_model(timesteps=50.0)
+    with pytest.raises(ValueError, match="label_dropout must be a number in"):
+        tiny_model(num_classes=10, label_dropout=1.0)
+    with pytest.raises(TypeError, match="resample must be an integer"):
+        model.generate(2, seed=0, resample=1.5)
+    with pytest.raises(TypeError, match="guidance_scale must be a number"):
+        model.generate(2, seed=0, guidance_scale="2")
     with pytest.raises(ValueError, match="needs Diffusion\\(num_classes"):
         kgen.models.Diffusion(tiny_network(num_classes=10))
     with pytest.raises(ValueError, match="network that takes labels"):

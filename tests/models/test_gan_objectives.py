@@ -1,5 +1,5 @@
-"""Adversarial objectives: losses, gradient penalties, critic steps, spectral norm, EMA,
-conditional GAN."""
+"""GAN training options: adversarial losses, gradient penalties, critic steps, spectral norm,
+EMA, conditional GAN."""
 
 import keras
 import numpy as np
@@ -21,33 +21,7 @@ def ring(n=256):
     return kgen.data.load("ring", num_samples=n, seed=0)
 
 
-# ------------------------------------------------------------------ losses
-def test_losses_equal_hand_computations():
-    real = np.array([2.0, 0.5, -0.5, 1.0], "float32")
-    fake = np.array([-2.0, 0.0, 0.8], "float32")
-    hinge = losses.get_adversarial_loss("hinge")
-    wasserstein = losses.get_adversarial_loss("wasserstein")
-    least_squares = losses.get_adversarial_loss("least_squares")
-    # Hinge: mean(relu(1 - real)) + mean(relu(1 + fake)); G: -mean(fake).
-    expected = np.mean([0.0, 0.5, 1.5, 0.0]) + np.mean([0.0, 1.0, 1.8])
-    assert float(numpy(hinge.discriminator_loss(real, fake))) == pytest.approx(expected)
-    assert float(numpy(hinge.generator_loss(fake))) == pytest.approx(-np.mean(fake))
-    # Wasserstein: mean(fake) - mean(real); G: -mean(fake).
-    assert float(numpy(wasserstein.discriminator_loss(real, fake))) == pytest.approx(
-        np.mean(fake) - np.mean(real))
-    assert float(numpy(wasserstein.generator_loss(fake))) == pytest.approx(-np.mean(fake))
-    # Least squares (0-1-1 coding): 0.5 mean((real-1)^2) + 0.5 mean(fake^2);
-    # G: 0.5 mean((fake-1)^2).
-    expected = 0.5 * np.mean((real - 1) ** 2) + 0.5 * np.mean(fake**2)
-    assert float(numpy(least_squares.discriminator_loss(real, fake))) == pytest.approx(expected)
-    assert float(numpy(least_squares.generator_loss(fake))) == pytest.approx(
-        0.5 * np.mean((fake - 1) ** 2))
-    assert least_squares.threshold == 0.5 and hinge.threshold == 0.0
-    assert set(losses.ADVERSARIAL_LOSSES) >= {"hinge", "wasserstein", "least_squares"}
-    with pytest.raises(ValueError, match="Unknown adversarial loss"):
-        losses.get_adversarial_loss("hinge_loss")
-
-
+# ------------------------------------------------------------ GAN losses
 @pytest.mark.parametrize("loss", ["hinge", "wasserstein", "least_squares"])
 def test_each_loss_trains_the_discriminator_and_logs_finite_values(loss):
     gan = kgen.models.GAN.from_shape((2,), latent_dim=4, base_filters=16, loss=loss,
@@ -67,76 +41,41 @@ def test_each_loss_trains_the_discriminator_and_logs_finite_values(loss):
 
 
 # -------------------------------------------------------- input gradients
-def _linear_critic(w, b=0.25):
-    critic = keras.layers.Dense(1)
-    critic.build((None, len(w)))
-    critic.kernel.assign(np.asarray(w, "float32")[:, None])
-    critic.bias.assign([b])
-    return critic
+def _tanh_critic():
+    inputs = keras.Input((3,))
+    hidden = keras.layers.Dense(4, activation="tanh", name="critic_hidden")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(1, name="critic_out")(hidden),
+                       name="discriminator")
 
 
-def test_penalties_of_a_linear_critic_equal_their_closed_forms():
-    # D(x) = w.x + b: grad_x D = w everywhere, so GP = lambda (|w| - 1)^2 and
-    # R1 = gamma / 2 |w|^2, whatever the samples and the interpolation.
-    w = np.array([1.0, 2.0, 2.0])  # |w| = 3
-    critic = _linear_critic(w)
+@pytest.mark.parametrize("penalty", ["wgan-gp", "r1"])
+def test_gan_penalty_is_the_penalty_of_the_critic_input_gradients(penalty):
+    """GAN.penalty: WGAN-GP at interpolates whose weights come from the model's seed
+    generator, R1 at the real samples, each computed with `backend.input_gradient`."""
+    critic = _tanh_critic()
+    gan = kgen.models.GAN(mlp(2, 3, (), name="generator"), critic, seed=5,
+                          gradient_penalty=penalty, penalty_weight=3.0)
     rng = np.random.default_rng(0)
     real, fake = rng.normal(size=(2, 6, 3)).astype("float32")
-    np.testing.assert_allclose(numpy(backend.input_gradient(critic, real)),
-                               np.tile(w, (6, 1)), rtol=1e-6)
-    gp = losses.wgan_gradient_penalty(critic, real, fake, weight=10.0, seed=0)
-    assert float(numpy(gp)) == pytest.approx(10.0 * (3.0 - 1.0) ** 2, rel=1e-5)
-    r1 = losses.r1_penalty(critic, real, weight=4.0)
-    assert float(numpy(r1)) == pytest.approx(0.5 * 4.0 * 9.0, rel=1e-5)
-
-    # Second order: the penalties are differentiable with respect to the critic's kernel.
-    (value, _), (grad_w, _) = backend.value_and_grad(
-        lambda: (losses.wgan_gradient_penalty(critic, real, fake, 10.0, seed=1), None),
-        [critic.kernel, critic.bias])()
-    assert float(numpy(value)) == pytest.approx(40.0, rel=1e-5)
-    np.testing.assert_allclose(numpy(grad_w)[:, 0], 2 * 10.0 * (3.0 - 1.0) * w / 3.0, rtol=1e-5)
-    (_, _), (grad_w, _) = backend.value_and_grad(
-        lambda: (losses.r1_penalty(critic, real, 4.0), None), [critic.kernel, critic.bias])()
-    np.testing.assert_allclose(numpy(grad_w)[:, 0], 4.0 * w, rtol=1e-5)
-
-
-def _tanh_critic_numpy(x, W, b, v):
-    """D(x) = v . tanh(x W + b) and its input gradient, in float64."""
-    h = np.tanh(x @ W + b)
-    return h @ v, ((1 - h**2) * v) @ W.T
-
-
-def test_input_gradient_of_a_nonlinear_critic_and_its_weight_gradient():
-    rng = np.random.default_rng(1)
-    W, b, v = rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=4)
-    x = rng.normal(size=(5, 3))
-    inputs = keras.Input((3,))
-    hidden = keras.layers.Dense(4, activation="tanh")(inputs)
-    critic = keras.Model(inputs, keras.layers.Dense(1, use_bias=False)(hidden))
-    critic.set_weights([W.astype("float32"), b.astype("float32"),
-                        v[:, None].astype("float32")])
-    _, expected = _tanh_critic_numpy(x, W, b, v)
-    x32 = x.astype("float32")
-    np.testing.assert_allclose(numpy(backend.input_gradient(critic, x32)), expected, rtol=1e-4,
-                               atol=1e-6)
-    norms = np.linalg.norm(expected, axis=1)
-    # With real == fake every interpolate is x itself.
-    gp = losses.wgan_gradient_penalty(critic, x32, x32, weight=10.0, seed=0)
-    assert float(numpy(gp)) == pytest.approx(10.0 * np.mean((norms - 1) ** 2), rel=1e-4)
-
-    # d R1 / d W against central finite differences of the float64 closed form.
-    def r1(W_):
-        return 0.5 * 10.0 * np.mean(np.sum(_tanh_critic_numpy(x, W_, b, v)[1] ** 2, axis=1))
-
-    numeric = np.zeros_like(W)
-    for index in np.ndindex(*W.shape):
-        step = np.zeros_like(W)
-        step[index] = 1e-6
-        numeric[index] = (r1(W + step) - r1(W - step)) / 2e-6
-    (value, _), grads = backend.value_and_grad(
-        lambda: (losses.r1_penalty(critic, x32, 10.0), None), critic.trainable_variables)()
-    assert float(numpy(value)) == pytest.approx(r1(W), rel=1e-4)
-    np.testing.assert_allclose(numpy(grads[0]), numeric, rtol=1e-3, atol=1e-5)
+    # A generator in the model's seed state draws the model's interpolation weights.
+    before = numpy(gan.seed_generator.state).copy()
+    twin = keras.random.SeedGenerator(seed=5)
+    twin.state.assign(before)
+    got = float(numpy(gan.penalty(real, fake)))
+    after = numpy(gan.seed_generator.state)
+    if penalty == "wgan-gp":
+        eps = keras.random.uniform((6, 1), seed=twin)
+        points = losses.interpolate(real, fake, eps)
+        expected = losses.wgan_gradient_penalty(backend.input_gradient(critic, points), 3.0)
+        # The draw advanced the model's seed state: the next penalty uses new weights.
+        assert not np.array_equal(after, before)
+        assert float(numpy(gan.penalty(real, fake))) != pytest.approx(got, rel=1e-6)
+    else:
+        expected = losses.r1_penalty(backend.input_gradient(critic, real), 3.0)
+        np.testing.assert_array_equal(after, before)   # R1 draws no noise
+        assert float(numpy(gan.penalty(real, fake))) == got
+    assert got == float(numpy(expected))
+    assert got > 0.0
 
 
 def test_input_gradient_rejects_integer_inputs():
@@ -218,10 +157,10 @@ def test_gan_option_errors():
     generator, critic = mlp(2, 2, (4,), name="generator"), mlp(2, 1, (4,), name="discriminator")
     with pytest.raises(ValueError, match="Unknown gradient_penalty"):
         kgen.models.GAN(generator, critic, gradient_penalty="gp")
-    with pytest.raises(ValueError, match="discriminator_steps must be a positive integer"):
+    with pytest.raises(ValueError, match="discriminator_steps must be an integer of at least 1"):
         kgen.models.GAN(generator, critic, discriminator_steps=0)
     with pytest.raises(ValueError, match="gradient_penalty is None"):
-        kgen.models.GAN(generator, critic, penalty_weight=5.0)
+        kgen.models.GAN(generator, critic, gradient_penalty=None, penalty_weight=5.0)
     with pytest.raises(ValueError, match="EMA decay"):
         kgen.models.GAN(generator, critic, ema=1.0)
     gan = kgen.models.GAN(generator, critic, gradient_penalty="wgan-gp")
@@ -293,9 +232,11 @@ def test_spectral_norm_dcgan_discriminator():
 
 
 # ----------------------------------------------------------------- EMA
-def test_ema_generator_averages_the_weights_is_sampled_and_saved(tmp_path):
+@pytest.mark.parametrize("warmup", [False, True])
+def test_ema_generator_averages_the_weights_is_sampled_and_saved(tmp_path, warmup):
     decay = 0.75
-    gan = kgen.models.GAN.from_shape((2,), latent_dim=4, base_filters=16, ema=decay, seed=0)
+    gan = kgen.models.GAN.from_shape((2,), latent_dim=4, base_filters=16, ema=decay,
+                                     ema_warmup=warmup, seed=0)
     assert gan.ema_generator is not None and gan.sampling_generator is gan.ema_generator
     assert not gan.ema_generator.trainable_weights  # non-trainable: state, not optimised
     gan.compile(generator_optimizer=keras.optimizers.Adam(1e-2))
@@ -304,10 +245,12 @@ def test_ema_generator_averages_the_weights_is_sampled_and_saved(tmp_path):
     for a, b in zip(shadows, raw):
         np.testing.assert_array_equal(a, b)
     points = ring(64)
-    for _ in range(2):  # one step per fit: s <- decay * s + (1 - decay) * w
+    for step in range(2):  # one step per fit: s <- d * s + (1 - d) * w
         gan.fit(points, batch_size=64, epochs=1, verbose=0, shuffle=False)
         raw = values(gan.generator.weights)
-        shadows = [decay * s + (1 - decay) * w for s, w in zip(shadows, raw)]
+        # With warmup, step n uses d = min(decay, (1 + n) / (10 + n)): 0.1, then 2 / 11.
+        d = min(decay, (1 + step) / (10 + step)) if warmup else decay
+        shadows = [d * s + (1 - d) * w for s, w in zip(shadows, raw)]
         for got, expected in zip(values(gan.ema_generator.weights), shadows):
             np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
     assert any(not np.allclose(s, w) for s, w in zip(shadows, raw))

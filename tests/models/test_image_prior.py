@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import kgen
-from kgen.psnr import psnr
+from kgen.metrics import psnr
 
 
 def clean_image(name="coffee", size=16):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import kgen
+from kgen import replica
 from kgen.networks import patchgan_discriminator, unet_generator
 from kgen.networks.unet import max_unet_depth
 
@@ -86,6 +87,34 @@ def test_dropout_drops_per_example_scales_the_rest_and_round_trips(tmp_path):
     assert not layers_of(unet, keras.layers.Dropout)
 
 
+def test_dropout_draws_its_mask_through_kgen_replica_and_checks_its_rate():
+    # Under tf.distribute, kgen.replica.batch_noise gives each replica its rows of the
+    # global batch's noise; a stand-in that records the shapes and keeps everything
+    # shows that the mask (and only the mask) comes from it.
+    shapes = []
+
+    def keep_all(draw, shape):
+        shapes.append(tuple(shape))
+        return keras.ops.ones(shape)
+
+    layer = kgen.networks.Dropout(0.5, noise_shape=(None, 1), seed=0)
+    x = np.ones((4, 3), "float32")
+    previous = replica.install(batch_noise=keep_all)
+    try:
+        out = keras.ops.convert_to_numpy(layer(x, training=True))
+        layer(x)                          # inference: no noise drawn
+    finally:
+        replica.install(**previous)
+    assert shapes == [(4, 1)]
+    np.testing.assert_allclose(out, 2.0 * x)
+    with pytest.raises(ValueError, match=r"rate must be a number in \[0, 1\)"):
+        kgen.networks.Dropout(1.0)
+    with pytest.raises(TypeError, match="rate must be a number"):
+        kgen.networks.Dropout("0.5")
+    with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\)"):
+        unet_generator((8, 8, 1), dropout=1.5)
+
+
 def test_patchgan_gives_a_grid_of_logits_for_pairs_and_clips_its_depth():
     d = patchgan_discriminator((8, 8, 3), condition_shape=(8, 8, 1), base_filters=4)
     assert [tuple(i.shape[1:]) for i in d.inputs] == [(8, 8, 1), (8, 8, 3)]
@@ -105,8 +134,10 @@ def test_patchgan_gives_a_grid_of_logits_for_pairs_and_clips_its_depth():
         patchgan_discriminator((8, 8, 3), condition_shape=(16, 16, 1))
     with pytest.raises(ValueError, match="Unknown normalization"):
         patchgan_discriminator((8, 8, 3), normalization="layer")
-    with pytest.raises(ValueError, match="num_layers must be a positive integer"):
+    with pytest.raises(ValueError, match="num_layers must be an integer of at least 1"):
         patchgan_discriminator((8, 8, 3), num_layers=0)
+    with pytest.raises(TypeError, match="num_layers must be an integer"):
+        patchgan_discriminator((8, 8, 3), num_layers=2.0)
 
 
 # ------------------------------------------------------------------ model
@@ -162,13 +193,17 @@ def test_pix2pix_bad_inputs_get_clear_errors():
     with pytest.raises(ValueError, match=r"targets have shape \(8, 8, 1\)"):
         model.fit(x, x, epochs=1, verbose=0)
     with pytest.raises(TypeError, match="to_data_space"):
-        model.fit(kgen.data.load("digits")[:8], y, epochs=1, verbose=0)
-    with pytest.raises(ValueError, match="Pass the images to translate as inputs="):
+        model.fit(kgen.data.load("digits")[:8].astype("int64"), y, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"Float targets must lie in \[-1, 1\]"):
+        model.fit(x, 255.0 * y, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="Pass the images as inputs="):
         model.generate(4)
     with pytest.raises(ValueError, match=r"inputs must have shape \(n,\) \+ \(8, 8, 1\)"):
         model.generate(inputs=y)
-    with pytest.raises(TypeError, match="to_data_space"):
-        model.generate(inputs=kgen.data.load("digits")[:2])
+    with pytest.raises(TypeError, match="non-image dtype int64"):
+        model.generate(inputs=kgen.data.load("digits")[:2].astype("int64"))
+    with pytest.raises(ValueError, match=r"Float inputs must lie in \[-1, 1\]"):
+        model.generate(inputs=255.0 * x[:2])
     with pytest.raises(ValueError, match=r"num_samples \(3\) differs"):
         model.generate(3, inputs=x[:2])
     with pytest.raises(ValueError, match="must take \\[input, image\\] pairs"):
@@ -176,5 +211,27 @@ def test_pix2pix_bad_inputs_get_clear_errors():
                             patchgan_discriminator((8, 8, 3), base_filters=4))
     with pytest.raises(ValueError, match="same size"):
         kgen.models.Pix2Pix.from_shape((8, 8, 1), (16, 16, 3))
-    with pytest.raises(ValueError, match="l1_weight must be a non-negative number"):
+    with pytest.raises(ValueError, match=r"l1_weight must be a number in \[0, inf\]"):
         kgen.models.Pix2Pix.from_shape((8, 8, 1), base_filters=4, l1_weight=-1.0)
+    with pytest.raises(TypeError, match="l1_weight must be a number"):
+        kgen.models.Pix2Pix.from_shape((8, 8, 1), base_filters=4, l1_weight="100")
+
+
+def test_pix2pix_converts_uint8_images_like_to_data_space():
+    pixels = kgen.data.load("digits")[:8]
+    x, y = paired_digits(8)
+    model = kgen.models.Pix2Pix.from_shape((8, 8, 1), (8, 8, 3), base_filters=4, seed=0)
+    model.compile()
+    # generate(inputs=uint8): the translations of kgen.data.to_data_space(inputs).
+    np.testing.assert_array_equal(model.generate(inputs=pixels), model.generate(inputs=x))
+    assert model.generate(inputs=pixels[0]).shape == (1, 8, 8, 3)
+    # fit() and evaluate() on uint8 arrays: converted in the step, the same way.
+    target_pixels = np.round((y + 1.0) * 127.5).astype(np.uint8)
+    targets = kgen.data.to_data_space(target_pixels)
+    from_pixels = model.evaluate(pixels, target_pixels, batch_size=8, verbose=0,
+                                 return_dict=True)
+    from_floats = model.evaluate(x, targets, batch_size=8, verbose=0, return_dict=True)
+    for key in ("l1", "g_loss", "d_loss"):
+        assert from_pixels[key] == pytest.approx(from_floats[key], rel=1e-6, abs=1e-7), key
+    history = model.fit(pixels, target_pixels, batch_size=8, epochs=1, verbose=0).history
+    assert np.isfinite(history["l1"][0]) and history["l1"][0] > 0

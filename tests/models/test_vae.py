@@ -117,12 +117,108 @@ def test_encoder_with_two_outputs_and_mlp_networks():
 
 
 def test_bad_options_are_rejected():
-    with pytest.raises(ValueError, match="likelihood must be one of"):
+    with pytest.raises(ValueError, match="Unknown likelihood 'poisson'; choose one of "
+                                         "'bernoulli', 'gaussian'"):
         tiny_vae(likelihood="poisson")
-    with pytest.raises(ValueError, match="sigma must be 'learned' or a positive number"):
+    with pytest.raises(ValueError, match=r"sigma must be a number in \(0, inf"):
         tiny_vae(likelihood="gaussian", sigma=-1.0)
-    with pytest.raises(ValueError, match="beta must be non-negative"):
+    with pytest.raises(ValueError, match=r"beta must be a number in \[0, inf"):
         tiny_vae(beta=-1.0)
+    with pytest.raises(ValueError, match="sigma must be 'learned' or a positive number"):
+        tiny_vae(likelihood="gaussian", sigma="fixed")
+    # The wrong type is a TypeError, a value out of range a ValueError.
+    with pytest.raises(TypeError, match="beta must be a number"):
+        tiny_vae(beta="2")
+    with pytest.raises(TypeError, match="latent_dim must be an integer"):
+        kgen.models.VAE.from_shape((8, 8, 1), latent_dim=2.5)
+    with pytest.raises(ValueError, match="latent_dim must be an integer of at least 1"):
+        kgen.models.VAE.from_shape((8, 8, 1), latent_dim=0)
+    with pytest.raises(ValueError, match=r"image shape \(height, width, channels\) or a vector"):
+        kgen.models.VAE.from_shape((8, 8))
+
+
+def test_samples_follow_the_data_space_rule(digits_small):
+    vae = tiny_vae(likelihood="gaussian")
+    raw = kgen.data.load("digits")[:4]
+    # uint8 images are converted exactly as kgen.data.to_data_space converts them.
+    np.testing.assert_array_equal(vae.encode(raw)[0],
+                                  vae.encode(kgen.data.to_data_space(raw))[0])
+    # Float images outside [-1, 1] (0..255 values, say) are refused ...
+    with pytest.raises(ValueError, match=r"must lie in \[-1, 1\]"):
+        vae.encode(raw.astype("float32"))
+    with pytest.raises(ValueError, match=r"models samples of shape \(8, 8, 1\)"):
+        vae.encode(np.zeros((2, 8, 8, 3), "float32"))
+    # ... except by the likelihood estimates, which take dequantised images (half a level
+    # past [-1, 1]) as they are.
+    dequantised = kgen.metrics.dequantize(raw, seed=0)
+    assert dequantised.max() > 1.0 or dequantised.min() < -1.0
+    log_p = vae.log_likelihood(dequantised, num_samples=4, seed=0)
+    assert log_p.shape == (4,) and np.all(np.isfinite(log_p))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        vae.log_likelihood(np.full((1, 8, 8, 1), np.nan, "float32"), num_samples=2)
+
+
+def test_default_networks_keep_their_layer_names():
+    # Checkpoints store these names: the builders must keep them.
+    enc = kgen.networks.encoder((8, 8, 1), 8, base_filters=8)
+    dec = kgen.networks.decoder((8, 8, 1), 4, base_filters=8)
+    assert [layer.name for layer in enc.layers] == [
+        "encoder_image", "encoder_conv_0", "encoder_act_0", "encoder_down_1",
+        "encoder_act_1", "encoder_flatten", "encoder_out"]
+    assert [layer.name for layer in dec.layers] == [
+        "decoder_latent", "decoder_project", "decoder_reshape", "decoder_relu_0",
+        "decoder_up_1", "decoder_relu_1", "decoder_out"]
+    assert enc.output_shape == (None, 8) and dec.output_shape == (None, 8, 8, 1)
+    # No batch normalisation, ReLU activations and a linear output.
+    assert not any(isinstance(layer, keras.layers.BatchNormalization)
+                   for layer in enc.layers + dec.layers)
+    assert enc.get_layer("encoder_act_1").activation is keras.activations.relu
+    assert dec.get_layer("decoder_out").activation is keras.activations.linear
+    vectors = kgen.networks.encoder((2,), 6, base_filters=4)
+    assert [layer.name for layer in vectors.layers] == [
+        "encoder_input", "encoder_dense_0", "encoder_dense_1", "encoder_out"]
+    assert [layer.units for layer in vectors.layers[1:]] == [16, 16, 6]
+    assert [layer.name for layer in kgen.networks.decoder((2,), 3).layers] == [
+        "decoder_input", "decoder_dense_0", "decoder_dense_1", "decoder_out"]
+    # from_shape builds exactly these networks.
+    vae = tiny_vae()
+    assert [layer.name for layer in vae.encoder.layers] == [layer.name for layer in enc.layers]
+    assert [layer.name for layer in vae.decoder.layers] == [layer.name for layer in dec.layers]
+
+
+def test_importance_weighted_terms_in_closed_form():
+    from kgen.models import importance_weighted
+
+    # log_mean_exp is log (1/K) sum_k exp(log_w_k), to float32 precision relative to the
+    # largest weight: very negative weights (exp(-1000) is 0 in float64) lose nothing.
+    log_w = np.array([[np.log(1.0), np.log(3.0)], [-1000.0, -1000.0 + np.log(3.0)]])
+    np.testing.assert_allclose(importance_weighted.log_mean_exp(log_w),
+                               [np.log(2.0), -1000.0 + np.log(2.0)], rtol=0, atol=1e-6)
+    # log w = log p(x|z) + log N(z; 0, I) - log N(z; mean, sigma^2).
+    rng = np.random.default_rng(0)
+    eps = rng.normal(size=(5, 3)).astype("float32")
+    mean = rng.normal(size=(5, 3)).astype("float32")
+    log_var = rng.normal(size=(5, 3)).astype("float32")
+    z = mean + np.exp(0.5 * log_var) * eps
+    log_px = rng.normal(size=5).astype("float32")
+    expected = (log_px + stats.norm.logpdf(z).sum(1)
+                - stats.norm.logpdf(z, mean, np.exp(0.5 * log_var)).sum(1))
+    got = keras.ops.convert_to_numpy(
+        importance_weighted.log_importance_weights(log_px, z, eps, log_var))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    # The ELBO is the mean log p(x|z) less the KL; the IWAE estimate is above it.
+    elbo, log_p = importance_weighted.bounds(log_w, log_w + 0.5, np.array([0.25, 0.25]))
+    np.testing.assert_allclose(elbo, log_w.mean(1) + 0.25)
+    assert np.all(log_p >= log_w.mean(1))
+    # VAE.log_likelihood_bounds is these functions applied to the VAE's terms.
+    vae = tiny_vae(likelihood="gaussian")
+    x = kgen.data.to_data_space(kgen.data.load("digits")[:6])
+    samples = importance_weighted.importance_samples(vae, vae.importance_terms, x, 8,
+                                                     batch_size=16, seed=3)
+    assert [part.shape for part in samples] == [(6, 8), (6, 8), (6,)]
+    for got, want in zip(importance_weighted.bounds(*samples),
+                         vae.log_likelihood_bounds(x, 8, batch_size=16, seed=3)):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_save_load_round_trip_and_continued_training(tmp_path, digits_small):

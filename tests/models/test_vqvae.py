@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import kgen
-from kgen import backend
+from kgen import backend, replica
 from kgen.networks import VectorQuantizer
 
 from harness import values
@@ -71,6 +71,42 @@ def test_dead_codes_are_restarted_from_the_batch():
         assert np.min(np.abs(z - row).sum(1)) < 1e-6
     np.testing.assert_array_equal(_numpy(vq.unused_steps), 0)
     np.testing.assert_allclose(_numpy(vq.ema_cluster_size)[1:], 1.0)
+
+
+def test_quantizer_options_are_checked():
+    with pytest.raises(ValueError, match="num_embeddings must be an integer of at least 1"):
+        VectorQuantizer(num_embeddings=0, embedding_dim=2)
+    with pytest.raises(TypeError, match="embedding_dim must be an integer"):
+        VectorQuantizer(num_embeddings=4, embedding_dim=2.0)
+    with pytest.raises(ValueError, match=r"decay must be a number in \[0, 1\)"):
+        VectorQuantizer(num_embeddings=4, embedding_dim=2, decay=1.0)
+    with pytest.raises(ValueError, match=r"epsilon must be a number in \(0, inf\]"):
+        VectorQuantizer(num_embeddings=4, embedding_dim=2, epsilon=0.0)
+    with pytest.raises(TypeError, match="restart_after must be an integer"):
+        VectorQuantizer(num_embeddings=4, embedding_dim=2, restart_after=True)
+    assert VectorQuantizer(num_embeddings=4, embedding_dim=2, restart_after=0).restart_after \
+        is None
+
+
+def test_the_codebook_update_gathers_the_batch_through_kgen_replica():
+    # Under tf.distribute, kgen.replica.gather_batch is an all-gather: the statistics are
+    # those of the global batch. Here a stand-in "gathers" two replicas holding the same
+    # rows, which must double the counts of the update.
+    z = np.array([[1, 0], [0, 1], [9, 1], [11, -1], [10, 2]], "float32")
+    codebook = np.array([[0, 0], [10, 0], [0, 10], [-50, -50]], "float32")
+    counts = {}
+    for copies in (1, 2):
+        vq = VectorQuantizer(num_embeddings=4, embedding_dim=2, decay=0.5,
+                             restart_after=None, seed=0)
+        vq.embeddings.assign(codebook)
+        previous = replica.install(
+            gather_batch=lambda x: keras.ops.concatenate([x] * copies, axis=0))
+        try:
+            counts[copies] = _numpy(vq.update_codebook(z))
+        finally:
+            replica.install(**previous)
+    np.testing.assert_array_equal(counts[1], [2, 3, 0, 0])
+    np.testing.assert_array_equal(counts[2], 2 * counts[1])
 
 
 def test_vqvae_trains_with_ema_restarts_logs_and_round_trips(tmp_path, digits_small):
@@ -146,12 +182,14 @@ def test_generate_decode_codes_and_clear_errors(digits_small):
         vq.decode_codes(np.full((1, 4, 4), 8))
     with pytest.raises(ValueError, match=r"codes must have shape \(n, 4, 4\)"):
         vq.decode_codes(np.zeros((1, 3, 3), "int32"))
-    with pytest.raises(ValueError, match="integer code indices"):
+    with pytest.raises(TypeError, match="integer code indices"):
         vq.decode_codes(np.zeros((1, 4, 4), "float32"))
     with pytest.raises(ValueError, match=r"models samples of shape \(8, 8, 1\)"):
         vq.encode(np.zeros((2, 16, 16, 1), "float32"))
-    with pytest.raises(ValueError, match="codebook_update must be one of"):
+    with pytest.raises(ValueError, match="Unknown codebook_update 'kmeans'; choose one of"):
         tiny_vqvae(codebook_update="kmeans")
+    with pytest.raises(ValueError, match=r"beta must be a number in \[0, inf\]"):
+        tiny_vqvae(beta=-1.0)
     encoder = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(3, 1)])
     decoder = keras.Sequential([keras.Input((8, 8, 4)), keras.layers.Conv2D(1, 1)])
     with pytest.raises(ValueError, match="encoder outputs 3 channels but embedding_dim=4"):

@@ -1,12 +1,15 @@
-"""Noise schedules and the DDPM / DDIM samplers, checked against closed forms."""
+"""Noise schedules, the NoiseSchedule object and the DDPM / DDIM samplers, checked against
+closed forms."""
 
 import keras
 import numpy as np
 import pytest
 
 import kgen
-from kgen.samplers import DDIM, DDPM, schedules
-from kgen.samplers.ddpm import posterior
+from kgen.samplers import DDIM, DDPM, NoiseSchedule, schedules
+from kgen.samplers.noise_schedule import posterior
+
+from harness import tiny_network
 
 SHAPE = (8, 8, 1)
 T = 50
@@ -63,6 +66,8 @@ def test_linear_and_cosine_schedules():
         schedules.betas("quadratic", 10)
     with pytest.raises(ValueError, match="at least 2"):
         schedules.linear_betas(1)
+    with pytest.raises(TypeError, match="timesteps must be an integer"):
+        schedules.cosine_betas(10.0)
 
 
 def test_posterior_matches_its_closed_form():
@@ -74,21 +79,99 @@ def test_posterior_matches_its_closed_form():
     np.testing.assert_allclose(
         coef_xt, (1 - alpha_bar[t - 1]) * np.sqrt(1 - beta[t]) / (1 - alpha_bar[t]))
     np.testing.assert_allclose(variance, beta[t] * (1 - alpha_bar[t - 1]) / (1 - alpha_bar[t]))
+    # The schedule's tables are this posterior, and the name stays importable from ddpm.
+    schedule = NoiseSchedule(beta)
+    np.testing.assert_array_equal(schedule.posterior_variance[t], variance)
+    assert schedule.posterior_variance[0] == 0.0
+    assert kgen.samplers.ddpm.posterior is posterior
+
+
+def test_noise_schedule_holds_the_forward_process_and_its_conversions():
+    schedule = NoiseSchedule.from_name("cosine", T)
+    np.testing.assert_array_equal(schedule.betas, schedules.cosine_betas(T))
+    np.testing.assert_array_equal(schedule.alphas_cumprod, np.cumprod(1 - schedule.betas))
+    np.testing.assert_array_equal(schedule.alphas_cumprod_prev[1:], schedule.alphas_cumprod[:-1])
+    assert schedule.alphas_cumprod_prev[0] == 1.0 and schedule.num_timesteps == T
+    rng = np.random.default_rng(0)
+    x0 = np.clip(rng.standard_normal((3,) + SHAPE), -1, 1).astype("float32")
+    noise = rng.standard_normal((3,) + SHAPE).astype("float32")
+    a = schedule.alphas_cumprod
+    b = (slice(None),) + (None,) * 3
+    # Per example (one timestep each) and with one scalar timestep for all (a loop's step).
+    for t in (np.array([0, 17, 49]), np.int32(30)):
+        a_t = a[t][b] if np.ndim(t) else a[t]
+        x_t = np.asarray(keras.ops.convert_to_numpy(schedule.q_sample(x0, t, noise)))
+        np.testing.assert_allclose(x_t, np.sqrt(a_t) * x0 + np.sqrt(1 - a_t) * noise, atol=1e-6)
+        for prediction in ("epsilon", "x0", "v"):
+            output = schedule.target(prediction, x0, t, noise)
+            eps, start = (keras.ops.convert_to_numpy(v) for v in
+                          schedule.noise_and_start(prediction, output, x_t, t))
+            np.testing.assert_allclose(eps, noise, atol=2e-4, err_msg=prediction)
+            np.testing.assert_allclose(start, x0, atol=2e-4, err_msg=prediction)
+    with pytest.raises(ValueError, match="Unknown prediction"):
+        schedule.target("score", x0, 0, noise)
+    with pytest.raises(ValueError, match="betas must be"):
+        NoiseSchedule([0.1, 1.5])
+
+
+def test_a_respaced_schedule_is_the_chain_between_the_visited_timesteps():
+    schedule = NoiseSchedule.from_name("linear", T)
+    chain = schedule.respaced(DDIM(steps=5).timesteps(T))
+    visited = [0, 12, 24, 37, 49]
+    assert list(chain.chain_timesteps) == visited and chain.num_timesteps == 5
+    a = schedule.alphas_cumprod[visited]
+    np.testing.assert_array_equal(chain.alphas_cumprod, a)
+    # Its posterior is the posterior between consecutive visited timesteps.
+    coef_x0, coef_xt, variance = posterior(a[1:], a[:-1])
+    np.testing.assert_allclose(chain.posterior_variance[1:], variance, rtol=1e-12)
+    rng = np.random.default_rng(1)
+    x0, x_t, noise = rng.standard_normal((3, 4) + SHAPE).astype("float32")
+    b = (slice(None),) + (None,) * 3
+    mean, var, _ = (keras.ops.convert_to_numpy(v) for v in
+                    chain.q_posterior(x0, x_t, np.arange(1, 5)))
+    np.testing.assert_allclose(mean, coef_x0[b] * x0 + coef_xt[b] * x_t, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(var.ravel(), variance, rtol=1e-5)
+    # q(x_t | x_0) is unchanged at the visited timesteps.
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(chain.q_sample(x0, 3, noise)),
+        keras.ops.convert_to_numpy(schedule.q_sample(x0, np.full(4, 37), noise)), atol=1e-6)
+    # One forward step from where a reverse step lands gives q(x_t | x_0) back:
+    # sqrt(alpha) sqrt(alpha_bar_prev) = sqrt(alpha_bar), alpha (1 - alpha_bar_prev) + beta
+    # = 1 - alpha_bar.
+    zero = np.zeros_like(x0)
+    up = chain.q_forward_step(chain.q_sample_prev(x0, 3, zero), 3, zero)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(up), np.sqrt(a[3]) * x0, atol=1e-6)
+    np.testing.assert_allclose(chain.alphas * (1 - chain.alphas_cumprod_prev) + chain.betas,
+                               1 - chain.alphas_cumprod, rtol=1e-12)
+    # A reverse step from the first step lands on the data itself.
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(chain.q_sample_prev(x0, 0, noise)), x0)
+    for bad in ([3, 3], [T], [-1, 2], []):
+        with pytest.raises(ValueError, match="timesteps must be"):
+            schedule.respaced(bad)
 
 
 def test_ddim_timesteps_and_coefficients():
     assert list(DDIM(steps=5).timesteps(T)) == [49, 37, 24, 12, 0]
     assert list(DDPM().timesteps(4)) == [3, 2, 1, 0]
-    alpha_bar = schedules.alphas_cumprod(schedules.linear_betas(T))
+    schedule = NoiseSchedule(schedules.linear_betas(T))
     # eta = 1 over every timestep: DDIM's noise is the DDPM posterior's.
-    ddim = DDIM(steps=T, eta=1.0).tables(alpha_bar)
-    ddpm = DDPM().tables(alpha_bar)
+    ddim = DDIM(steps=T, eta=1.0).tables(schedule)
+    ddpm = DDPM().tables(schedule)
     np.testing.assert_allclose(ddim["sigma"], ddpm["sigma"], rtol=1e-10)
-    assert DDIM(steps=T).tables(alpha_bar)["sigma"].max() == 0.0
+    assert DDIM(steps=T).tables(schedule)["sigma"].max() == 0.0
+    # The tables follow the chain, from the least noisy visited timestep.
+    np.testing.assert_array_equal(DDIM(steps=5).tables(schedule)["t"], [0, 12, 24, 37, 49])
     with pytest.raises(ValueError, match="at most as many steps"):
         DDIM(steps=T + 1).timesteps(T)
     with pytest.raises(ValueError, match="eta must be"):
         DDIM(eta=1.5)
+    with pytest.raises(TypeError, match="steps must be an integer"):
+        DDIM(steps=2.5)
+    with pytest.raises(ValueError, match="steps must be an integer of at least 1"):
+        DDIM(steps=0)
+    with pytest.raises(ValueError, match="Unknown variance"):
+        DDPM(variance="learned")
     with pytest.raises(ValueError, match="Unknown sampler"):
         kgen.samplers.get("euler")
     with pytest.raises(ValueError, match="already configured"):
@@ -103,6 +186,16 @@ def test_perfect_predictor_recovers_the_data(clean):
         # The last step outputs the prediction of x0 at the smallest t, where alpha_bar is
         # ~1: float32 round-off only.
         np.testing.assert_allclose(samples, clean, atol=1e-5, err_msg=repr(sampler))
+
+
+def test_ddim_with_eta_1_over_every_timestep_is_ddpm():
+    # The same noise is drawn in the same order: the two update rules agree up to
+    # float32 round-off, for a network that knows nothing.
+    model = kgen.models.Diffusion(tiny_network(), timesteps=T, ema=None, seed=0)
+    ddpm = model.generate(3, seed=6, sampler=DDPM())
+    np.testing.assert_allclose(model.generate(3, seed=6, sampler=DDIM(steps=T, eta=1.0)),
+                               ddpm, atol=1e-4)
+    assert not np.allclose(model.generate(3, seed=6, sampler=DDPM(variance="beta")), ddpm)
 
 
 def test_trajectory_goes_from_the_noise_to_the_sample(clean):
@@ -126,6 +219,13 @@ def test_inpainting_keeps_the_known_pixels(clean):
         out = model.generate(images=clean, mask=mask, seed=0, **options)
         np.testing.assert_array_equal(out[:, :, :3], clean[:, :, :3])
         np.testing.assert_allclose(out[:, :, 3:], -clean[:, :, 3:], atol=1e-4)
+    # uint8 images are converted to data space; floats must already be in it.
+    digits = np.round((clean + 1) * 127.5).astype("uint8")
+    np.testing.assert_array_equal(model.generate(images=digits, mask=mask, seed=0, steps=5),
+                                  model.generate(images=kgen.data.to_data_space(digits),
+                                                 mask=mask, seed=0, steps=5))
+    with pytest.raises(ValueError, match=r"must lie in \[-1, 1\]"):
+        model.generate(images=clean * 3.0, mask=mask, seed=0)
     with pytest.raises(ValueError, match="both images= .* and mask="):
         model.generate(images=clean, seed=0)
     with pytest.raises(ValueError, match="only 0 .* and 1"):

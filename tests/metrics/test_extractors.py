@@ -1,7 +1,9 @@
 """Feature extractors: the shipped digits classifier, InceptionV3 (random init; offline ImageNet errors)."""
 
+import dataclasses
 import os
 import socket
+import sys
 
 import keras
 import numpy as np
@@ -16,8 +18,13 @@ from kgen.metrics import (
     get_extractor,
     inception_v3,
 )
-from kgen.metrics import features as features_module
-from kgen.metrics.features import InceptionInput, load_digits_classifier
+from kgen.metrics.extractors import (
+    DIGITS_CLASSIFIER_WEIGHTS,
+    EXTRACTORS,
+    INCEPTION_V3_WEIGHTS,
+    InceptionInput,
+    load_digits_classifier,
+)
 
 NOTOP = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
@@ -98,7 +105,7 @@ def test_get_extractor_resolves_names_models_and_callables():
     np.testing.assert_array_equal(from_model(x), x.reshape(2, 9))
     halves = get_extractor(lambda b: keras.ops.convert_to_tensor(b[:, ::2]))
     np.testing.assert_array_equal(halves(np.eye(4, dtype="float32")), np.eye(4)[:, ::2])
-    with pytest.raises(ValueError, match="output must be one of"):
+    with pytest.raises(ValueError, match="Unknown output 'probabilities'"):
         digits_classifier(output="probabilities")
 
 
@@ -192,7 +199,7 @@ def test_inception_v3_imagenet_weights_offline_raise_a_how_to(monkeypatch, tmp_p
     with pytest.raises(RuntimeError) as error:
         inception_v3(weights="imagenet")
     message = str(error.value)
-    assert NOTOP in message and "weights='/path/to/" in message
+    assert NOTOP in message and 'weights="/path/to/' in message
     assert os.path.join(str(tmp_path), "models") in message
     assert not os.listdir(os.path.join(str(tmp_path), "models"))  # no partial file left
 
@@ -202,8 +209,47 @@ def test_inception_v3_download_failure_is_one_fast_attempt(monkeypatch, tmp_path
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    monkeypatch.setattr(features_module, "_INCEPTION_URL", f"http://127.0.0.1:{port}/")
+    logits = INCEPTION_V3_WEIGHTS["logits"]
+    origin = f"http://127.0.0.1:{port}/{logits.file_name}"
+    monkeypatch.setitem(INCEPTION_V3_WEIGHTS, "logits", dataclasses.replace(logits, origin=origin))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    with pytest.raises(RuntimeError, match="download the file inception_v3_weights_tf_dim_"
-                                           "ordering_tf_kernels.h5 on a machine with network"):
+    with pytest.raises(RuntimeError, match=f"download {origin} on a machine with network"):
         inception_v3(weights="imagenet", output="logits")
+
+
+# ------------------------------------------------------------------- the package
+def test_digits_classifier_weights_ship_next_to_their_module():
+    module = sys.modules["kgen.metrics.extractors.digits_classifier"]
+    assert DIGITS_CLASSIFIER_WEIGHTS == os.path.join(
+        os.path.dirname(module.__file__), "digits_classifier.weights.h5")
+    assert os.path.isfile(DIGITS_CLASSIFIER_WEIGHTS)
+    assert kgen.metrics.DIGITS_CLASSIFIER_WEIGHTS == DIGITS_CLASSIFIER_WEIGHTS
+
+
+def test_the_package_data_globs_take_the_digits_weights():
+    # pyproject's package-data globs, expanded (recursively, as setuptools does) in the
+    # package folder, find the shipped weights at their place.
+    import glob
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "pyproject.toml"), "rb") as file:
+        globs = tomllib.load(file)["tool"]["setuptools"]["package-data"]["kgen"]
+    package = os.path.dirname(kgen.__file__)
+    found = {path for pattern in globs
+             for path in glob.glob(pattern, root_dir=package, recursive=True)}
+    assert os.path.relpath(DIGITS_CLASSIFIER_WEIGHTS, package) in found, (globs, found)
+
+
+def test_named_extractors_and_errors():
+    assert EXTRACTORS["inception"] is EXTRACTORS["inception_v3"] is inception_v3
+    assert EXTRACTORS["digits"] is EXTRACTORS["digits_classifier"] is digits_classifier
+    with pytest.raises(TypeError, match="batch_size must be an integer"):
+        digits_classifier(batch_size=2.0)
+    with pytest.raises(ValueError, match="batch_size must be an integer of at least 1"):
+        FeatureExtractor(lambda x: x, batch_size=0)
+    with pytest.raises(ValueError, match="not found"):
+        digits_classifier(weights="/no/such/digits.weights.h5")
+    with pytest.raises(TypeError, match="weights must be"):
+        inception_v3(weights=3)

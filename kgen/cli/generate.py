@@ -1,0 +1,165 @@
+"""``kgen generate``: samples of a trained model, with its family's conditions, to image files.
+
+``kgen generate RUN_OR_CHECKPOINT -n 64 --seed 0 --out grid.png`` writes a grid (PNG, or
+JPEG for ``.jpg``/``.jpeg``); ``--individual DIR`` also writes one PNG per sample. The
+conditions are those of the model's family (`kgen.models.registry`): ``--labels 3,3,7``
+for class-conditional models, ``--inputs FOLDER_OR_IMAGE`` for translation,
+``--images``/``--mask`` for completion and inpainting, ``--sampler``/``--steps``/
+``--eta``/``--guidance-scale`` for diffusion, ``--temperature`` for autoregressive models,
+``--direction`` for a CycleGAN. A condition the family does not take is an error that
+lists the ones it does.
+"""
+
+import os
+
+import keras
+import numpy as np
+
+import kgen
+from kgen.cli.errors import fail
+from kgen.cli.run_folder import checkpoint_path
+
+#: Condition flags: (argument name, generate() keyword).
+CONDITION_FLAGS = (("labels", "labels"), ("inputs", "inputs"), ("images", "images"),
+                   ("mask", "mask"), ("sampler", "sampler"), ("steps", "steps"),
+                   ("eta", "eta"), ("guidance_scale", "guidance_scale"),
+                   ("temperature", "temperature"), ("direction", "direction"),
+                   ("prompt", "prompt"))
+
+
+def load_checkpoint(path):
+    """The kgen model in ``path`` (a run folder or a ``.keras`` file), or a clear error."""
+    from kgen.models import registry
+
+    path = checkpoint_path(path)
+    try:
+        model = keras.saving.load_model(path)
+    except Exception as error:  # noqa: BLE001 - corrupt or foreign files: say which and why
+        fail(f"could not load {path!r} as a kgen model: {describe_load_error(path, error)}")
+    if not hasattr(model, "generate"):
+        fail(f"{path!r} is not a kgen generative model.")
+    try:
+        registry.family_of(model)
+    except ValueError:
+        pass
+    return model
+
+
+def describe_load_error(path, error):
+    """A plain sentence for a ``.keras`` file that could not be loaded."""
+    import zipfile
+
+    size = os.path.getsize(path) if os.path.exists(path) else None
+    if size == 0:
+        return "the file is empty (0 bytes): it was not written completely."
+    if size is not None and not zipfile.is_zipfile(path):
+        return ("the file is not a .keras archive (a zip file): it is truncated, corrupt, "
+                "or of another format.")
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _read_images(path, shape, name):
+    """Images for ``--inputs``/``--images``: a folder, one image file, or a .npy array."""
+    if path.endswith(".npy"):
+        try:
+            return np.load(path)
+        except (OSError, ValueError) as error:
+            fail(f"--{name} {path!r}: {error}")
+    size = shape[0] if shape[0] == shape[1] else None
+    kind = "image" if os.path.isfile(path) else "samples"
+    try:
+        source = kgen.data.open_source(path if os.path.isfile(path) else f"folder:{path}",
+                                       kind=kind, image_size=size, channels=shape[-1])
+        if kind == "image":
+            return np.asarray(source.images)
+        return source.arrays()[0]
+    except (ValueError, TypeError, FileNotFoundError, OSError, RuntimeError) as error:
+        fail(f"--{name} {path!r}: {error}")
+
+
+def conditions(args, model, family):
+    """The ``generate()`` keyword arguments given on the command line, checked."""
+    given = {keyword: getattr(args, name) for name, keyword in CONDITION_FLAGS
+             if getattr(args, name, None) is not None}
+    unknown = [key for key in given if key not in family.conditions]
+    if unknown:
+        flags = ", ".join("--" + key.replace("_", "-") for key in unknown)
+        accepted = ", ".join("--" + c.replace("_", "-") for c in family.conditions) or "none"
+        fail(f"{type(model).__name__} ({family.name}) does not take {flags}; its conditions "
+             f"are: {accepted}.")
+    shape = getattr(model, "input_image_shape", None) or _image_shape(model)
+    if "labels" in given:
+        try:
+            given["labels"] = [int(v) for v in str(given["labels"]).split(",") if v.strip()]
+        except ValueError:
+            fail(f"--labels takes class indices separated by commas (3,3,7); got "
+                 f"{args.labels!r}.")
+    for key in ("inputs", "images", "mask"):
+        if key in given:
+            given[key] = _read_images(given[key], shape, key)
+    if "mask" in given:
+        mask = given["mask"]
+        given["mask"] = (mask > (127 if mask.dtype == np.uint8 else 0)).astype("float32")
+    return given
+
+
+def _image_shape(model):
+    for name in ("sample_shape", "image_shape", "input_shape_a"):
+        value = getattr(model, name, None)
+        if value is not None and len(tuple(value)) == 3:
+            return tuple(value)
+    try:
+        return tuple(model.generate(1, seed=0).shape[1:])
+    except Exception:  # noqa: BLE001 - a model that needs conditions to sample
+        return (None, None, None)
+
+
+def save_images(samples, out, individual=None):
+    """Writes the grid ``out`` (and one PNG per sample in ``individual``); returns the grid path."""
+    extension = os.path.splitext(out)[1].lower()
+    if samples.ndim == 2 and samples.shape[1] == 2:
+        if extension != ".png":
+            fail(f"--out {out!r}: 2-D points are drawn as a PNG scatter plot; name the file "
+                 ".png.")
+        return kgen.images.save_scatter(samples, out)
+    try:
+        path = kgen.images.save_grid(samples, out)
+    except ValueError as error:
+        fail(f"--out {out!r}: {error}")
+    if individual:
+        os.makedirs(individual, exist_ok=True)
+        for index, sample in enumerate(samples):
+            kgen.images.save_grid(sample[None], os.path.join(individual, f"{index:05d}.png"))
+    return path
+
+
+def generate(args):
+    """``kgen generate``: writes samples of a checkpoint to image files."""
+    from kgen import checks
+    from kgen.cli.train import banner
+    from kgen.models import registry
+
+    try:
+        checks.seed(args.seed, "--seed")
+        checks.optional_integer(args.num_samples, "--num-samples", 1)
+    except (TypeError, ValueError) as error:
+        fail(str(error))
+    checkpoint_path(args.checkpoint)
+    banner()
+    model = load_checkpoint(args.checkpoint)
+    family = registry.family_of(model)
+    kwargs = conditions(args, model, family)
+    count = args.num_samples
+    if not family.trains_on_batches:
+        count = None
+    elif any(key in kwargs for key in ("inputs", "images")) or (
+            "labels" in kwargs and len(kwargs["labels"]) > 1):
+        count = None if args.num_samples == 64 else args.num_samples
+    try:
+        samples = model.generate(count, seed=args.seed, **kwargs)
+    except (ValueError, TypeError) as error:
+        fail(str(error))
+    path = save_images(samples, args.out, args.individual)
+    print(f"Wrote {len(samples)} samples (seed {args.seed}) to {path}"
+          + (f" and one PNG each to {args.individual}" if args.individual else ""))
+    return 0
