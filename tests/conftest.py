@@ -1,7 +1,8 @@
 """Shared fixtures. Every test runs on the backend named by KERAS_BACKEND."""
 
+import gc
+
 import keras
-import numpy as np
 import pytest
 
 import kgen
@@ -11,9 +12,19 @@ def pytest_report_header(config):
     return f"keras {keras.__version__}, backend {keras.backend.backend()}"
 
 
+#: Tests between two garbage collections (a collection takes a second or two once many
+#: models exist; collecting after every test would cost minutes per backend).
+COLLECT_EVERY = 25
+_count = [0]
+
+
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
-    keras.backend.clear_session()
+    """Every test starts from a fresh Keras state (names, graph) and seed 0."""
+    _count[0] += 1
+    keras.backend.clear_session(free_memory=False)
+    if _count[0] % COLLECT_EVERY == 0:
+        gc.collect()
     keras.utils.set_random_seed(0)
     yield
 

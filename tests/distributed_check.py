@@ -39,81 +39,49 @@ import numpy as np  # noqa: E402
 import kgen  # noqa: E402
 from kgen import cli  # noqa: E402
 
-LATENT, CLASSES, BATCH = 4, 3, 16
-SHAPE = (8, 8, 1)
-#: Every family trained with fit() on batches of data (texture synthesis, style transfer
-#: and Deep Image Prior optimise one image: there is no batch to split).
-KINDS = ("gan", "wgan_gp", "cgan", "vae", "cvae", "dae", "pix2pix", "cyclegan", "vqvae",
-         "prior", "pixelcnn", "diffusion")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+BATCH = 16
+#: Every registered family trained with fit() on batches of data (texture synthesis, style
+#: transfer and Deep Image Prior optimise one image: there is no batch to split), and
+#: variants of them with other options: {kind: (family, build options over its tiny ones)}.
+VARIANTS = {
+    # Batch normalisation in the GAN and pix2pix, dropout in pix2pix (depth 3), image
+    # pools in the CycleGAN, an EMA codebook in the VQ-VAE, label dropout in diffusion.
+    "wgan_gp": ("gan", {"loss": "wasserstein", "gradient_penalty": "wgan-gp",
+                        "discriminator_steps": 2}),
+    "pix2pix": ("pix2pix", {"depth": 3}),
+    "autoencoder": ("autoencoder", {"noise": "gaussian", "noise_level": 0.3}),
+    "cyclegan": ("cyclegan", {"num_blocks": 1}),
+    "diffusion": ("diffusion", {"label_dropout": 0.3}),
+}
+KINDS = tuple(f.name for f in kgen.models.registry.families() if f.trains_on_batches) + \
+    tuple(kind for kind in VARIANTS if kind not in kgen.models.registry.names())
 #: Also trained with model parallelism on JAX (a (2, 2) mesh): batch normalisation,
 #: transposed convolutions, two optimizers, a codebook, label embeddings.
-MODEL_PARALLEL_KINDS = ("gan", "cgan", "pix2pix", "vqvae", "diffusion")
+MODEL_PARALLEL_KINDS = ("gan", "conditional_gan", "pix2pix", "vqvae", "diffusion")
 
 
-def _tiny_denoiser():
-    """A two-convolution noise predictor with timestep and class embeddings."""
-    from kgen.networks.diffusion_unet import SinusoidalEmbedding
-
-    x_t, t, labels = keras.Input(SHAPE), keras.Input(()), keras.Input((), dtype="int32")
-    embedding = keras.layers.Add()([keras.layers.Dense(8)(SinusoidalEmbedding(8)(t)),
-                                    keras.layers.Embedding(CLASSES + 1, 8)(labels)])
-    h = keras.layers.Conv2D(8, 3, padding="same")(x_t)
-    h = keras.layers.Activation("silu")(
-        keras.layers.Add()([h, keras.layers.Reshape((1, 1, 8))(embedding)]))
-    return keras.Model([x_t, t, labels], keras.layers.Conv2D(1, 3, padding="same")(h))
+def family_of(kind):
+    name, _ = VARIANTS.get(kind, (kind, {}))
+    return kgen.models.registry.get(name)
 
 
 def build(kind):
-    """A small model of ``kind`` with its default networks: batch normalisation in the GANs
-    and pix2pix, dropout in pix2pix, image pools in the CycleGAN, an EMA codebook in the VQ-VAE, and noise
-    drawn in every training step but the autoregressive ones."""
-    models = kgen.models
-    if kind in ("gan", "wgan_gp"):
-        penalty = {"loss": "wasserstein", "gradient_penalty": "wgan-gp",
-                   "discriminator_steps": 2} if kind == "wgan_gp" else {}
-        return models.GAN.from_shape(SHAPE, latent_dim=LATENT, base_filters=4, seed=0,
-                                     **penalty)
-    if kind == "cgan":
-        return models.ConditionalGAN.from_shape(SHAPE, num_classes=CLASSES, latent_dim=LATENT,
-                                                base_filters=4, embedding_dim=4, seed=0)
-    if kind == "vae":
-        return models.VAE.from_shape(SHAPE, latent_dim=LATENT, base_filters=4, seed=0)
-    if kind == "cvae":
-        return models.ConditionalVAE.from_shape(SHAPE, num_classes=CLASSES, latent_dim=LATENT,
-                                                base_filters=4, embedding_dim=4, seed=0)
-    if kind == "dae":
-        return models.Autoencoder.from_shape(SHAPE, latent_dim=LATENT, base_filters=4,
-                                             noise="gaussian", noise_level=0.3, seed=0)
-    if kind == "pix2pix":
-        # Depth 3: one decoder block with dropout (kgen.networks.Dropout).
-        return models.Pix2Pix.from_shape(SHAPE, base_filters=4, depth=3, num_layers=1, seed=0)
-    if kind == "cyclegan":
-        return models.CycleGAN.from_shape(SHAPE, base_filters=4, num_blocks=1, num_layers=1,
-                                          pool_size=8, seed=0)
-    if kind in ("vqvae", "prior"):
-        vq = models.VQVAE.from_shape(SHAPE, num_embeddings=8, embedding_dim=4, base_filters=4,
-                                     seed=0)
-        if kind == "vqvae":
-            return vq
-        return models.LatentPrior.from_vqvae(vq, filters=4, num_layers=1, seed=0)
-    if kind == "pixelcnn":
-        return models.PixelCNN.from_shape(SHAPE, num_levels=4, num_classes=CLASSES, filters=4,
-                                          num_layers=1, seed=0)
-    if kind == "diffusion":
-        return models.Diffusion(_tiny_denoiser(), timesteps=20, schedule="cosine",
-                                num_classes=CLASSES, label_dropout=0.3, seed=0)
-    raise ValueError(f"unknown kind {kind!r}; one of {KINDS}")
+    """A small model of ``kind``: its family's tiny configuration (tests/harness.py), with
+    the options of `VARIANTS`, with noise drawn in every training step but the
+    autoregressive ones."""
+    _, options = VARIANTS.get(kind, (kind, {}))
+    model, _ = harness.build_tiny(family_of(kind), options=options,
+                                  num_examples=4 * BATCH)
+    return model
 
 
-def training_data(kind, x, labels):
-    """``(x, y)`` of ``fit`` for ``kind``."""
-    if kind in ("cgan", "cvae", "pixelcnn", "diffusion"):
-        return x, labels
-    if kind == "pix2pix":
-        return -x, x             # learn to invert
-    if kind == "cyclegan":
-        return x, x[::-1, ::-1]  # two domains, unpaired
-    return x, None
+def training_data(kind):
+    """``(x, y)`` of ``fit`` for ``kind``: 64 examples."""
+    _, arrays = harness.family_data(family_of(kind), num_examples=4 * BATCH)
+    return arrays
 
 
 def compile_model(kind, model):
@@ -166,17 +134,14 @@ def compare(kind, x, y, model_parallel=None):
 
 
 def main(kinds):
-    digits = kgen.data.load("digits", return_labels=True)
-    x = kgen.data.to_data_space(digits[0][:64])
-    labels = (digits[1][:64] % CLASSES).astype("int32")
     report = {"backend": BACKEND}
     for kind in kinds:
-        report[kind] = compare(kind, *training_data(kind, x, labels))
+        report[kind] = compare(kind, *training_data(kind))
         print(kind, {k: report[kind][k] for k in ("max_weight_diff", "worst", "replica_spread")},
               file=sys.stderr, flush=True)
         if BACKEND == "jax" and kind in MODEL_PARALLEL_KINDS:
             report[f"{kind}/model_parallel"] = run = compare(
-                kind, *training_data(kind, x, labels), model_parallel=2)
+                kind, *training_data(kind), model_parallel=2)
             print(f"{kind}/model_parallel", run["max_weight_diff"], run["worst"],
                   file=sys.stderr, flush=True)
     # The command line on 4 devices (the VAE of 2-D points: a small MLP).
@@ -184,7 +149,7 @@ def main(kinds):
         code = cli.main(["train", "vae", "--data", "ring", "--epochs", "1", "--devices", "4",
                          "--batch-size", "128", "--out", folder])
         report["cli"] = {"code": code, "checkpoint": os.path.exists(
-            os.path.join(folder, "model.keras")), "printed": out.getvalue()[-2000:]}
+            os.path.join(folder, "last.keras")), "printed": out.getvalue()[-2000:]}
     print("RESULT " + json.dumps(report))
 
 

@@ -19,6 +19,17 @@ def tiny_vae(shape=(8, 8, 1), **kwargs):
     return kgen.models.VAE.from_shape(shape, latent_dim=4, base_filters=8, **kwargs)
 
 
+class RecordLogs(keras.callbacks.Callback):
+    """Keeps a copy of the logs of every epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.logs = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.logs.append(dict(logs))
+
+
 def values(variables):
     return [np.array(keras.ops.convert_to_numpy(v)) for v in variables]
 
@@ -47,7 +58,7 @@ NUM_CLASSES = 3
 NUM_EXAMPLES, BATCH = 32, 16
 
 
-def family_data(family):
+def family_data(family, num_examples=NUM_EXAMPLES):
     """``(TrainingData, fit_arrays)`` of a small data set of ``family``'s kind.
 
     ``fit_arrays`` is ``(x, y)`` for ``model.fit(x, y, ...)`` (``y`` None when unused), or
@@ -57,25 +68,26 @@ def family_data(family):
 
     if family.data == "samples":
         images, labels = kgen.data.load("digits", return_labels=True)
-        x = kgen.data.to_data_space(images[:NUM_EXAMPLES])
+        x = kgen.data.to_data_space(images[:num_examples])
         if family.labels == "none":
             return TrainingData(x.shape[1:]), (x, None)
-        y = (labels[:NUM_EXAMPLES] % NUM_CLASSES).astype("int32")
+        y = (labels[:num_examples] % NUM_CLASSES).astype("int32")
         return TrainingData(x.shape[1:], num_classes=NUM_CLASSES), (x, y)
     if family.data in ("paired", "unpaired"):
         load = kgen.data.load_paired if family.data == "paired" else kgen.data.load_unpaired
         name = "digits-edges" if family.data == "paired" else "digits-rotated"
-        a, b = (kgen.data.to_data_space(part[:NUM_EXAMPLES]) for part in load(name))
+        a, b = (kgen.data.to_data_space(part[:num_examples]) for part in load(name))
         return TrainingData(a.shape[1:], target_shape=b.shape[1:]), (a, b)
     names = ("coffee",) if family.data == "image" else ("astronaut", "brick")
     images = np.stack([kgen.data.load_image(name, size=16, channels=3) for name in names])
     return TrainingData(images.shape[1:], images=images), None
 
 
-def build_tiny(family, seed=0):
-    """A small model of ``family`` (its registered tiny configuration) and its data."""
-    data, arrays = family_data(family)
-    options = dict(family.tiny)
+def build_tiny(family, seed=0, options=None, num_examples=NUM_EXAMPLES):
+    """A small model of ``family`` (its registered tiny configuration, updated with
+    ``options``) and its data."""
+    data, arrays = family_data(family, num_examples)
+    options = {**family.tiny, **(options or {})}
     if "seed" in family.build_parameters() or "seed" in _init_keywords(family):
         options.setdefault("seed", seed)
     return family.build(data, **options), arrays

@@ -15,10 +15,10 @@ from kgen import cli
 
 HERE = pathlib.Path(__file__).parent
 BACKEND = keras.backend.backend()
-#: Every family trained on batches (the kinds of distributed_check.py): texture
+#: Every family trained on batches, and the variants of distributed_check.py: texture
 #: synthesis, style transfer and Deep Image Prior optimise one image and have no batch.
-FAMILIES = ("gan", "wgan_gp", "cgan", "vae", "cvae", "dae", "pix2pix", "cyclegan", "vqvae",
-            "prior", "pixelcnn", "diffusion")
+FAMILIES = tuple(f.name for f in kgen.models.registry.families() if f.trains_on_batches) \
+    + ("wgan_gp",)
 
 
 def test_four_devices_give_the_weights_of_one():
@@ -39,7 +39,8 @@ def test_four_devices_give_the_weights_of_one():
                                                           "weights_moved")}
                         for kind, run in report.items() if isinstance(run, dict)
                         and "worst" in run})
-    model_parallel = ("gan", "cgan", "pix2pix", "vqvae", "diffusion") if BACKEND == "jax" else ()
+    model_parallel = ("gan", "conditional_gan", "pix2pix", "vqvae", "diffusion") \
+        if BACKEND == "jax" else ()
     for kind in FAMILIES + tuple(f"{k}/model_parallel" for k in model_parallel):
         run = report[kind]
         # Data parallel: 4 replicas; on a (2, 2) mesh: 2 replicas, kernels split over 2.

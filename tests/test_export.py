@@ -243,6 +243,6 @@ def test_errors(tmp_path, capsys):
     with pytest.raises(ValueError, match="guidance_scale is for a class-conditional"):
         diffusion.export_generator(tmp_path / "diffusion", steps=4, guidance_scale=2.0)
     with pytest.raises(ValueError, match="use steps <= 20"):
-        diffusion.export_generator(tmp_path / "diffusion")   # DDIM's default: 50 steps
+        diffusion.export_generator(tmp_path / "diffusion", steps=50)
     assert not any((tmp_path / name).exists() for name in ("gan", "cyclegan", "diffusion"))
     assert keras.backend.backend() in ("tensorflow", "jax", "torch")

@@ -169,12 +169,15 @@ def build_parser():
     evaluate.add_argument("checkpoint", help="a run folder or a .keras file")
     evaluate.add_argument("--metric", required=True, choices=evaluate_module.METRICS,
                           help="fid, kid, is (Inception Score), pr (precision/recall), "
-                               "modes (2-D mixtures) or nll (VAE, importance-weighted)")
+                               "modes (2-D mixtures), nll (likelihood models), l1 "
+                               "(paired translation) or psnr (image restoration)")
     evaluate.add_argument("--data", default=None,
                           help="real data: a bundled name, tfds:NAME or folder:PATH (default: "
                                "the run's data, or digits)")
     evaluate.add_argument("--split", default="test",
                           help="split of the real data (default: test, the held-out split)")
+    evaluate.add_argument("--reference", default=None,
+                          help="psnr: the clean image (a file or a scikit-image picture name)")
     evaluate.add_argument("--image-size", type=int, default=None,
                           help="resize the real images of a folder to this size")
     evaluate.add_argument("-n", "--num-samples", type=int, default=None,

@@ -12,13 +12,14 @@ import numpy as np
 import kgen
 from kgen.cli.errors import fail
 from kgen.cli.generate import load_checkpoint
-from kgen.cli.run_folder import checkpoint_path, run_of
+from kgen.models import registry
+from kgen.cli.run_folder import first_array, checkpoint_path, run_of
 
-METRICS = ("fid", "kid", "is", "pr", "modes", "nll")
+METRICS = ("fid", "kid", "is", "pr", "modes", "nll", "l1", "psnr")
 # Generated samples per evaluation (for nll: importance samples per example). 2,500 for
 # mode coverage, as PacGAN's released code draws.
 DEFAULT_NUM_SAMPLES = {"fid": 10000, "kid": 10000, "is": 10000, "pr": 10000, "modes": 2500,
-                       "nll": 1000}
+                       "nll": 1000, "l1": 10000, "psnr": 1}
 # kgen.metrics class of each image metric.
 IMAGE_METRICS = {"fid": "FrechetInceptionDistance", "kid": "KernelInceptionDistance",
                  "is": "InceptionScore", "pr": "PrecisionRecall"}
@@ -31,16 +32,84 @@ def _sample_shape(model):
     return tuple(model.generate(1, seed=0).shape[1:])
 
 
+def _split_of(args):
+    """``--split``, or "all" for a source with no splits (a folder, a picture)."""
+    if args.data in kgen.data.BUNDLED or args.data.startswith("tfds:") or \
+            args.data.startswith("digits-"):
+        return args.split
+    return "all"
+
+
 def _load_real(args, kgen):
     """The real samples of ``--data`` (any data source), up to `MAX_REAL`."""
     try:
         if args.data in kgen.data.BUNDLED or args.data.startswith("tfds:"):
             return kgen.data.load(args.data, split=args.split, seed=args.seed)
-        source = kgen.data.open_source(args.data, split=args.split, seed=args.seed,
+        source = kgen.data.open_source(args.data, split=_split_of(args), seed=args.seed,
                                        image_size=args.image_size)
-        return source.arrays(limit=MAX_REAL)[0]
+        return first_array(source.arrays(limit=MAX_REAL))
     except (ValueError, TypeError, RuntimeError, FileNotFoundError, OSError) as error:
         fail(f"--data {args.data}: {error}")
+
+
+class Translations:
+    """``generate(n, seed)`` of a translation model: the translations of the next ``n``
+    inputs, so that the image metrics measure translated images against real targets."""
+
+    def __init__(self, model, inputs):
+        self.model, self.inputs, self.position = model, inputs, 0
+
+    def generate(self, num_samples, seed=None):
+        index = (self.position + np.arange(num_samples)) % len(self.inputs)
+        self.position += num_samples
+        return self.model.generate(inputs=self.inputs[index])
+
+
+def _translation_data(args, family):
+    """``(inputs, targets)`` of ``--data`` for a translation family (domain A, domain B)."""
+    try:
+        source = kgen.data.open_source(args.data, kind=family.data, split=_split_of(args),
+                                       seed=args.seed, image_size=args.image_size)
+        return source.arrays(limit=MAX_REAL)
+    except (ValueError, TypeError, RuntimeError, FileNotFoundError, OSError) as error:
+        fail(f"--data {args.data}: {error}")
+
+
+def _evaluate_l1(args, model, family):
+    inputs, targets = _translation_data(args, family)
+    if family.data != "paired":
+        fail("--metric l1 compares each translation with its own target: it needs paired "
+             "data (--data digits-edges, or folder:PATH with A/ and B/ of matching names).")
+    count = min(len(inputs), args.num_samples)
+    translated = Translations(model, inputs[:count]).generate(count)
+    targets = kgen.data.to_data_space(targets[:count])
+    error = float(np.mean(np.abs(translated - targets)))
+    baseline = float(np.mean(np.abs(targets.mean(axis=0, keepdims=True) - targets)))
+    print(f"Protocol: mean absolute error in data space ([-1, 1]) between the translation "
+          f"of each input and its target, over {count} pairs of {args.data} (split "
+          f"{_split_of(args)!r}); beside it, the error of always answering the mean target.")
+    print(f"l1: {error:.6g}")
+    print(f"mean-target l1: {baseline:.6g}")
+    return 0
+
+
+def _evaluate_psnr(args, model):
+    if args.reference is None:
+        fail("--metric psnr compares the restored image with the clean one: give it as "
+             "--reference IMAGE.")
+    try:
+        reference = kgen.data.open_source(args.reference, kind="image").images
+    except (ValueError, TypeError, FileNotFoundError, OSError) as error:
+        fail(f"--reference {args.reference}: {error}")
+    restored = model.generate()
+    reference = kgen.data.to_data_space(reference)
+    if reference.shape != restored.shape:
+        fail(f"--reference has shape {reference.shape[1:]}; the model restores images of "
+             f"shape {restored.shape[1:]}.")
+    print("Protocol: peak signal-to-noise ratio, 10 log10(range^2 / MSE), of the restored "
+          "image against --reference, in data space (range 2).")
+    print(f"psnr: {kgen.metrics.psnr(restored, reference):.6g} dB")
+    return 0
 
 
 def _describe_split(args):
@@ -64,10 +133,10 @@ def _print_result(result, name):
 def _evaluate_modes(args, model, kgen, shape):
     if args.data not in MIXTURES:
         fail(f"--metric modes measures the 2-D Gaussian mixtures; "
-                         f"use --data ring or --data grid (got --data {args.data}).")
+             f"use --data ring or --data grid (got --data {args.data}).")
     if shape != (2,):
         fail(f"the checkpoint generates samples of shape {shape}, "
-                         f"not 2-D points: it was not trained on --data {args.data}.")
+             f"not 2-D points: it was not trained on --data {args.data}.")
     metric = kgen.metrics.ModeCoverage(args.data)
     print(f"Protocol: mode coverage on {args.data!r} ({metric.num_modes} modes, std "
           f"{metric.std:g}), VEEGAN / PacGAN: each sample goes to its nearest mode; it is "
@@ -85,11 +154,11 @@ def _evaluate_modes(args, model, kgen, shape):
 def _evaluate_nll(args, model, kgen, shape):
     if not hasattr(model, "log_likelihood"):
         fail(f"--metric nll needs a model with a likelihood (a VAE); "
-                         f"a {type(model).__name__} has none. Use fid, kid, is, pr or modes.")
+             f"a {type(model).__name__} has none. Use fid, kid, is, pr or modes.")
     real = _load_real(args, kgen)
     if tuple(real.shape[1:]) != shape:
         fail(f"the checkpoint models samples of shape {shape} but "
-                         f"--data {args.data} has samples of shape {tuple(real.shape[1:])}.")
+             f"--data {args.data} has samples of shape {tuple(real.shape[1:])}.")
     is_images = real.ndim == 4
     num_dims = int(np.prod(shape))
     gaussian = model.likelihood == "gaussian"
@@ -122,26 +191,28 @@ def _evaluate_images(args, model, kgen, shape):
     metric_class = getattr(kgen.metrics, class_name, None)
     if metric_class is None:
         fail(f"kgen.metrics.{class_name} is not available in this "
-                         "version of kgen.")
+             "version of kgen.")
     if len(shape) != 3:
         fail(f"--metric {args.metric} measures images; the checkpoint "
-                         f"generates samples of shape {shape}. For the 2-D mixtures use "
-                         "--metric modes.")
-    extractor_name = args.extractor or ("digits" if args.data == "digits" else "inception_v3")
+             f"generates samples of shape {shape}. For the 2-D mixtures use "
+             "--metric modes.")
+    extractor_name = args.extractor or ("digits" if shape == (8, 8, 1) else "inception_v3")
     if extractor_name == "digits" and shape != (8, 8, 1):
         fail(f"the digits extractor takes 8x8x1 images; the checkpoint "
-                         f"generates {shape}. Use --extractor inception_v3.")
+             f"generates {shape}. Use --extractor inception_v3.")
     try:
         metric = metric_class(extractor_name)
     except RuntimeError as error:  # InceptionV3 weights missing and no network
         fail(f"{error}")
     real = None
     if args.metric != "is":
-        real = _load_real(args, kgen)
+        real = getattr(args, "real", None)
+        if real is None:
+            real = _load_real(args, kgen)
         if tuple(real.shape[1:]) != shape:
             fail(f"the checkpoint generates images of shape {shape} "
-                             f"but --data {args.data} has images of shape "
-                             f"{tuple(real.shape[1:])}.")
+                 f"but --data {args.data} has images of shape "
+                 f"{tuple(real.shape[1:])}.")
     protocol = dict(metric.extractor.protocol)
     print(f"Protocol: {args.metric} (kgen.metrics.{class_name}), extractor "
           f"{protocol.pop('extractor', extractor_name)} "
@@ -192,8 +263,20 @@ def evaluate(args):
             args.data = config.read(run.config).get("data", {}).get("source", "digits")
     banner()
     model = load_checkpoint(model_path)
+    family = registry.family_of(model)
+    if args.metric not in family.metrics:
+        fail(f"--metric {args.metric}: the {family.name} family is measured by "
+             f"{', '.join(family.metrics) or 'no metric of kgen evaluate'}.")
     args.num_samples = args.num_samples or DEFAULT_NUM_SAMPLES[args.metric]
     args.batch_size = args.batch_size or (4096 if args.metric == "nll" else 250)
+    if args.metric == "psnr":
+        return _evaluate_psnr(args, model)
+    if args.metric == "l1":
+        return _evaluate_l1(args, model, family)
+    if family.data in ("paired", "unpaired"):
+        inputs, targets = _translation_data(args, family)
+        model = Translations(model, inputs)
+        args.real = targets
     shape = _sample_shape(model)
     print(f"Evaluating {type(model).__name__} {model_path} (samples of shape {shape}) with "
           f"--metric {args.metric} on --data {args.data}", flush=True)

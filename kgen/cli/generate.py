@@ -17,7 +17,7 @@ import numpy as np
 
 import kgen
 from kgen.cli.errors import fail
-from kgen.cli.run_folder import checkpoint_path
+from kgen.cli.run_folder import first_array, checkpoint_path
 
 #: Condition flags: (argument name, generate() keyword).
 CONDITION_FLAGS = (("labels", "labels"), ("inputs", "inputs"), ("images", "images"),
@@ -72,7 +72,7 @@ def _read_images(path, shape, name):
                                        kind=kind, image_size=size, channels=shape[-1])
         if kind == "image":
             return np.asarray(source.images)
-        return source.arrays()[0]
+        return first_array(source.arrays())
     except (ValueError, TypeError, FileNotFoundError, OSError, RuntimeError) as error:
         fail(f"--{name} {path!r}: {error}")
 
@@ -152,9 +152,19 @@ def generate(args):
     count = args.num_samples
     if not family.trains_on_batches:
         count = None
-    elif any(key in kwargs for key in ("inputs", "images")) or (
-            "labels" in kwargs and len(kwargs["labels"]) > 1):
-        count = None if args.num_samples == 64 else args.num_samples
+    elif any(key in kwargs for key in ("inputs", "images")):
+        # One sample per given image: the first -n of them.
+        for key in ("inputs", "images", "mask"):
+            if key in kwargs and len(kwargs[key]) > count:
+                kwargs[key] = kwargs[key][:count]
+        count = None
+    elif "labels" in kwargs and len(kwargs["labels"]) > 1:
+        count = None   # one sample per label
+    if count is not None and "labels" not in kwargs and not any(
+            key in kwargs for key in ("inputs", "images")):
+        from kgen.cli.train import class_labels
+
+        kwargs.update(class_labels(model, family, count))
     try:
         samples = model.generate(count, seed=args.seed, **kwargs)
     except (ValueError, TypeError) as error:

@@ -147,3 +147,8 @@ def run_of(path):
     folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     run = RunFolder(folder)
     return run if run.is_run() else None
+
+
+def first_array(arrays):
+    """The samples of what `kgen.data.DataSource.arrays` returns (without labels or B)."""
+    return arrays[0] if isinstance(arrays, tuple) else arrays

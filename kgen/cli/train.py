@@ -22,7 +22,7 @@ import kgen
 
 from kgen.cli import config as configs
 from kgen.cli.errors import fail
-from kgen.cli.run_folder import RunFolder
+from kgen.cli.run_folder import first_array, RunFolder
 
 #: Training samples given to a family's ``finish`` after each epoch.
 FINISH_SAMPLES = 10000
@@ -223,25 +223,28 @@ def run_callbacks(model, resolved, run, source, initial_epoch):
     finish = None
     family = kgen.models.registry.family_of(model)
     if family.finish is not None:
-        samples = source.arrays(limit=FINISH_SAMPLES)[0]
+        samples = first_array(source.arrays(limit=FINISH_SAMPLES))
         finish = lambda: family.finish(model, samples)  # noqa: E731
     state = RunState(run, total, callbacks["evaluate"], initial_epoch, finish)
     grid = EpochGrid(run, callbacks["samples"], seed=0,
                      reference=_reference_points(source))
+    # Order matters: the evaluation adds its value to the logs the others see; the state
+    # (last.keras, then state.json) comes after the logs, so a run killed at any moment
+    # has a log row for every epoch its state names (rows beyond it are dropped when it
+    # resumes); the grid of an epoch is drawn from the model just saved.
     items = [stop]
     if evaluate is not None:
         items.append(evaluate)
-    items += [state, grid,
-              keras.callbacks.CSVLogger(run.log, append=initial_epoch > 0),
-              RunProgress(total, initial_epoch)]
+    items.append(keras.callbacks.CSVLogger(run.log, append=initial_epoch > 0))
     if callbacks["tensorboard"]:
         items.append(keras.callbacks.TensorBoard(run.tensorboard, write_graph=False))
+    items += [state, grid, RunProgress(total, initial_epoch)]
     return items, stop, state
 
 
 def _reference_points(source):
     if tuple(source.shape) == (2,):
-        return source.arrays(limit=2000)[0]
+        return first_array(source.arrays(limit=2000))
     return None
 
 
@@ -264,7 +267,7 @@ def evaluation_callback(resolved, source):
         instance = getattr(kgen.metrics, classes[metric])(extractor)
     except (RuntimeError, ValueError) as error:
         fail(f"--evaluate {metric}: {error}")
-    real = None if metric == "is" else source.arrays(limit=count)[0]
+    real = None if metric == "is" else first_array(source.arrays(limit=count))
     return kgen.callbacks.Evaluate(instance, callbacks["every"], num_samples=count, data=real,
                                    name=metric)
 
@@ -356,6 +359,19 @@ def _duration(seconds):
     return f"{hours} h {minutes} min"
 
 
+def class_labels(model, family, count):
+    """``{"labels": 0, 1, 2, ...}`` cycling through the classes of a class-conditional
+    model (one class per grid position), or nothing for other models."""
+    classes = getattr(model, "num_classes", None)
+    if "labels" not in family.conditions or classes is None:
+        prior = getattr(model, "prior", None)   # a latent prior: its PixelCNN's classes
+        classes = getattr(prior, "num_classes", None) if "labels" in family.conditions \
+            else None
+    if classes is None:
+        return {}
+    return {"labels": np.arange(count) % classes}
+
+
 def save_grid(model, path, count, seed, reference=None):
     """Samples of ``model`` (its family's default conditions) as a PNG grid or scatter plot."""
     from kgen.models import registry
@@ -369,7 +385,7 @@ def save_grid(model, path, count, seed, reference=None):
         if samples is None:
             return path
     else:
-        samples = model.generate(count, seed=seed)
+        samples = model.generate(count, seed=seed, **class_labels(model, family, count))
     if samples.ndim == 2 and samples.shape[1] == 2:
         return kgen.images.save_scatter(samples, path, reference=reference)
     return kgen.images.save_grid(samples, path)
@@ -451,10 +467,13 @@ def _keep_log_rows(run, epochs):
         return
     with open(run.log) as file:
         lines = file.read().splitlines()
-    kept = lines[:1] + [line for line in lines[1:] if line.split(",")[0].isdigit()
-                        and int(line.split(",")[0]) < epochs]
+    rows = [line for line in lines[1:] if line.split(",")[0].isdigit()
+            and int(line.split(",")[0]) < epochs]
+    if not rows:   # no finished epoch logged: the resumed run writes the header again
+        os.remove(run.log)
+        return
     with open(run.log, "w") as file:
-        file.write("\n".join(kept) + "\n")
+        file.write("\n".join(lines[:1] + rows) + "\n")
 
 
 def _train(resolved, family, run, initial_epoch, model, quiet=False):
@@ -486,7 +505,7 @@ def _train(resolved, family, run, initial_epoch, model, quiet=False):
             model = build_model(resolved, family, source)
             compile_model(model, resolved, steps)
     if family.data in ("paired", "unpaired"):
-        model.sample_inputs = source.arrays(limit=resolved["callbacks"]["samples"])[0]
+        model.sample_inputs = first_array(source.arrays(limit=resolved["callbacks"]["samples"]))
     resolved = dict(resolved)
     resolved["optimizer"] = optimizer_configs(model)
     configs.write(resolved, run.config)
@@ -495,8 +514,10 @@ def _train(resolved, family, run, initial_epoch, model, quiet=False):
               f"{train_options['epochs']} epochs of {steps} steps; run folder: {run.path}",
               flush=True)
         if getattr(source, "skipped", None):
-            print(f"  skipped {len(source.skipped)} unreadable file(s) (see the warning "
-                  "above)", flush=True)
+            with open(run.file("skipped_files.txt"), "w") as file:
+                file.writelines(f"{path}\t{reason}\n" for path, reason in source.skipped)
+            print(f"  skipped {len(source.skipped)} unreadable file(s), listed in "
+                  f"{run.file('skipped_files.txt')}", flush=True)
         if scope.num_replicas > 1:
             print(f"  on {scope.num_replicas} devices ({scope.engine}), global batch "
                   f"{batch_size}", flush=True)
@@ -506,7 +527,7 @@ def _train(resolved, family, run, initial_epoch, model, quiet=False):
     with scope:
         if family.trains_on_batches:
             data = source.dataset(batch_size, seed=seed, first_epoch=initial_epoch,
-                                  flip=bool(resolved["data"]["flip"]))
+                                  flip=bool(resolved["data"]["flip"]), steps_per_epoch=steps)
             model.fit(data, epochs=train_options["epochs"], steps_per_epoch=steps,
                       initial_epoch=initial_epoch, callbacks=items, verbose=verbose)
         else:
@@ -520,13 +541,18 @@ def _train(resolved, family, run, initial_epoch, model, quiet=False):
         model = keras.saving.load_model(run.last)
         save_grid(model, run.samples, resolved["callbacks"]["samples"], 0,
                   _reference_points(source))
-    _summary(run, state, seconds, family, resolved)
+    _summary(run, state, seconds, family, resolved, getattr(source, "skipped", None))
     return 0 if stop.stopped is None and state.last_saved_epoch == \
         resolved["train"]["epochs"] else 1
 
 
-def _summary(run, state, seconds, family, resolved):
+def _summary(run, state, seconds, family, resolved, skipped=None):
     print(f"\nTrained for {seconds:.1f} s.")
+    if skipped:
+        print(f"  skipped {len(skipped)} unreadable file(s): "
+              f"{', '.join(os.path.basename(path) for path, _ in skipped[:5])}"
+              f"{', ...' if len(skipped) > 5 else ''} (all in "
+              f"{run.file('skipped_files.txt')})")
     print(f"  checkpoint: {run.last} (epoch {state.last_saved_epoch})")
     if os.path.exists(run.best):
         print(f"  best:       {run.best} ({resolved['callbacks']['evaluate']} {state.best:.4g})")

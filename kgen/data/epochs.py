@@ -116,6 +116,8 @@ class EpochOrder:
         flip: draw a horizontal flip for every example (else no example is flipped).
         drop_remainder: cut each epoch to whole batches. With False an epoch holds
             every example of the largest domain and its last batch may be smaller.
+        steps: None, or the most batches an epoch holds: a shorter epoch takes the first
+            ``steps`` batches of its order (the order of epoch ``e`` is unchanged).
 
     Example:
 
@@ -129,7 +131,7 @@ class EpochOrder:
     """
 
     def __init__(self, sizes, batch_size, *, seed=0, shuffle=True, flip=False,
-                 drop_remainder=True):
+                 drop_remainder=True, steps=None):
         self.sizes = tuple(int(s) for s in sizes)
         if not self.sizes or min(self.sizes) < 1:
             raise ValueError(f"Every domain needs at least one example; got sizes {self.sizes}.")
@@ -143,6 +145,8 @@ class EpochOrder:
         if self.length < 1:
             raise ValueError(f"batch_size {self.batch_size} is larger than the {largest} "
                              "examples: an epoch would hold no batch.")
+        if steps is not None:
+            self.length = min(self.length, int(steps) * self.batch_size)
 
     @property
     def steps(self):

@@ -162,8 +162,17 @@ def list_images(path, hint=""):
 
 
 def plain_folder(path):
-    """The image files directly in ``path``: a list of paths."""
+    """The image files of ``path``: a list of paths.
+
+    The images directly in the folder; a folder that holds only sub-folders of images
+    (one per class, as for labelled data) gives the images of every sub-folder, so the
+    same folder trains an unconditional model too.
+    """
     path = check_folder(path)
+    entries = _visible(os.listdir(path))
+    if not any(_is_image(n) and os.path.isfile(os.path.join(path, n)) for n in entries) \
+            and any(os.path.isdir(os.path.join(path, n)) for n in entries):
+        return class_folders(path)[0]
     names = list_images(path, hint=(
         "For one sub-folder per class, pass labels=True."
         if any(os.path.isdir(os.path.join(path, n)) for n in os.listdir(path)) else ""))

@@ -123,7 +123,8 @@ class DataSource:
                 "Python).")
         return self.num_examples // batch_size
 
-    def dataset(self, batch_size, *, seed=0, first_epoch=0, flip=False, repeat=True):
+    def dataset(self, batch_size, *, seed=0, first_epoch=0, flip=False, repeat=True,
+                steps_per_epoch=None):
         """A ``tf.data.Dataset`` of training batches in data space.
 
         The order of epoch ``e`` is a pure function of ``(seed, e)``, and every epoch holds
@@ -142,6 +143,10 @@ class DataSource:
                 (give ``fit()`` ``steps_per_epoch``); False for one epoch per pass:
                 ``first_epoch`` on the first pass, then the next (see
                 `kgen.data.set_epoch`).
+            steps_per_epoch: None (every batch of the data), or fewer batches per epoch:
+                each epoch is the first ``steps_per_epoch`` batches of its order, so that
+                ``fit(steps_per_epoch=...)``'s epochs and the data's epochs stay the same
+                (and a resumed run stays exact).
 
         Returns:
             Batches of float32 images in ``[-1, 1]`` (points as they are): ``x``;
@@ -165,6 +170,8 @@ class DataSource:
         """
         self._check_batches("dataset")
         steps = self.steps_per_epoch(batch_size)
+        if steps_per_epoch is not None:
+            steps = min(steps, checks.integer(steps_per_epoch, "steps_per_epoch", minimum=1))
         batch_size = int(batch_size)
         seed = random_seed() if seed is None else checks.seed(seed)
         first_epoch = checks.integer(first_epoch, "first_epoch", minimum=0)
@@ -175,7 +182,7 @@ class DataSource:
             raise ValueError(f"{self.spec!r} holds 2-D points: they have nothing to flip. "
                              "Pass flip=False.")
         tf = _import_tensorflow()
-        order = EpochOrder(self.domain_sizes, batch_size, seed=seed, flip=flip)
+        order = EpochOrder(self.domain_sizes, batch_size, seed=seed, flip=flip, steps=steps)
         streams = any(r.streams for r in self._readers)
         examples, variable = order.dataset(first_epoch, repeat, batched=not streams)
         readers, kind = self._readers, self.kind

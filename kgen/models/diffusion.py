@@ -452,7 +452,7 @@ class Diffusion(GenerativeModel):
 
     def _sample(self, num_samples, seed, sampler, steps, eta, labels, guidance_scale,
                 images, mask, resample, batch_size, record):
-        sampler = samplers.get(sampler, steps, eta)
+        sampler = samplers.get(sampler, self._default_steps(sampler, steps), eta)
         sampler.timesteps(self.timesteps)   # checks the sampler fits the model
         resample = checks.integer(resample, "resample", minimum=1)
         batch_size = checks.integer(batch_size, "batch_size", minimum=1)
@@ -506,7 +506,8 @@ class Diffusion(GenerativeModel):
             num_samples: number of samples (may be left out with ``labels=`` or ``images=``).
             seed: the seed of the starting noise and of the noise drawn along the way.
             sampler: ``"ddim"`` (default), ``"ddpm"`` or a `kgen.samplers.Sampler`.
-            steps, eta: options of ``sampler="ddim"`` (default 50 steps, eta 0).
+            steps: DDIM steps (default 50, or every timestep of a chain of fewer than 50).
+            eta: DDIM's noise, from 0 (the default, deterministic) to 1.
             labels: class labels (an integer or one per sample) of a class-conditional
                 model; None samples its unconditional model (the null label).
             guidance_scale: classifier-free guidance ``w`` (needs ``labels``): 0 is the
@@ -540,13 +541,19 @@ class Diffusion(GenerativeModel):
         t, frames = model.denoising_trajectory(4, seed=0, steps=10)   # frames: (11, 4, 8, 8, 1)
         ```
         """
-        sampler = samplers.get(sampler, steps, eta)
+        sampler = samplers.get(sampler, self._default_steps(sampler, steps), eta)
         visited = np.append(sampler.timesteps(self.timesteps), -1)
         frames = self._sample(num_samples, seed, sampler, None, None, labels, guidance_scale,
                               images, mask, resample, batch_size, record=True)
         return visited, np.asarray(frames, dtype="float32")
 
-    def serving_functions(self, steps=50, guidance_scale=None):
+    def _default_steps(self, sampler, steps):
+        """DDIM's steps: as given, else 50, or every timestep of a chain shorter than 50."""
+        if steps is None and sampler == "ddim":
+            return min(50, self.timesteps)
+        return steps
+
+    def serving_functions(self, steps=None, guidance_scale=None):
         """The sampler for `export_generator`: the whole DDIM loop (eta 0) from ``x_T``.
 
         The SavedModel's ``generate_from_latent(latent)`` takes the starting noise
@@ -558,14 +565,15 @@ class Diffusion(GenerativeModel):
         draws ``x_T`` (and the labels) in the graph.
 
         Args:
-            steps: DDIM steps of the exported loop.
+            steps: DDIM steps of the exported loop (default 50, or every timestep of a
+                chain of fewer than 50).
             guidance_scale: classifier-free guidance ``w`` of a class-conditional model,
                 fixed in the SavedModel (None: the conditional model, ``w = 1``).
 
         References:
             Song, Meng & Ermon, "Denoising Diffusion Implicit Models", ICLR 2021.
         """
-        sampler = samplers.get("ddim", steps, 0.0)
+        sampler = samplers.get("ddim", self._default_steps("ddim", steps), 0.0)
         sampler.timesteps(self.timesteps)   # checks the steps fit the model
         if guidance_scale is not None and self.num_classes is None:
             raise ValueError("guidance_scale is for a class-conditional model (num_classes).")
@@ -627,6 +635,7 @@ registry.register(registry.Family(
         registry.Option("num_res_blocks", int, "residual blocks per level", default=2),
         registry.Option("attention_resolutions", tuple, "resolutions with self-attention"),
         registry.Option("dropout", float, "dropout of the residual blocks", default=0.0),
+        registry.Option("groups", int, "groups of the group normalisation", default=8),
         registry.Option("label_dropout", float, "share of labels dropped for "
                         "classifier-free guidance", default=0.1),
         registry.Option("ema", float, "decay of the moving average of the weights used "

@@ -272,6 +272,6 @@ registry.register(registry.Family(
     default_epochs=30,
     monitor="l1",
     tiny={"base_filters": 4, "depth": 1, "num_layers": 1},
-    metrics=("fid", "kid", "pr"),
+    metrics=("l1", "fid", "kid", "pr"),
     seeded=False,
 ))

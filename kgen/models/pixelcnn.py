@@ -7,7 +7,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kgen import backend
+from kgen import backend, checks
 from kgen.models.serving import ServingFunctions, ServingInput
 from kgen.models import registry
 from kgen.models.base import GenerativeModel, Update
@@ -270,12 +270,16 @@ class PixelCNN(GenerativeModel):
         self._check_shape(x.shape, "images")
         return self.to_levels(x)
 
-    def check_labels(self, labels, num_samples):
+    def check_labels(self, labels, num_samples, seed=None):
         """``labels`` as an int32 array of ``num_samples`` checked labels (None if unconditional).
 
+        The labels of every class-conditional family (`kgen.checks.labels`). For sampling
+        (``seed`` given), a conditional model left without labels draws them uniformly
+        from ``seed``, as the conditional GAN and VAE do; its likelihood needs them.
+
         Raises:
-            ValueError: labels for an unconditional model, none for a conditional one,
-                labels out of ``0 .. num_classes - 1``, or the wrong number.
+            ValueError: labels for an unconditional model, none for a conditional one's
+                likelihood, labels out of ``0 .. num_classes - 1``, or the wrong number.
         """
         if self.num_classes is None:
             if labels is not None:
@@ -283,22 +287,13 @@ class PixelCNN(GenerativeModel):
                                  "it takes no labels.")
             return None
         if labels is None:
-            raise ValueError(
-                f"This PixelCNN is class-conditional: pass labels= (integers 0 .. "
-                f"{self.num_classes - 1}).")
-        labels = np.asarray(labels)
-        if labels.dtype.kind not in "iu":
-            raise ValueError(f"labels must be integers; got dtype {labels.dtype}.")
-        labels = labels.reshape(-1)
-        if labels.size == 1 and num_samples is not None:
-            labels = np.repeat(labels, num_samples)
-        if num_samples is not None and labels.size != num_samples:
-            raise ValueError(f"Got {labels.size} labels for {num_samples} samples.")
-        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ValueError(
-                f"labels must lie in 0 .. {self.num_classes - 1}; got values from "
-                f"{labels.min()} to {labels.max()}.")
-        return labels.astype("int32")
+            if seed is None:
+                raise ValueError(
+                    f"This PixelCNN is class-conditional: pass labels= (integers 0 .. "
+                    f"{self.num_classes - 1}).")
+            return np.random.default_rng([seed, 2]).integers(
+                0, self.num_classes, num_samples).astype("int32")
+        return checks.labels(labels, self.num_classes, num_samples)
 
     # ------------------------------------------------------------- likelihood
     def _functions(self):
@@ -449,9 +444,9 @@ class PixelCNN(GenerativeModel):
                 raise ValueError(f"num_samples={num_samples} but {len(levels)} images were given.")
             known = np.ones(levels.shape, bool) if known is None else \
                 self._check_known(known, levels.shape)
-        labels = self.check_labels(labels, len(levels))
         if seed is None:
             seed = int(np.random.default_rng().integers(2 ** 31 - 1))
+        labels = self.check_labels(labels, len(levels), seed=seed)
         functions = self._functions()
         generator = functions["seed_generator"]
         generator.state.assign(np.array([seed % 2 ** 31, 0], generator.state.dtype))

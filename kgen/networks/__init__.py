@@ -18,6 +18,7 @@ from kgen.networks.dcgan import (  # noqa: F401
     num_upsamplings,
 )
 from kgen.networks.diffusion_unet import SinusoidalEmbedding, diffusion_unet  # noqa: F401
+from kgen.networks.diff_augment import DiffAugment  # noqa: F401
 from kgen.networks.dropout import Dropout  # noqa: F401
 from kgen.networks.image_prior import skip_network  # noqa: F401
 from kgen.networks.mlp import mlp, mlp_hidden  # noqa: F401

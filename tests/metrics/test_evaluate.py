@@ -7,22 +7,13 @@ import numpy as np
 import pytest
 
 import kgen
-from kgen import cli
+from harness import RecordLogs
 from kgen.callbacks import Evaluate
 from kgen.metrics import compute_metric
 
 
 def ring_gan():
     return kgen.models.GAN.from_shape((2,), base_filters=32, seed=0)
-
-
-class RecordLogs(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.logs = []
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.logs.append(dict(logs))
 
 
 def test_evaluate_logs_on_schedule_and_model_checkpoint_monitors_it(tmp_path):
@@ -123,121 +114,6 @@ def test_evaluate_errors(digits):
 
 
 # ------------------------------------------------------------------------ the CLI
-def test_cli_evaluate_modes_prints_value_and_protocol(tmp_path, capsys):
-    gan = ring_gan()
-    gan.compile()
-    gan.fit(kgen.data.load("ring", num_samples=512), batch_size=128, epochs=1, verbose=0)
-    path = str(tmp_path / "ring.keras")
-    gan.save(path)
-    assert cli.main(["evaluate", path, "--data", "ring", "--metric", "modes", "-n", "600"]) == 0
-    printed = capsys.readouterr().out
-    assert "Protocol: mode coverage on 'ring'" in printed
-    assert "within 3 standard deviations" in printed and "600 samples (seed 0" in printed
-    modes = int(re.search(r"^modes: (\d+) of 8$", printed, re.M).group(1))
-    quality = float(re.search(r"^high_quality: ([0-9.]+)$", printed, re.M).group(1))
-    expected = compute_metric(keras.saving.load_model(path), kgen.metrics.ModeCoverage("ring"),
-                              600, batch_size=250, seed=0)
-    assert modes == expected["modes"]
-    assert quality == pytest.approx(expected["high_quality"], abs=1e-4)
-
-    with pytest.raises(SystemExit, match="--metric modes measures the 2-D Gaussian mixtures"):
-        cli.main(["evaluate", path, "--data", "digits", "--metric", "modes"])
-    with pytest.raises(SystemExit, match="needs a model with a likelihood"):
-        cli.main(["evaluate", path, "--data", "ring", "--metric", "nll"])
-    with pytest.raises(SystemExit, match="measures images|not available"):
-        cli.main(["evaluate", path, "--data", "ring", "--metric", "fid"])
-
-
-def small_image_vae():
-    """A Gaussian VAE of 8x8x1 images with small dense networks (cheap to compile)."""
-    encoder = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-                                keras.layers.Dense(32, activation="relu"),
-                                keras.layers.Dense(8)], name="encoder")
-    decoder = keras.Sequential([keras.Input((4,)), keras.layers.Dense(32, activation="relu"),
-                                keras.layers.Dense(64), keras.layers.Reshape((8, 8, 1))],
-                               name="decoder")
-    return kgen.models.VAE(encoder, decoder, likelihood="gaussian", seed=0)
-
-
-def test_fid_of_the_digits_during_fit_and_from_the_cli(tmp_path, capsys):
-    train = kgen.data.load("digits", split="train")
-    test = kgen.data.load("digits", split="test")
-    vae = small_image_vae()
-    vae.compile()
-    record = RecordLogs()
-    fid = kgen.metrics.FrechetInceptionDistance("digits")
-    vae.fit(kgen.data.images(train, batch_size=128, seed=0), epochs=2, verbose=0, callbacks=[
-        Evaluate(fid, num_samples=300, data=test, batch_size=100, seed=2), record])
-    values = [logs["fid"] for logs in record.logs]
-    assert all(isinstance(v, float) and v > 0 for v in values)
-    assert fid.count("real") == 360 and fid.count("generated") == 300
-
-    # `kgen evaluate` on the saved model, with the same samples, gives the last value and
-    # says how it was measured.
-    path = str(tmp_path / "vae.keras")
-    vae.save(path)
-    assert cli.main(["evaluate", path, "--metric", "fid", "-n", "300", "--seed", "2",
-                     "--batch-size", "100"]) == 0
-    printed = capsys.readouterr().out
-    assert "extractor digits_classifier (output: features" in printed
-    assert "generated: 300 samples (seed 2" in printed
-    assert "real: 360 images of digits, split 'test' (the held-out 20%" in printed
-    value = float(re.search(r"^fid: ([0-9.e+-]+)$", printed, re.M).group(1))
-    assert value == pytest.approx(values[-1], rel=1e-5)
-
-
-def test_cli_evaluate_nll_prints_value_and_protocol(tmp_path, capsys):
-    path = str(tmp_path / "vae.keras")
-    small_image_vae().save(path)
-    assert cli.main(["evaluate", path, "--metric", "nll", "-n", "16"]) == 0
-    printed = capsys.readouterr().out
-    assert "K = 16 samples of q(z|x)" in printed
-    assert "360 examples of digits, split 'test' (the held-out 20%" in printed
-    assert "dequantized" in printed
-    nll = float(re.search(r"^nll: ([0-9.]+) nats per example", printed, re.M).group(1))
-    negative_elbo = float(re.search(r"negative ELBO: ([0-9.]+)", printed).group(1))
-    bits = float(re.search(r"^bits_per_dim: ([0-9.]+)", printed, re.M).group(1))
-    vae = keras.saving.load_model(path)
-    test = kgen.metrics.dequantize(kgen.data.load("digits", split="test"), seed=0)
-    elbo, log_p = vae.log_likelihood_bounds(test, num_samples=16, batch_size=4096, seed=0)
-    assert nll == pytest.approx(-log_p.mean(), abs=1e-3)
-    assert negative_elbo == pytest.approx(-elbo.mean(), abs=1e-3)
-    assert bits == pytest.approx(kgen.metrics.bits_per_dim(-log_p.mean(), 64), abs=1e-3)
-
-    with pytest.raises(SystemExit, match=r"models samples of shape \(8, 8, 1\) but --data ring"):
-        cli.main(["evaluate", path, "--metric", "nll", "--data", "ring"])
-
-
-def test_cli_train_split_and_likelihood_options(tmp_path, capsys):
-    out = tmp_path / "ring"
-    assert cli.main(["train", "vae", "--data", "ring", "--split", "train", "--likelihood",
-                     "bernoulli", "--epochs", "1", "--batch-size", "256", "--out",
-                     str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert "kgen evaluate" in printed and "--data ring --metric modes" in printed
-    assert keras.saving.load_model(str(out / "model.keras")).likelihood == "bernoulli"
-    with pytest.raises(SystemExit, match="--likelihood is a VAE option"):
-        cli.main(["train", "gan", "--data", "ring", "--likelihood", "gaussian", "--out",
-                  str(tmp_path / "gan")])
-    with pytest.raises(SystemExit):
-        cli.main(["train", "vae", "--split", "test"])   # never train on the held-out split
-    assert "invalid choice: 'test'" in capsys.readouterr().err
-
-
-def test_cli_evaluate_bad_arguments(tmp_path, capsys):
-    with pytest.raises(SystemExit) as error:
-        cli.main(["evaluate", "x.keras", "--metric", "psnr"])
-    assert error.value.code == 2 and "invalid choice: 'psnr'" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="no checkpoint"):
-        cli.main(["evaluate", str(tmp_path / "missing.keras"), "--metric", "fid"])
-    with pytest.raises(SystemExit, match="--num-samples must be an integer of at least 1"):
-        cli.main(["evaluate", "x.keras", "--metric", "modes", "-n", "0"])
-    path = str(tmp_path / "vae.keras")
-    small_image_vae().save(path)
-    with pytest.raises(SystemExit, match="Unknown data source 'nope'"):
-        cli.main(["evaluate", path, "--metric", "nll", "--data", "nope"])
-
-
 def test_compute_metric_is_kgen_metrics_and_checks_its_arguments():
     assert kgen.callbacks.compute_metric is kgen.metrics.compute_metric is compute_metric
     gan = ring_gan()

@@ -1,0 +1,235 @@
+"""`kgen train`: every family from the command line on a user's folder, run folders, configs,
+exact resume after kill -9, and the CLI's errors."""
+
+import csv
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+import kgen
+from harness import NUM_CLASSES
+from kgen import cli
+from kgen.cli import config as configs
+
+BACKEND = keras.backend.backend()
+FAMILIES = kgen.models.registry.names()
+
+
+# --------------------------------------------------------------------- data
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """A user's data: 8x8 grey digits as PNGs in class sub-folders (one file corrupt),
+    A/B folders of digits and their edge maps, and two pictures."""
+    root = tmp_path_factory.mktemp("data")
+    images, labels = kgen.data.load("digits", return_labels=True)
+    images, labels = images[:48], labels[:48] % NUM_CLASSES
+    for index, (image, label) in enumerate(zip(images, labels)):
+        folder = root / "classes" / f"class_{label}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image[..., 0]).save(folder / f"{index:03d}.png")
+    (root / "classes" / "class_0" / "broken.png").write_bytes(b"\x89PNG not really")
+    edges = kgen.data.edge_map(images)
+    for side, data in (("A", edges), ("B", images)):
+        (root / "pairs" / side).mkdir(parents=True)
+        for index, image in enumerate(data[:32]):
+            Image.fromarray(image[..., 0]).save(root / "pairs" / side / f"{index:03d}.png")
+    for name in ("astronaut", "brick"):
+        Image.fromarray(kgen.data.load_image(name, size=16, channels=3)).save(
+            root / f"{name}.png")
+    return root
+
+
+def data_flags(family, folders):
+    if family.data == "samples":
+        return ["--data", f"folder:{folders / 'classes'}"] + (
+            ["--labels"] if family.labels != "none" else [])
+    if family.data in ("paired", "unpaired"):
+        return ["--data", f"folder:{folders / 'pairs'}"]
+    if family.data == "image":
+        return ["--data", str(folders / "astronaut.png")]
+    return ["--data", f"{folders / 'astronaut.png'},{folders / 'brick.png'}"]
+
+
+def option_flags(family, runs):
+    flags = []
+    for name, value in family.tiny.items():
+        option = family.option(name)
+        if name == "vqvae":     # the latent prior takes a trained VQ-VAE's run folder
+            value = str(runs["vqvae"])
+        if option.type is bool:
+            flags.append(option.flag if value else "--no-" + option.flag[2:])
+        elif option.type is tuple:
+            flags += [option.flag, ",".join(str(v) for v in value)]
+        else:
+            flags += [option.flag, str(value)]
+    return flags
+
+
+def condition_flags(family, folders):
+    if "inputs" in family.conditions and family.data in ("paired", "unpaired"):
+        return ["--inputs", str(folders / "pairs" / "A")]
+    if family.labels == "required":
+        return ["--labels", "0,1,2,1"]
+    return []
+
+
+@pytest.fixture(scope="module")
+def runs(folders, tmp_path_factory):
+    """Every family trained for one short epoch from the command line; {name: run folder}."""
+    root = tmp_path_factory.mktemp("runs")
+    done = {}
+    # A latent prior needs a VQ-VAE: train it first.
+    order = sorted(FAMILIES, key=lambda name: name == "latent_prior")
+    for name in order:
+        family = kgen.models.registry.get(name)
+        out = root / name
+        code = cli.main(["train", name, *data_flags(family, folders),
+                         *option_flags(family, done), "--epochs", "1", "--batch-size", "8",
+                         "--steps-per-epoch", "2", "--samples", "4", "--no-tensorboard",
+                         "--out", str(out)])
+        assert code == 0, name
+        done[name] = out
+    return done
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_every_family_trains_generates_and_evaluates_from_the_command_line(
+        name, runs, folders, tmp_path, capsys):
+    family = kgen.models.registry.get(name)
+    run = runs[name]
+    assert (run / "last.keras").is_file() and (run / "samples.png").is_file()
+    assert (run / "samples" / "epoch_0001.png").is_file()
+    resolved = configs.read(run / "config.toml")
+    assert resolved["family"] == name and resolved["train"]["epochs"] == 1
+    assert set(resolved["optimizer"]) == set(keras.saving.load_model(
+        run / "last.keras").optimizer_names)
+    with open(run / "log.csv") as file:
+        assert [row["epoch"] for row in csv.DictReader(file)] == ["0"]
+    if family.data == "samples":   # the corrupt file was skipped and named
+        assert "broken.png" in (run / "skipped_files.txt").read_text()
+    grid = tmp_path / "grid.png"
+    assert cli.main(["generate", str(run), "-n", "4", "--seed", "1", "--out", str(grid),
+                     "--individual", str(tmp_path / "each"),
+                     *condition_flags(family, folders)]) == 0
+    assert grid.is_file() and len(os.listdir(tmp_path / "each")) >= 1
+    if family.metrics:
+        metric = family.metrics[0]
+        extra = ["--reference", str(folders / "astronaut.png")] if metric == "psnr" else \
+            ["--data", data_flags(family, folders)[1], "-n", "40"]
+        assert cli.main(["evaluate", str(run), "--metric", metric, *extra]) == 0
+        assert f"{metric}:" in capsys.readouterr().out
+
+
+def test_a_run_is_repeated_from_its_config_and_resumed_when_done(runs, tmp_path, capsys):
+    run = runs["gan"]
+    again = tmp_path / "again"
+    assert cli.main(["train", "--config", str(run / "config.toml"), "--out", str(again)]) == 0
+    first = keras.saving.load_model(run / "last.keras")
+    second = keras.saving.load_model(again / "last.keras")
+    for a, b in zip(first.weights, second.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a),
+                                      keras.ops.convert_to_numpy(b))
+    assert configs.read(again / "config.toml") == configs.read(run / "config.toml")
+    assert cli.main(["train", "--resume", str(again)]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------- resume
+RESUME_FAMILIES = {"gan": ["--data", "digits"],
+                   "diffusion": ["--data", "digits", "--timesteps", "20", "--schedule", "cosine",
+                                 "--base-filters",
+                                 "8", "--channel-multipliers", "1", "--num-res-blocks", "1"],
+                   "cyclegan": ["--data", "digits-rotated", "--base-filters", "4",
+                                "--num-blocks", "1", "--num-layers", "1", "--pool-size", "8"]}
+
+
+def _train_command(name, out, epochs):
+    return ["train", name, *RESUME_FAMILIES[name], "--epochs", str(epochs), "--batch-size",
+            "16", "--steps-per-epoch", "6", "--samples", "4", "--no-tensorboard", "--seed",
+            "3", "--out", str(out)]
+
+
+def _kill_during_epoch(command, run, epoch):
+    """Runs the CLI in a process and kills it (SIGKILL) once epoch ``epoch`` is saved."""
+    process = subprocess.Popen([sys.executable, "-c", "import sys; from kgen import cli; "
+                                "sys.exit(cli.main(sys.argv[1:]))", *command],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=dict(os.environ, KERAS_BACKEND=BACKEND))
+    state = pathlib.Path(run) / "state.json"
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline and process.poll() is None:
+            if state.exists() and f'"epoch": {epoch},' in state.read_text():
+                break
+            time.sleep(0.05)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+    return process.returncode
+
+
+@pytest.mark.parametrize("name", sorted(RESUME_FAMILIES))
+def test_a_run_killed_mid_training_resumes_to_the_weights_of_an_uninterrupted_one(
+        name, tmp_path):
+    killed = tmp_path / "killed"
+    code = _kill_during_epoch(_train_command(name, killed, 3), killed, 1)
+    assert code == -signal.SIGKILL, "the run ended before it could be killed"
+    assert configs.read(killed / "config.toml")["train"]["epochs"] == 3
+    # A temporary file of a write the kill interrupted is cleaned up on resume.
+    (killed / ".last.keras.12345.tmp.keras").write_bytes(b"")
+    assert cli.main(["train", "--resume", str(killed)]) == 0
+    assert not (killed / ".last.keras.12345.tmp.keras").exists()
+    whole = tmp_path / "whole"
+    assert cli.main(_train_command(name, whole, 3)) == 0
+    resumed = keras.saving.load_model(killed / "last.keras")
+    straight = keras.saving.load_model(whole / "last.keras")
+    state = [(a, b) for a, b in zip(resumed.weights + resumed.optimizer.variables,
+                                    straight.weights + straight.optimizer.variables)]
+    assert len(state) > 10
+    difference = max(float(np.max(np.abs(keras.ops.convert_to_numpy(a)
+                                          - keras.ops.convert_to_numpy(b))))
+                     for a, b in state)
+    print(f"{name}: largest difference resumed vs uninterrupted {difference:.3g}")
+    assert difference <= 1e-6
+    with open(killed / "log.csv") as file:
+        assert [row["epoch"] for row in csv.DictReader(file)] == ["0", "1", "2"]
+
+
+# ------------------------------------------------------------------- errors
+def test_clear_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="no checkpoint"):
+        cli.main(["generate", str(tmp_path / "missing.keras")])
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"not a zip file")
+    with pytest.raises(SystemExit, match="could not load .* not a .keras archive"):
+        cli.main(["generate", str(bad)])
+    empty = tmp_path / "empty.keras"
+    empty.write_bytes(b"")
+    with pytest.raises(SystemExit, match="the file is empty"):
+        cli.main(["generate", str(empty)])
+    with pytest.raises(SystemExit, match="--epochs must be an integer of at least 1") as error:
+        cli.main(["train", "gan", "--epochs", "0"])
+    assert error.value.code == 2
+    with pytest.raises(SystemExit, match="Unknown data source 'nope'"):
+        cli.main(["train", "gan", "--data", "nope", "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit, match="--latent-dim must be at least 1"):
+        cli.main(["train", "gan", "--latent-dim", "0", "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit, match="--seed must be an integer of at least 0"):
+        cli.main(["train", "gan", "--seed", "-1", "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit, match="name a model family"):
+        cli.main(["train"])
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SystemExit, match="is a file, so no folder can be made"):
+        cli.main(["train", "gan", "--out", str(tmp_path / "file" / "run")])
+    with pytest.raises(SystemExit, match="is not a run folder"):
+        cli.main(["train", "--resume", str(tmp_path)])
+    assert "kgen: error:" in capsys.readouterr().err

@@ -1,0 +1,79 @@
+"""Every example in kgen's docstrings runs.
+
+Each ```python block of a docstring of a kgen module, class, function or method is run in
+a fresh namespace, in a temporary working folder: the examples are self-contained (their
+imports included) and small, so that the documentation shows code that works.
+"""
+
+import importlib
+import inspect
+import os
+import pathlib
+import pkgutil
+import re
+
+import keras
+import pytest
+
+import kgen
+
+BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+
+
+def _modules():
+    names = ["kgen"]
+    for info in pkgutil.walk_packages(kgen.__path__, prefix="kgen."):
+        if ".backend." in info.name and not info.name.endswith(keras.backend.backend()):
+            continue   # the other backends' training code imports their frameworks
+        names.append(info.name)
+    return [importlib.import_module(name) for name in sorted(names)]
+
+
+def _documented(module):
+    """``(qualified name, docstring)`` of the module and of what it defines."""
+    yield module.__name__, module.__doc__ or ""
+    for name, value in vars(module).items():
+        if getattr(value, "__module__", None) != module.__name__:
+            continue
+        if inspect.isclass(value):
+            yield f"{module.__name__}.{name}", value.__doc__ or ""
+            for attribute, member in vars(value).items():
+                function = getattr(member, "__func__", member)
+                if (inspect.isfunction(function) or isinstance(member, property)) \
+                        and function.__doc__:
+                    yield f"{module.__name__}.{name}.{attribute}", function.__doc__
+        elif inspect.isfunction(value):
+            yield f"{module.__name__}.{name}", value.__doc__ or ""
+
+
+def _examples():
+    found, seen = [], set()
+    for module in _modules():
+        for name, doc in _documented(module):
+            for index, code in enumerate(BLOCK.findall(inspect.cleandoc(doc))):
+                key = (name, code)
+                if key not in seen:
+                    seen.add(key)
+                    found.append(pytest.param(code, id=f"{name}[{index}]"))
+    return found
+
+
+EXAMPLES = _examples()
+
+
+def test_examples_are_found():
+    assert len(EXAMPLES) > 100
+
+
+@pytest.mark.parametrize("code", EXAMPLES)
+def test_docstring_example_runs(code, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "__docstring_example__"}
+    exec(compile(code, "<docstring example>", "exec"), namespace)   # noqa: S102
+
+
+def test_the_finder_reads_methods_and_properties():
+    names = {name for module in [importlib.import_module("kgen.models.registry")]
+             for name, _ in _documented(module)}
+    assert "kgen.models.registry" in names and "kgen.models.registry.Option" in names
+    assert os.path.basename(pathlib.Path(kgen.__file__).parent) == "kgen"
