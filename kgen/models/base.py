@@ -304,6 +304,20 @@ class GenerativeModel(keras.Model):
             f"{type(self).__name__} cannot be exported yet: its family does not implement "
             "serving_functions() (see docs/guides/serving.md, 'Adding export to a family').")
 
+    def serving_inputs(self, num_samples=None, *, seed=None, **conditions):
+        """The inputs of the exported sampler that ``generate(num_samples, seed=seed,
+        **conditions)`` uses: a dict ``{name: numpy array}`` of `serving_functions()`'s
+        inputs, so that the SavedModel's ``generate_from_latent(**inputs)`` gives the
+        samples of ``generate()`` (how every family's export is tested).
+
+        A family overrides this with the numpy draws its ``generate()`` makes from the
+        seed (latent vectors, starting noise, the uniform numbers of autoregressive draws)
+        and the conditions given.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not say which inputs of its exported sampler "
+            "generate() uses (serving_inputs()).")
+
     def export_generator(self, directory, verbose=False, **options):
         """Writes ``generate()`` as a TensorFlow SavedModel (`kgen.export.export_generator`).
 
