@@ -93,12 +93,9 @@ def _check_resolved(resolved, family):
             if value is None:
                 continue
             if option.type is int:
-                checks.integer(value, option.flag)
-                if option.default is not None and isinstance(option.default, int) \
-                        and option.default > 0 and value < 1:
-                    raise ValueError(f"{option.flag} must be at least 1; got {value}.")
+                checks.integer(value, option.flag, option.minimum)
             elif option.type is float:
-                checks.number(value, option.flag)
+                checks.number(value, option.flag, option.minimum)
             if option.choices is not None:
                 checks.one_of(value, option.flag, option.choices)
     except (TypeError, ValueError) as error:
@@ -205,11 +202,9 @@ def _plain(value):
 
 # ------------------------------------------------------------------ callbacks
 def _weights_finite(model):
-    for variable in model.weights:
-        if keras.backend.is_float_dtype(keras.backend.standardize_dtype(variable.dtype)):
-            if not np.all(np.isfinite(keras.ops.convert_to_numpy(variable))):
-                return False, variable.path
-    return True, None
+    """``(True, None)``, or ``(False, path)`` of a NaN or infinite variable of ``model``:
+    the check of `kgen.callbacks.weights_finite`, shared with `kgen.callbacks.Checkpoint`."""
+    return kgen.callbacks.weights_finite(model)
 
 
 def run_callbacks(model, resolved, run, source, initial_epoch):
@@ -291,8 +286,13 @@ class RunState(keras.callbacks.Callback):
         self.best = previous.get("best")
         self.last_saved_epoch = previous.get("epoch") if initial_epoch else None
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_train_begin(self, logs=None):
+        # Temporary files of a killed write of last.keras or best.keras (the shared
+        # cleanup of kgen.callbacks; RunFolder also removes them when a run resumes).
+        for path in (self.run.last, self.run.best):
+            kgen.callbacks.remove_stale_temporaries(path)
 
+    def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         ok, name = _weights_finite(self.model)
         if not ok:
@@ -302,14 +302,15 @@ class RunState(keras.callbacks.Callback):
             return
         if self.finish is not None:   # what the model needs to generate (family.finish)
             self.finish()
-        kgen.callbacks.save_model_atomically(self.model, self.run.last)
+        kgen.callbacks.save_model_atomically(self.model, self.run.last, require_finite=False)
         value = logs.get(self.monitor) if self.monitor else None
         if value is not None and np.isfinite(value):
             better = self.best is None or (
                 value < self.best if self.monitor in LOWER_IS_BETTER else value > self.best)
             if better:
                 self.best = float(value)
-                kgen.callbacks.save_model_atomically(self.model, self.run.best)
+                kgen.callbacks.save_model_atomically(self.model, self.run.best,
+                                                     require_finite=False)
         self.last_saved_epoch = epoch + 1
         self.run.write_state(epoch=epoch + 1, epochs=self.epochs, monitor=self.monitor,
                              best=self.best)

@@ -65,6 +65,8 @@ class Option:
         default: the family's default, shown in the help (None: decided by the family,
             often from the data shape).
         item: the type of the items of a ``tuple`` option (``int`` or ``str``).
+        minimum: the smallest value of a number option; ``int`` options default to 1
+            (counts and sizes), pass 0 for those that may be zero.
     """
 
     name: str
@@ -73,8 +75,11 @@ class Option:
     choices: Optional[tuple] = None
     default: Any = None
     item: type = int
+    minimum: Optional[float] = None
 
     def __post_init__(self):
+        if self.minimum is None and self.type is int:
+            object.__setattr__(self, "minimum", 1)
         if self.type not in OPTION_TYPES:
             raise TypeError(f"Option {self.name!r}: type must be one of "
                             f"{[t.__name__ for t in OPTION_TYPES]}; got {self.type!r}.")
