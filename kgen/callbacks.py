@@ -1,10 +1,12 @@
 """Callbacks for training generative models: sample grids, safe checkpoints, NaN guard,
 evaluation metrics computed during fit(), and the PSNR of a restored image."""
 
+import glob
 import math
 import os
 
 import keras
+import numpy as np
 
 from kgen import checks, images, metrics
 from kgen.metrics.evaluate import check_metric_data, compute_metric, prepare_real
@@ -18,8 +20,10 @@ __all__ = [
     "SampleGrid",
     "StopOnNaN",
     "compute_metric",
+    "remove_stale_temporaries",
     "save_model_atomically",
     "save_samples",
+    "weights_finite",
 ]
 
 
@@ -33,17 +37,120 @@ def _finite(logs):
     return True, None
 
 
-def save_model_atomically(model, filepath):
+def weights_finite(model):
+    """Whether every float variable of ``model`` (weights, and optimizer slots once
+    compiled) is finite: ``(True, None)``, or ``(False, path)`` of the first one that is not.
+
+    On JAX, where ``fit()`` keeps the trained values outside the model, the model's
+    variables are brought up to date first.
+
+    Example:
+
+    ```python
+    import kgen
+
+    gan = kgen.models.GAN.from_shape((8, 8, 1), latent_dim=8, base_filters=4, seed=0)
+    kgen.callbacks.weights_finite(gan)   # (True, None)
+    ```
+    """
+    sync = getattr(model, "jax_state_sync", None)
+    if sync is not None:
+        sync()
+    variables = list(model.weights)
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and getattr(model, "compiled", False):
+        variables += list(getattr(optimizer, "variables", []))
+    seen = set()
+    for variable in variables:
+        if id(variable) in seen:
+            continue
+        seen.add(id(variable))
+        if keras.backend.is_float_dtype(keras.backend.standardize_dtype(variable.dtype)):
+            if not np.all(np.isfinite(keras.ops.convert_to_numpy(variable))):
+                return False, variable.path
+    return True, None
+
+
+def _temporary_prefix(filepath):
+    return f".{os.path.basename(filepath)}."
+
+
+def _alive(pid):
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def remove_stale_temporaries(filepath):
+    """Deletes the temporary files that killed writes of ``filepath`` left beside it.
+
+    `save_model_atomically` writes ``.NAME.PID.tmp.keras`` beside ``NAME`` and renames
+    it; a process killed while writing leaves it behind. Those of processes that no
+    longer run (and this process's own) are deleted; a file of a process still
+    running, which may be writing now, is kept.
+
+    Args:
+        filepath: the checkpoint (``.keras``) whose temporaries to delete.
+
+    Returns:
+        The names of the deleted files.
+
+    Example:
+
+    ```python
+    import os
+    import kgen
+
+    os.makedirs("/tmp/kgen_stale", exist_ok=True)
+    open("/tmp/kgen_stale/.model.keras.999999999.tmp.keras", "w").close()
+    kgen.callbacks.remove_stale_temporaries("/tmp/kgen_stale/model.keras")
+    # ['.model.keras.999999999.tmp.keras']
+    ```
+    """
+    filepath = os.fspath(filepath)
+    folder = os.path.dirname(os.path.abspath(filepath))
+    prefix = _temporary_prefix(filepath)
+    removed = []
+    for path in sorted(glob.glob(os.path.join(glob.escape(folder), glob.escape(prefix)
+                                              + "*.tmp.keras"))):
+        name = os.path.basename(path)
+        middle = name[len(prefix):-len(".tmp.keras")]
+        if middle.isdigit() and _alive(int(middle)):
+            continue
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            continue
+        removed.append(name)
+    return removed
+
+
+def save_model_atomically(model, filepath, *, require_finite=True):
     """Saves ``model`` to ``filepath`` (``.keras``) through a temporary file and a rename.
 
-    A crash or a full disk while writing leaves the previous checkpoint untouched.
+    A crash or a full disk while writing leaves the previous checkpoint untouched, and
+    weights that are not finite never replace it: with ``require_finite`` (the
+    default) every float variable is checked first (`weights_finite`), since the loss
+    logged for a step is computed *before* its update, so a step can leave NaN weights
+    behind a finite loss.
 
     Args:
         model: the model to save.
         filepath: the ``.keras`` file; its folder is created when missing.
+        require_finite: refuse to save a model with a NaN or infinite variable.
 
     Returns:
         ``filepath``.
+
+    Raises:
+        ValueError: not a ``.keras`` path, or (with ``require_finite``) a non-finite
+            variable (named), in which case nothing is written.
 
     Example:
 
@@ -57,9 +164,16 @@ def save_model_atomically(model, filepath):
     filepath = os.fspath(filepath)
     if not filepath.endswith(".keras"):
         raise ValueError(f"Checkpoints are .keras files; got {filepath!r}.")
+    if require_finite:
+        ok, name = weights_finite(model)
+        if not ok:
+            raise ValueError(
+                f"Not saving {filepath!r}: the variable {name} holds NaN or infinite "
+                "values (training diverged). The previous checkpoint is kept; lower the "
+                "learning rate and resume from it.")
     folder = os.path.dirname(os.path.abspath(filepath))
     os.makedirs(folder, exist_ok=True)
-    temporary = os.path.join(folder, f".{os.path.basename(filepath)}.{os.getpid()}.tmp.keras")
+    temporary = os.path.join(folder, f"{_temporary_prefix(filepath)}{os.getpid()}.tmp.keras")
     try:
         model.save(temporary)
         os.replace(temporary, filepath)
@@ -73,8 +187,11 @@ class Checkpoint(keras.callbacks.Callback):
     """Saves the model to a ``.keras`` file at the end of every ``every_n_epochs`` epochs.
 
     The file is written to a temporary name and renamed, so a checkpoint is never half
-    written; an epoch whose logs hold a NaN or infinite value is not saved, so the last
-    good checkpoint survives a diverged run.
+    written, and temporary files left by a killed run are deleted when training starts
+    (`remove_stale_temporaries`). An epoch whose logs hold a NaN or infinite value, or
+    that left a NaN or infinite variable (the logs of the last step are computed before
+    its update, so they can be finite while the weights are not), is not saved: the
+    last good checkpoint survives a diverged run.
 
     Args:
         filepath: the ``.keras`` file.
@@ -83,6 +200,7 @@ class Checkpoint(keras.callbacks.Callback):
 
     Attributes:
         last_saved_epoch: the (1-based) epoch of the last checkpoint written, or None.
+        removed: the stale temporary files deleted when training started.
 
     Example:
 
@@ -101,20 +219,34 @@ class Checkpoint(keras.callbacks.Callback):
     def __init__(self, filepath, every_n_epochs=1, verbose=1):
         super().__init__()
         self.filepath = os.fspath(filepath)
+        if not self.filepath.endswith(".keras"):
+            raise ValueError(f"Checkpoints are .keras files; got {self.filepath!r}.")
         self.every_n_epochs = checks.integer(every_n_epochs, "every_n_epochs", 1)
         self.verbose = verbose
         self.last_saved_epoch = None
+        self.removed = []
+
+    def on_train_begin(self, logs=None):
+        self.removed = remove_stale_temporaries(self.filepath)
+        if self.removed and self.verbose:
+            print(f"Checkpoint: removed {len(self.removed)} temporary file(s) left by an "
+                  f"interrupted write: {', '.join(self.removed)}")
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every_n_epochs:
             return
         ok, key = _finite(logs)
+        if ok:
+            ok, key = weights_finite(self.model)
+            what = f"variable {key}"
+        else:
+            what = f"{key}"
         if not ok:
             if self.verbose:
-                print(f"Checkpoint: epoch {epoch + 1} has a non-finite {key}; keeping the "
+                print(f"Checkpoint: epoch {epoch + 1} has a non-finite {what}; keeping the "
                       f"last good checkpoint ({self.filepath}).")
             return
-        save_model_atomically(self.model, self.filepath)
+        save_model_atomically(self.model, self.filepath, require_finite=False)
         self.last_saved_epoch = epoch + 1
 
 

@@ -162,12 +162,18 @@ def one_of(value, name, choices):
     return value
 
 
-#: Seeds are non-negative integers below 2**32 (numpy and Keras take them all).
+#: Seeds are non-negative integers below 2**32 (numpy takes them all).
 MAX_SEED = 2 ** 32 - 1
+#: The seed of a `keras.random.SeedGenerator` (a model's seed) is below 2**31: its state is
+#: int32 on PyTorch.
+MAX_MODEL_SEED = 2 ** 31 - 1
 
 
-def seed(value, name="seed"):
-    """None, or ``value`` checked to be an integer seed in ``0 .. 2**32 - 1``.
+def seed(value, name="seed", maximum=MAX_SEED):
+    """None, or ``value`` checked to be an integer seed in ``0 .. maximum``.
+
+    ``maximum`` is ``2**32 - 1`` (`MAX_SEED`, numpy's range) by default; a model's seed,
+    which seeds a `keras.random.SeedGenerator`, goes up to `MAX_MODEL_SEED`.
 
     Example:
 
@@ -180,7 +186,7 @@ def seed(value, name="seed"):
         return None
     if not _is_integer(value):
         raise TypeError(f"{name} must be a non-negative integer or None; got {value!r}.")
-    return integer(value, name, 0, MAX_SEED)
+    return integer(value, name, 0, maximum)
 
 
 def finite(array, name):
@@ -456,6 +462,178 @@ def _shape_message(name, got, shape, model):
 
 def _capital(name):
     return name[:1].upper() + name[1:]
+
+
+# --------------------------------------------------------- training batches
+#: Integer image dtypes and the divisor ``d`` of their conversion ``x / d - 1`` to data
+#: space (`scale_to_data_space` for numpy, `data_space_batch` inside a training step).
+INTEGER_IMAGES = {"uint8": 127.5, "uint16": 32767.5}
+
+
+def data_space_batch(batch, name="images"):
+    """A batch of a training step as float data space: the package rule, in-graph.
+
+    uint8 and uint16 pixel values are converted by ``x / 127.5 - 1`` and
+    ``x / 32767.5 - 1`` in float32, looked up in a table computed by
+    `scale_to_data_space`, so a uint8 batch trains on exactly the values of the same
+    images converted by `kgen.data.images`, on every backend; float batches pass as they
+    are. Used by ``GenerativeModel.run_updates`` for every family,
+    whatever fed ``fit()`` (numpy arrays, ``tf.data`` datasets, ``PyDataset``\\ s).
+
+    Args:
+        batch: a tensor (or array) of the training step.
+        name: what the batch holds, for the message.
+
+    Returns:
+        The batch, float.
+
+    Raises:
+        TypeError: another integer dtype, or a bool, string or complex dtype.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kgen import checks
+
+    pixels = np.array([0, 255], np.uint8).reshape(2, 1, 1, 1)
+    checks.data_space_batch(pixels)   # [-1, 1] as float32
+    ```
+    """
+    import keras
+
+    dtype = keras.backend.standardize_dtype(batch.dtype)
+    if dtype in INTEGER_IMAGES:
+        # A table of the converted value of every pixel value, computed by numpy as
+        # scale_to_data_space computes it: a lookup gives the same float32 on every
+        # backend (a compiled division may round differently in the last bit).
+        table = _data_space_table(dtype)
+        return keras.ops.take(table, keras.ops.cast(batch, "int32"))
+    if keras.backend.is_float_dtype(dtype):
+        return batch
+    hint = " If they are pixel values 0..255, convert them with x.astype('uint8')." \
+        if "int" in dtype else ""
+    raise TypeError(
+        f"{_capital(name)} have dtype {dtype}: kgen trains on uint8 (0..255), uint16 "
+        f"(0..65535) or float images in [-1, 1].{hint}")
+
+
+_TABLES = {}
+
+
+def _data_space_table(dtype):
+    """float32 data space of every value of an integer image dtype, ``(2**bits,)``."""
+    if dtype not in _TABLES:
+        levels = np.arange(np.iinfo(dtype).max + 1).astype(dtype)
+        _TABLES[dtype] = scale_to_data_space(levels)
+    return _TABLES[dtype]
+
+
+def model_shape_message(model, expected, got, name="images"):
+    """The message for data of shape ``got`` given to ``model``, built for ``expected``.
+
+    Args:
+        model: the model's class name (``"GAN"``).
+        expected: the shape of one example the model takes (``(8, 8, 1)``).
+        got: the shape of one example of the data.
+        name: what the data are.
+
+    Example:
+
+    ```python
+    from kgen import checks
+    checks.model_shape_message("GAN", (8, 8, 1), (28, 28, 1))
+    # 'GAN expects images of shape (8, 8, 1) ... from_shape((28, 28, 1)) ...'
+    ```
+    """
+    expected, got = tuple(expected), tuple(got)
+    what = "channels" if expected[:-1] == got[:-1] and len(expected) == len(got) == 3 \
+        else "shape"
+    detail = (f"{_count(got[-1], 'channel')} where it takes {expected[-1]}"
+              if what == "channels" else f"shape {got}")
+    fix = "convert" if what == "channels" else "resize"
+    return (f"{model} expects {name} of shape {expected} (its networks were built for "
+            f"them); got {name} of {detail}. Build a model for this data with "
+            f"{model}.from_shape({got}), or {fix} the {name} to {expected}.")
+
+
+def _count(number, noun):
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def training_array(array, role, name, *, expected=None, model="The model",
+                   num_classes=None):
+    """Checks one array given to ``fit()`` for its role; returns it (rank 3 images get a
+    channel axis when the model takes one channel).
+
+    ``role`` is what the array holds for the model: ``"images"`` (the package's image
+    rule: uint8/uint16 converted in the training step, floats in [-1, 1], a warning
+    when all in [0, 1]), ``"samples"`` (images when rank 3 or 4, else vectors, which
+    must be finite), ``"levels"`` (integer levels or codes, taken as they are),
+    ``"labels"`` (`labels`, with ``num_classes``) or None (not checked).
+
+    Args:
+        array: a numpy array.
+        role: see above.
+        name: what the array is (``"training images"``), for the messages.
+        expected: the shape of one example the model takes, or None when unknown.
+        model: the model's class name, for the messages.
+        num_classes: the model's number of classes, for labels.
+
+    Raises:
+        TypeError: a dtype that is not an image dtype (images), or labels that are not
+            integers.
+        ValueError: NaN or infinite values, floats outside [-1, 1], a shape the model
+            does not take, labels out of range.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kgen import checks
+
+    checks.training_array(np.zeros((4, 8, 8), np.uint8), "images", "images",
+                          expected=(8, 8, 1)).shape   # (4, 8, 8, 1)
+    ```
+    """
+    if role is None:
+        return array
+    if role == "labels":
+        if num_classes is not None:
+            labels(array, num_classes, name=name)
+        return array
+    if role == "levels":
+        array = np.asarray(array)
+        if array.dtype.kind not in "iu":
+            raise TypeError(f"{_capital(name)} must be integer levels (codes); got dtype "
+                            f"{array.dtype}. A model built with inputs='levels' takes its "
+                            "integer levels as they are, without scaling.")
+        if array.ndim == 3 and expected is not None and len(expected) == 3 \
+                and expected[-1] == 1 and tuple(array.shape[1:]) == tuple(expected[:2]):
+            array = array[..., None]
+        if expected is not None and tuple(array.shape[1:]) != tuple(expected):
+            raise ValueError(model_shape_message(model, expected, array.shape[1:], name))
+        return array
+    images = role == "images" or np.ndim(array) in (3, 4) and (
+        expected is None or len(expected) == 3)
+    if images:
+        if np.ndim(array) == 3 and expected is not None and len(expected) == 3 \
+                and expected[-1] == 1 and tuple(np.shape(array)[1:]) == tuple(expected[:2]):
+            array = array[..., None]
+        checked = validate_images(array, name)
+        if expected is not None and tuple(checked.shape[1:]) != tuple(expected):
+            raise ValueError(model_shape_message(model, expected, checked.shape[1:], name))
+        return array if checked.ndim == np.ndim(array) else checked
+    array = np.asarray(array)
+    if array.dtype.kind not in "fiu" or array.dtype.kind == "b":
+        raise TypeError(f"{_capital(name)} must be numbers; got dtype {array.dtype}.")
+    if expected is not None and tuple(array.shape[1:]) != tuple(expected):
+        raise ValueError(
+            f"{model} expects {name} of shape {tuple(expected)} each; got shape "
+            f"{tuple(array.shape[1:])}. Build a model for this data with "
+            f"{model}.from_shape({tuple(array.shape[1:])}).")
+    finite(array, name)
+    return array
 
 
 # ------------------------------------------------------------------ networks

@@ -95,8 +95,7 @@ def _draw(tf, item, index, seed, count):
                 drawn, tf.constant(item.scale, tf.float32), transpose_b=True)
         return tf.cast(drawn, item.dtype)
     if item.noise == "uniform":
-        # Kept away from 0, where the log(-log(u)) of a Gumbel draw is infinite.
-        drawn = tf.random.stateless_uniform(shape, seed=stream, minval=1e-20, maxval=1.0)
+        drawn = tf.random.stateless_uniform(shape, seed=stream, minval=0.0, maxval=1.0)
         return tf.cast(drawn, item.dtype)
     drawn = tf.random.stateless_uniform(shape, seed=stream, minval=0, maxval=item.classes,
                                         dtype=tf.int32)
@@ -183,10 +182,10 @@ def export_generator(model, directory, verbose=False, **options):
     import kgen
 
     gan = kgen.models.GAN.from_shape((8, 8, 1), latent_dim=16, base_filters=8)
-    gan.export_generator("/tmp/gan_savedmodel")
-    # saved_model_cli show --dir /tmp/gan_savedmodel --all
+    gan.export_generator("export/gan/1")
+    # saved_model_cli show --dir export/gan/1 --all
     cyclegan = kgen.models.CycleGAN.from_shape((8, 8, 1), base_filters=4, num_blocks=0)
-    kgen.export.export_generator(cyclegan, "/tmp/b_to_a", direction="b_to_a")
+    kgen.export.export_generator(cyclegan, "export/b_to_a/1", direction="b_to_a")
     ```
 
     References:
@@ -245,10 +244,15 @@ def export_files(pairs, options=None):
     Example:
 
     ```python
+    import kgen
     from kgen.export import export_files
 
-    export_files([("runs/gan/model.keras", "export/gan/1"),
-                  ("runs/cyclegan/model.keras", "export/b_to_a/1", {"direction": "b_to_a"})])
+    kgen.models.GAN.from_shape((8, 8, 1), latent_dim=8, base_filters=4).save(
+        "gan.keras")
+    kgen.models.CycleGAN.from_shape((8, 8, 1), base_filters=4, num_blocks=0).save(
+        "cyclegan.keras")
+    export_files([("gan.keras", "export/gan/1"),
+                  ("cyclegan.keras", "export/b_to_a/1", {"direction": "b_to_a"})])
     ```
     """
     jobs = []

@@ -1,8 +1,10 @@
-"""Turn model samples into pictures: uint8 conversion, tile grids, PNG files.
+"""Turn model samples into pictures: uint8 conversion, tile grids, image files.
 
 Samples come out of ``model.generate()`` in data space (float32 in
-``[-1, 1]``); `save_grid` writes them as one PNG grid, and
+``[-1, 1]``); `save_grid` writes them as one grid, and
 `save_scatter` plots 2-D points (the ``"ring"`` and ``"grid"`` toy data).
+Both write the format of the file's extension (`FORMATS`: ``.png``, ``.jpg``,
+``.bmp``, ...) and refuse an extension they do not know.
 """
 
 import math
@@ -12,6 +14,42 @@ import tempfile
 import numpy as np
 
 _CHANNELS = (1, 3, 4)
+
+#: The image formats `save_grid` and `save_scatter` write, by file extension (any case).
+FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".bmp": "BMP",
+    ".gif": "GIF",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
+}
+#: Formats without an alpha channel: four-channel images are refused for them.
+_NO_ALPHA = ("JPEG", "BMP")
+
+
+def image_format(path):
+    """The format written for ``path``, from its extension (`FORMATS`).
+
+    Raises:
+        ValueError: no extension, or one that is not in `FORMATS`.
+
+    Example:
+
+    ```python
+    import kgen
+    kgen.images.image_format("grid.JPG")   # 'JPEG'
+    ```
+    """
+    extension = os.path.splitext(os.fspath(path))[1].lower()
+    if extension not in FORMATS:
+        known = ", ".join(sorted(FORMATS))
+        what = f"the extension {extension!r}" if extension else "no extension"
+        raise ValueError(f"Cannot tell which image format to write for {os.fspath(path)!r} "
+                         f"({what}): name the file with one of {known}.")
+    return FORMATS[extension]
 
 
 def to_uint8(x, value_range=(-1.0, 1.0)):
@@ -36,6 +74,9 @@ def to_uint8(x, value_range=(-1.0, 1.0)):
     Example:
 
     ```python
+    import numpy as np
+    import kgen
+
     kgen.images.to_uint8(np.array([-1.0, 0.0, 1.0]))  # array([  0, 128, 255], dtype=uint8)
     ```
     """
@@ -124,6 +165,9 @@ def make_grid(
     Example:
 
     ```python
+    import numpy as np
+    import kgen
+
     grid = kgen.images.make_grid(np.zeros((16, 8, 8, 1), np.float32))
     grid.shape  # (4 * 33 + 1, 4 * 33 + 1, 1) == (133, 133, 1)
     ```
@@ -155,16 +199,19 @@ def make_grid(
 
 
 def save_grid(images, path, ncols=None, value_range=(-1.0, 1.0), scale=None, padding=1):
-    """Save a batch of images as one PNG grid.
+    """Save a batch of images as one grid, in the format of the file's extension.
 
-    One channel is written as a grayscale PNG, three as RGB, four as RGBA.
-    The file is written atomically (a temporary file in the same folder,
-    then ``os.replace``), and missing parent folders are created.
+    ``.png`` writes a PNG, ``.jpg``/``.jpeg`` a JPEG (quality 95), ``.bmp`` a BMP, and
+    so on (`FORMATS`); another extension, or none, is refused. One channel is written
+    as grayscale, three as RGB, four as RGBA (refused for JPEG and BMP, which have no
+    alpha channel: drop it with ``images[..., :3]`` or write a PNG). The file is
+    written atomically (a temporary file in the same folder, then ``os.replace``), and
+    missing parent folders are created.
 
     Args:
         images: images as accepted by `make_grid`, usually the output of
             ``model.generate()``.
-        path: destination file name (``.png``).
+        path: destination file name; its extension chooses the format.
         ncols: tiles per row; default ``ceil(sqrt(N))``.
         value_range: ``(low, high)`` of float input; data space by default.
         scale: integer upscaling of each tile; see `make_grid`.
@@ -173,24 +220,38 @@ def save_grid(images, path, ncols=None, value_range=(-1.0, 1.0), scale=None, pad
     Returns:
         ``path``, as given.
 
+    Raises:
+        ValueError: an unknown extension, four channels for a format without alpha, or
+            bad images (see `make_grid`).
+
     Example:
 
     ```python
-    samples = model.generate(64, seed=0)
-    kgen.images.save_grid(samples, "runs/gan/samples.png")
+    import numpy as np
+    import kgen
+
+    samples = np.random.default_rng(0).uniform(-1, 1, (16, 8, 8, 3)).astype("float32")
+    kgen.images.save_grid(samples, "/tmp/kgen_example/samples.png")
+    kgen.images.save_grid(samples, "/tmp/kgen_example/samples.jpg")   # a JPEG file
     ```
     """
+    file_format = image_format(path)
     grid = make_grid(images, ncols=ncols, padding=padding, scale=scale, value_range=value_range)
+    if grid.shape[-1] == 4 and file_format in _NO_ALPHA:
+        raise ValueError(
+            f"{file_format} has no alpha channel, so four-channel (RGBA) images cannot be "
+            f"written to {os.fspath(path)!r}: drop the alpha with images[..., :3], or "
+            "write a .png.")
     from PIL import Image
 
     # Pillow reads (H, W) uint8 as grayscale "L", (H, W, 3) as "RGB", (H, W, 4) as "RGBA".
     picture = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
-    _save_png_atomically(picture, path)
+    _save_atomically(picture, path, file_format)
     return path
 
 
 def save_scatter(points, path, reference=None, size=256):
-    """Save a scatter plot of 2-D points as a PNG.
+    """Save a scatter plot of 2-D points, in the format of the file's extension.
 
     Meant for the ``"ring"`` and ``"grid"`` toy data: the generated points are
     drawn in blue over optional reference points (the real data or the mode
@@ -199,7 +260,7 @@ def save_scatter(points, path, reference=None, size=256):
 
     Args:
         points: array ``(N, 2)`` of finite points.
-        path: destination file name (``.png``).
+        path: destination file name; its extension chooses the format (`FORMATS`).
         reference: optional array ``(M, 2)`` drawn underneath in another colour.
         size: width and height of the picture in pixels (at least 16).
 
@@ -209,11 +270,14 @@ def save_scatter(points, path, reference=None, size=256):
     Example:
 
     ```python
+    import kgen
+
     real = kgen.data.load("ring", num_samples=1000)
     means, _ = kgen.data.mixture_modes("ring")
     kgen.images.save_scatter(real, "ring.png", reference=means)
     ```
     """
+    file_format = image_format(path)
     points = _check_points(points, "points")
     reference = None if reference is None else _check_points(reference, "reference")
     size = _positive_int(size, "size", minimum=16)
@@ -234,7 +298,7 @@ def save_scatter(points, path, reference=None, size=256):
     if reference is not None:
         _dots(draw, to_pixels(reference), radius=2, colour=(255, 140, 0))
     _dots(draw, to_pixels(points), radius=1, colour=(31, 89, 180))
-    _save_png_atomically(picture, path)
+    _save_atomically(picture, path, file_format)
     return path
 
 
@@ -258,14 +322,16 @@ def _dots(draw, pixels, radius, colour):
         draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=colour)
 
 
-def _save_png_atomically(picture, path):
-    """Write a PIL image as PNG to a temporary file beside ``path``, then rename it."""
+def _save_atomically(picture, path, file_format="PNG"):
+    """Write a PIL image in ``file_format`` to a temporary file beside ``path``, then
+    rename it."""
     folder = os.path.dirname(os.path.abspath(os.fspath(path)))
     os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=".png.tmp", dir=folder)
+    handle, temporary = tempfile.mkstemp(suffix=".image.tmp", dir=folder)
+    options = {"quality": 95} if file_format in ("JPEG", "WEBP") else {}
     try:
         with os.fdopen(handle, "wb") as file:
-            picture.save(file, format="PNG")
+            picture.save(file, format=file_format, **options)
         os.chmod(temporary, 0o644)  # mkstemp makes the file private (0600)
         os.replace(temporary, path)
     except BaseException:

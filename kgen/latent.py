@@ -55,6 +55,9 @@ def lerp(a, b, t):
     Example:
 
     ```python
+    import numpy as np
+    import kgen
+
     kgen.latent.lerp(np.zeros(2), np.ones(2), [0.0, 0.5])
     # array([[0. , 0. ], [0.5, 0.5]], dtype=float32)
     ```
@@ -87,6 +90,9 @@ def slerp(a, b, t):
     Example:
 
     ```python
+    import numpy as np
+    import kgen
+
     kgen.latent.slerp(np.array([1.0, 0.0]), np.array([0.0, 1.0]), 0.5)
     # array([0.7071068, 0.7071068], dtype=float32)
     ```
@@ -128,6 +134,9 @@ def interpolate(a, b, steps=8, method="slerp"):
     Example:
 
     ```python
+    import numpy as np
+    import kgen
+
     rng = np.random.default_rng(0)
     z = kgen.latent.interpolate(rng.normal(size=128), rng.normal(size=128), steps=8)
     z.shape  # (8, 128): feed to a generator to see one sample morph into another

@@ -1,6 +1,13 @@
 """Shared fixtures. Every test runs on the backend named by KERAS_BACKEND."""
 
 import gc
+import os
+
+# XLA's CPU compiler spends most of a small test's time optimising programs that then run
+# for milliseconds: the suite (and the processes it starts) compiles them without its
+# expensive optimisation passes, which halves the JAX run. The computations are the same.
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 "
+                                   "--xla_llvm_disable_expensive_passes=true")
 
 import keras
 import pytest

@@ -25,7 +25,8 @@ import tempfile
 BACKEND = os.environ.get("KERAS_BACKEND", "jax")
 DEVICES = 4
 if BACKEND == "jax":
-    os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={DEVICES}"
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               f" --xla_force_host_platform_device_count={DEVICES}").strip()
 elif BACKEND == "tensorflow":
     import tensorflow as tf
 

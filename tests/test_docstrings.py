@@ -3,6 +3,12 @@
 Each ```python block of a docstring of a kgen module, class, function or method is run in
 a fresh namespace, in a temporary working folder: the examples are self-contained (their
 imports included) and small, so that the documentation shows code that works.
+
+The README's test command runs the suite once per backend; each example runs in one of
+those runs: the examples of ``kgen.backend.<name>`` on their own backend, every other
+example on the backend its name is assigned to (`backend_of`: a fixed hash of its name,
+so that each backend runs about a third of them and an example keeps its backend when
+others are added). ``KGEN_ALL_EXAMPLES=1`` runs every example on the current backend.
 """
 
 import importlib
@@ -11,6 +17,7 @@ import os
 import pathlib
 import pkgutil
 import re
+import zlib
 
 import keras
 import pytest
@@ -46,6 +53,18 @@ def _documented(module):
             yield f"{module.__name__}.{name}", value.__doc__ or ""
 
 
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def backend_of(example_id):
+    """The backend whose test run runs the example ``example_id`` (``"module.name[i]"``)."""
+    module = example_id.split("[")[0]
+    for backend in BACKENDS:
+        if f".backend.{backend}" in module:
+            return backend
+    return BACKENDS[zlib.crc32(example_id.encode()) % len(BACKENDS)]
+
+
 def _examples():
     found, seen = [], set()
     for module in _modules():
@@ -58,11 +77,21 @@ def _examples():
     return found
 
 
-EXAMPLES = _examples()
+ALL_EXAMPLES = _examples()
+EXAMPLES = [example for example in ALL_EXAMPLES
+            if os.environ.get("KGEN_ALL_EXAMPLES") == "1"
+            or backend_of(example.id) == keras.backend.backend()]
 
 
 def test_examples_are_found():
-    assert len(EXAMPLES) > 100
+    assert len(ALL_EXAMPLES) > 100
+
+
+def test_every_backend_runs_a_share_of_the_examples():
+    shares = {backend: sum(backend_of(e.id) == backend for e in ALL_EXAMPLES)
+              for backend in BACKENDS}
+    assert sum(shares.values()) == len(ALL_EXAMPLES)
+    assert min(shares.values()) > len(ALL_EXAMPLES) / 5, shares
 
 
 @pytest.mark.parametrize("code", EXAMPLES)

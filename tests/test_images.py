@@ -8,6 +8,8 @@ from PIL import Image
 
 from kgen import images
 
+from checks_catalogue import covers
+
 
 def test_to_uint8_maps_data_space_to_pixels():
     out = images.to_uint8(np.array([-1.0, 0.0, 1.0, -3.0, 2.0], np.float32))
@@ -137,3 +139,46 @@ def test_save_scatter_errors(tmp_path):
         images.save_scatter(np.array([[0.0, np.nan], [1.0, 1.0]]), tmp_path / "a.png")
     with pytest.raises(ValueError, match="size must be an integer >= 16"):
         images.save_scatter(np.zeros((5, 2)), tmp_path / "a.png", size=4)
+
+
+# --------------------------------------------------------------- file formats
+@covers("save-grid-extension")
+@pytest.mark.parametrize("extension, expected", [
+    (".png", "PNG"), (".jpg", "JPEG"), (".JPEG", "JPEG"), (".bmp", "BMP"), (".gif", "GIF"),
+    (".tif", "TIFF"), (".webp", "WEBP")])
+def test_save_grid_writes_the_format_of_the_extension(tmp_path, extension, expected):
+    samples = _constant_tiles(4, channels=3)
+    path = tmp_path / f"grid{extension}"
+    assert images.save_grid(samples, path) == path
+    with Image.open(path) as picture:
+        assert picture.format == expected
+        assert picture.size == (2 * 32 + 3, 2 * 32 + 3)
+    points = np.random.default_rng(0).normal(size=(20, 2))
+    scatter = tmp_path / f"points{extension}"
+    images.save_scatter(points, scatter)
+    with Image.open(scatter) as picture:
+        assert picture.format == expected
+    assert sorted(os.listdir(tmp_path)) == sorted([path.name, scatter.name])
+
+
+@covers("save-grid-unknown-extension")
+def test_save_grid_refuses_an_extension_it_does_not_write(tmp_path):
+    samples = _constant_tiles(4)
+    for name in ("grid.xyz", "grid", "grid.npy"):
+        with pytest.raises(ValueError, match=r"Cannot tell which image format.*\.jpg.*\.png"):
+            images.save_grid(samples, tmp_path / name)
+    with pytest.raises(ValueError, match="Cannot tell which image format"):
+        images.save_scatter(np.zeros((3, 2)), tmp_path / "points.txt")
+    assert os.listdir(tmp_path) == []
+
+
+@covers("save-grid-alpha-jpeg")
+def test_four_channels_are_refused_for_formats_without_alpha(tmp_path):
+    rgba = _constant_tiles(4, channels=4)
+    for name in ("grid.jpg", "grid.bmp"):
+        with pytest.raises(ValueError, match=r"no alpha channel.*images\[\.\.\., :3\]"):
+            images.save_grid(rgba, tmp_path / name)
+    images.save_grid(rgba, tmp_path / "grid.png")
+    with Image.open(tmp_path / "grid.png") as picture:
+        assert picture.mode == "RGBA"
+    assert os.listdir(tmp_path) == ["grid.png"]

@@ -11,13 +11,14 @@ Example:
 ```python
 from kgen import cli
 
-cli.main(["train", "gan", "--epochs", "1", "--out", "/tmp/kgen_cli_example", "--seed", "0",
+cli.main(["train", "gan", "--epochs", "1", "--out", "runs/example", "--seed", "0",
           "--samples", "4", "--no-tensorboard"])
-cli.main(["generate", "/tmp/kgen_cli_example", "-n", "4", "--out", "/tmp/kgen_cli_grid.png"])
+cli.main(["generate", "runs/example", "-n", "4", "--out", "grid.png"])
 ```
 """
 
 import argparse
+import warnings
 
 from kgen.cli.errors import CommandLineError, report
 
@@ -200,11 +201,21 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     commands = {"train": train.train, "generate": generate.generate,
                 "evaluate": evaluate.evaluate, "export": export.export}
+    formatwarning = warnings.formatwarning
+    warnings.formatwarning = _command_line_warning
     try:
         return commands[args.command](args)
     except CommandLineError as error:
         report(error)
         raise
+    finally:
+        warnings.formatwarning = formatwarning
+
+
+def _command_line_warning(message, category, filename, lineno, line=None):
+    """A warning as the command line prints it: ``kgen: warning: MESSAGE``, without the
+    Python source line it was raised from."""
+    return f"kgen: warning: {message}\n"
 
 
 __all__ = ["build_parser", "main", "COMMANDS"]

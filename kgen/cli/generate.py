@@ -28,21 +28,16 @@ CONDITION_FLAGS = (("labels", "labels"), ("inputs", "inputs"), ("images", "image
 
 
 def load_checkpoint(path):
-    """The kgen model in ``path`` (a run folder or a ``.keras`` file), or a clear error."""
-    from kgen.models import registry
+    """The kgen model in ``path`` (a run folder or a ``.keras`` file), or a clear error.
 
+    `kgen.models.load` reads the file: a missing, empty, truncated, non-zip or foreign
+    (not kgen) file, or one that does not load, is named with what it holds.
+    """
     path = checkpoint_path(path)
     try:
-        model = keras.saving.load_model(path)
-    except Exception as error:  # noqa: BLE001 - corrupt or foreign files: say which and why
-        fail(f"could not load {path!r} as a kgen model: {describe_load_error(path, error)}")
-    if not hasattr(model, "generate"):
-        fail(f"{path!r} is not a kgen generative model.")
-    try:
-        registry.family_of(model)
-    except ValueError:
-        pass
-    return model
+        return kgen.models.load(path)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        fail(f"could not load {path!r} as a kgen model: {error}")
 
 
 def describe_load_error(path, error):

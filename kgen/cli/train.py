@@ -67,7 +67,7 @@ def _check_resolved(resolved, family):
 
     data, train, callbacks = resolved["data"], resolved["train"], resolved["callbacks"]
     try:
-        checks.seed(resolved["seed"], "--seed")
+        checks.seed(resolved["seed"], "--seed", maximum=checks.MAX_MODEL_SEED)
         checks.integer(train["epochs"], "--epochs", 1)
         checks.integer(train["batch_size"], "--batch-size", 1)
         checks.optional_integer(train["steps_per_epoch"], "--steps-per-epoch", 1)

@@ -274,6 +274,27 @@ def finish(dataset, steps, variable):
     return dataset
 
 
+def epoch_variable(dataset):
+    """The epoch variable of a kgen pipeline (see `set_epoch`), or None for another dataset.
+
+    ``GenerativeModel.fit`` sets it at the start of every epoch, so that the order of
+    each epoch of a kgen pipeline follows the epochs of ``fit()``, a run restored by
+    ``keras.callbacks.BackupAndRestore`` included.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import kgen
+    from kgen.data.epochs import epoch_variable
+
+    ds = kgen.data.images(np.zeros((8, 4, 4, 1), np.uint8), batch_size=4, seed=0)
+    epoch_variable(ds) is not None   # True
+    ```
+    """
+    return getattr(dataset, _EPOCH_ATTRIBUTE, None)
+
+
 def set_epoch(dataset, epoch):
     """Choose the epoch whose order the next pass over ``dataset`` gives.
 
@@ -283,7 +304,8 @@ def set_epoch(dataset, epoch):
     and the epoch number; each pass takes the next epoch. Setting the epoch at the start
     of every Keras epoch makes the order follow the epochs of ``fit()``, so that a run
     restored by ``keras.callbacks.BackupAndRestore`` at epoch ``k`` sees epoch ``k``'s
-    order again:
+    order again. ``GenerativeModel.fit`` does this by itself for a pipeline given as its
+    data; for another model, use
     ``keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: kgen.data.set_epoch(ds, e))``.
 
     Args:

@@ -210,8 +210,11 @@ class DataSource:
                               deterministic=True)
             ds = ds.batch(batch_size, drop_remainder=True).prefetch(folders.PREFETCH_BATCHES)
             options = tf.data.Options()
-            # No prefetch buffers beyond the ones above: they bound the decoded images.
+            # No prefetch buffers beyond the ones above, and no fusing or autotuning that
+            # would grow them: they bound the decoded images.
             options.experimental_optimization.inject_prefetch = False
+            options.experimental_optimization.map_and_batch_fusion = False
+            options.autotune.enabled = False
             ds = ds.with_options(options)
         else:
             ds = examples.map(plain(pick("batch")), num_parallel_calls=tf.data.AUTOTUNE)

@@ -40,11 +40,15 @@ def frechet_distance(mu1, cov1, mu2, cov2):
         cov2: its covariance, shape ``(D, D)``.
 
     Returns:
-        The squared Fréchet distance, a Python float.
+        The squared Fréchet distance, a Python float (never negative).
 
     Raises:
-        ValueError: shapes that do not match, non-finite values, or a non-symmetric
-            covariance.
+        ValueError: shapes that do not match, non-finite values, a non-symmetric
+            covariance, or a covariance that is not positive semi-definite (an
+            eigenvalue below ``-1e-6`` times the sum of the absolute values of its
+            diagonal, a bound of its largest eigenvalue: it is no covariance, and the
+            formula would give meaningless, even negative, values; the round-off
+            eigenvalues of a covariance, float32 statistics included, are far smaller).
 
     Example:
 
@@ -70,10 +74,47 @@ def frechet_distance(mu1, cov1, mu2, cov2):
             f"(D, D)); got {', '.join(f'{k}: {v}' for k, v in dims.items())}. Both "
             "statistics must come from the same feature extractor."
         )
+    _check_positive_semidefinite(cov1, "cov1")
+    _check_positive_semidefinite(cov2, "cov2")
     diff = mu1 - mu2
-    return float(
-        diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * _trace_sqrt_product(cov1, cov2)
-    )
+    distance = diff @ diff + np.trace(cov1) + np.trace(cov2) \
+        - 2.0 * _trace_sqrt_product(cov1, cov2)
+    # Round-off can take a distance of 0 (equal Gaussians) a hair below it.
+    return float(max(distance, 0.0))
+
+
+#: Relative size of the negative eigenvalues a covariance may have (round-off).
+PSD_TOLERANCE = 1e-6
+
+
+def _check_positive_semidefinite(cov, what):
+    """Refuses a symmetric matrix with an eigenvalue below ``-PSD_TOLERANCE * scale``,
+    ``scale`` the sum of the absolute values of the diagonal (at least the largest
+    eigenvalue of a covariance).
+
+    A Cholesky factorisation of ``cov + tolerance * I`` succeeds exactly when every
+    eigenvalue exceeds ``-tolerance``, and costs a third of an eigendecomposition,
+    which is only computed to name the offending eigenvalue.
+    """
+    scale = float(np.abs(np.diag(cov)).sum())
+    if scale == 0.0:
+        scale = float(np.abs(cov).max(initial=0.0))
+    if scale == 0.0:
+        return
+    tolerance = PSD_TOLERANCE * scale
+    try:
+        np.linalg.cholesky(cov + tolerance * np.eye(cov.shape[0]))
+        return
+    except np.linalg.LinAlgError:
+        pass
+    smallest = float(np.linalg.eigvalsh(cov).min())
+    if smallest >= -tolerance:
+        return
+    raise ValueError(
+        f"{what} is not positive semi-definite (its smallest eigenvalue is "
+        f"{smallest:.4g}), so it is not a covariance matrix: the Fréchet distance of it "
+        "would be meaningless. Pass the covariance of the features "
+        "(np.cov(features, rowvar=False)).")
 
 
 def _trace_sqrt_product(cov1, cov2):

@@ -1,5 +1,7 @@
 """Inception Score (Salimans et al. 2016): exp E_x KL(p(y|x) || p(y)) from a classifier's predictions."""
 
+import warnings
+
 import keras
 import numpy as np
 from keras import ops
@@ -9,8 +11,45 @@ from kgen.metrics.extractors import get_extractor
 from kgen.metrics.feature_metrics import FeatureStore
 
 
+class ProbabilitiesAsLogitsWarning(UserWarning):
+    """Predictions that look like probabilities were given as logits (``from_logits=True``)."""
+
+
+def looks_like_probabilities(predictions):
+    """Whether every row lies in ``[0, 1]`` and sums to 1 (within 1e-3): probabilities.
+
+    Logits almost never look so; softmax of probabilities taken as logits flattens them
+    towards uniform, and the Inception Score then falls towards 1.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kgen.metrics.inception_score import looks_like_probabilities
+
+    looks_like_probabilities(np.full((4, 2), 0.5))     # True
+    looks_like_probabilities(np.array([[3.0, -1.0]]))  # False
+    ```
+    """
+    x = np.asarray(predictions, dtype=np.float64)
+    return bool(x.size) and bool(np.all((x >= 0) & (x <= 1))) and bool(
+        np.allclose(x.sum(axis=-1), 1.0, atol=1e-3))
+
+
 def _log_probabilities(predictions, from_logits):
     x = np.asarray(predictions, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        bad = int(np.count_nonzero(~np.isfinite(x).all(axis=1)))
+        raise ValueError(
+            f"The predictions hold NaN or infinite values in {bad} of {len(x)} rows: the "
+            "images (or the model that generated them) are not finite. Check them with "
+            "np.isfinite before computing the Inception Score.")
+    if from_logits and looks_like_probabilities(x):
+        warnings.warn(
+            "The predictions look like probabilities (every row in [0, 1], summing to 1), "
+            "but from_logits=True takes them as logits and applies a softmax, which "
+            "flattens them and lowers the score: pass from_logits=False for "
+            "probabilities.", ProbabilitiesAsLogitsWarning, stacklevel=3)
     if from_logits:
         shifted = x - x.max(axis=1, keepdims=True)
         return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -37,10 +76,16 @@ def inception_score(predictions, *, splits=10, from_logits=True):
             ``from_logits=False``), with ``N >= splits``.
         splits: number of parts (10 in the reference).
         from_logits: the predictions are logits (softmax applied here) rather than
-            probabilities.
+            probabilities. Predictions whose rows all lie in ``[0, 1]`` and sum to 1
+            given with ``from_logits=True`` warn (`ProbabilitiesAsLogitsWarning`).
 
     Returns:
         ``(mean, std)`` over the splits, Python floats.
+
+    Raises:
+        ValueError: predictions that are not ``(N, num_classes)``, hold NaN or infinite
+            values, or (``from_logits=False``) are not probabilities; fewer rows than
+            ``splits``.
 
     Example:
 

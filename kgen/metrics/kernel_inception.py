@@ -72,6 +72,10 @@ def kernel_inception_distance(real_features, generated_features, *, subset_size=
     Returns:
         ``(mean, std)`` of the per-subset estimates, Python floats (population std).
 
+    Raises:
+        ValueError: features that are not ``(N, D)`` or hold NaN or infinite values,
+            different dimensions, or fewer than 2 samples on a side.
+
     Example:
 
     ```python
@@ -116,11 +120,41 @@ def kernel_inception_distance(real_features, generated_features, *, subset_size=
 
 
 def _as_features(x, what):
+    return finite_features(x, what)
+
+
+def finite_features(x, what):
+    """Features ``(N, D)`` as float32 numpy, checked: rank 2, every value finite.
+
+    Args:
+        x: the features (numpy array or tensor).
+        what: what they are (``"real_features"``), for the messages.
+
+    Raises:
+        ValueError: another rank, or NaN or infinite values (a diverged model's samples
+            give them; a metric of them would be NaN or meaningless).
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kgen.metrics.kernel_inception import finite_features
+
+    finite_features(np.zeros((3, 2)), "real_features").shape   # (3, 2)
+    ```
+    """
     if ops.is_tensor(x):
         x = ops.convert_to_numpy(x)
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 2:
         raise ValueError(f"{what} must have shape (N, D); got shape {x.shape}.")
+    finite = np.isfinite(x)
+    if not finite.all():
+        rows = int(np.count_nonzero(~finite.all(axis=1)))
+        raise ValueError(
+            f"{what} hold NaN or infinite values in {rows} of {len(x)} rows: the images "
+            "(or the model that generated them) are not finite. Check them with "
+            "np.isfinite before computing the metric.")
     return x
 
 

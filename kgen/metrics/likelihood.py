@@ -125,7 +125,9 @@ class BitsPerDim(keras.metrics.Metric):
     ``-VAE.log_likelihood(x)``); ``result()`` is `bits_per_dim` of their mean, and
     ``mean_nll()`` the mean itself in nats per example. See the module docstring for the
     convention (``scale=127.5`` for a continuous density on kgen's data space, ``scale=1``
-    for discrete probabilities).
+    for discrete probabilities). Before any data (or after ``reset_state()``),
+    ``result()`` and ``mean_nll()`` are NaN: there is no likelihood to report, and a
+    number such as ``log2(scale)`` would pass for one.
 
     Args:
         num_dims: dimensions per example ``D`` (``H * W * C``).
@@ -171,10 +173,12 @@ class BitsPerDim(keras.metrics.Metric):
         self.count.assign_add(ops.sum(weight))
 
     def mean_nll(self):
-        """The mean negative log-likelihood so far, nats per example."""
-        return ops.divide_no_nan(self.total, self.count)
+        """The mean negative log-likelihood so far, nats per example; NaN before any data."""
+        nan = ops.convert_to_tensor(float("nan"), dtype=self.dtype)
+        return ops.where(self.count > 0, ops.divide_no_nan(self.total, self.count), nan)
 
     def result(self):
+        """Bits per dimension of the mean NLL; NaN before any data (no value is made up)."""
         return (self.mean_nll() / self.num_dims + math.log(self.scale)) / math.log(2.0)
 
     def reset_state(self):

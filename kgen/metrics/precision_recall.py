@@ -5,6 +5,7 @@ from keras import ops
 
 from kgen import checks
 from kgen.metrics.feature_metrics import FeatureSetMetric
+from kgen.metrics.kernel_inception import finite_features
 
 
 def _squared_distances(a, b, b_sq):
@@ -69,6 +70,10 @@ def precision_recall(real_features, generated_features, *, k=3, batch_size=1000)
     Returns:
         ``(precision, recall)``, Python floats in ``[0, 1]``.
 
+    Raises:
+        ValueError: features that are not ``(N, D)`` or hold NaN or infinite values,
+            too few samples for ``k``, or different dimensions.
+
     Example:
 
     ```python
@@ -88,11 +93,7 @@ def precision_recall(real_features, generated_features, *, k=3, batch_size=1000)
     batch_size = checks.integer(batch_size, "batch_size", 1)
     sets = {}
     for what, x in (("real", real_features), ("generated", generated_features)):
-        if ops.is_tensor(x):
-            x = ops.convert_to_numpy(x)
-        x = np.asarray(x, dtype=np.float32)
-        if x.ndim != 2:
-            raise ValueError(f"{what} features must have shape (N, D); got shape {x.shape}.")
+        x = finite_features(x, f"{what} features")
         if len(x) <= k:
             raise ValueError(
                 f"Precision/recall with k={k} needs more than {k} {what} samples (each "

@@ -7,6 +7,7 @@ from keras import ops
 from kgen import backend, checks, losses, networks
 from kgen.models import registry
 from kgen.models.base import GenerativeModel, Update
+from kgen.models.network_checks import check_data_space, check_logits, output_rank
 from kgen.models.serving import ServingFunctions, ServingInput
 
 
@@ -111,7 +112,9 @@ class Autoencoder(GenerativeModel):
 
     Args:
         encoder: a Keras model from samples to ``(latent_dim,)`` codes.
-        decoder: a Keras model from ``(latent_dim,)`` to the sample shape.
+        decoder: a Keras model from ``(latent_dim,)`` to the sample shape: the
+            reconstruction in data space with ``reconstruction="mse"``, its logits (no
+            sigmoid at the end) with ``"bce"``.
         latent_dim: size of the code; inferred from the decoder's input if None.
         reconstruction: the loss, ``"mse"`` or ``"bce"``.
         noise: None, ``"gaussian"`` or ``"masking"``.
@@ -176,6 +179,15 @@ class Autoencoder(GenerativeModel):
                                              name="latent_fitted")
         if not decoder.built:
             decoder.build((None, self.latent_dim))
+        if reconstruction == "bce":
+            check_logits(decoder, "decoder", "Autoencoder",
+                         "With reconstruction='bce' the decoder outputs logits (kgen applies "
+                         "the sigmoid): end it with no activation.")
+        else:
+            check_data_space(decoder, "decoder", "Autoencoder",
+                             "With reconstruction='mse' the decoder outputs the reconstruction "
+                             "in data space: end it with a tanh activation (images) or none.",
+                             images=output_rank(decoder) == 4)
         self._ensure_built()
 
     @classmethod
@@ -315,17 +327,39 @@ class Autoencoder(GenerativeModel):
         return self
 
     def _generate(self, num_samples, *, seed=None, latents=None, batch_size=256):
-        if latents is None:
-            if num_samples is None:
-                raise ValueError("Pass num_samples (or latents=) to generate().")
-            if float(ops.convert_to_numpy(self.latent_fitted)) == 0.0:
-                raise ValueError(
-                    "This Autoencoder has no distribution over its codes yet: call "
-                    "fit_latent_gaussian(x_train) after training, or pass latents=.")
-            eps = self.standard_normal((num_samples, self.latent_dim), seed)
-            cholesky = np.asarray(ops.convert_to_numpy(self.latent_cholesky))
-            latents = np.asarray(ops.convert_to_numpy(self.latent_mean)) + eps @ cholesky.T
+        latents = self.serving_inputs(num_samples, seed=seed, latents=latents)["latent"]
         return self.decode(latents, batch_size)
+
+    def serving_inputs(self, num_samples=None, *, seed=None, latents=None, batch_size=256):
+        """The inputs of the exported sampler that ``generate(num_samples, seed=seed)``
+        uses: ``{"latent": ...}``, the codes drawn from the fitted Gaussian with ``seed``
+        (``mean + eps @ cholesky.T``, ``eps`` standard normal), or ``latents``.
+
+        Example:
+
+        ```python
+        import kgen
+        x = kgen.data.load("digits")[:64]
+        ae = kgen.models.Autoencoder.from_shape((8, 8, 1), latent_dim=2, base_filters=4)
+        ae.fit_latent_gaussian(x)
+        ae.serving_inputs(3, seed=0)["latent"].shape   # (3, 2)
+        ```
+        """
+        if latents is not None:
+            latents = np.asarray(ops.convert_to_numpy(latents), "float32")
+            if num_samples is not None and num_samples != len(latents):
+                raise ValueError("num_samples and the number of latents differ.")
+            return {"latent": latents}
+        if num_samples is None:
+            raise ValueError("Pass num_samples (or latents=) to generate().")
+        if float(ops.convert_to_numpy(self.latent_fitted)) == 0.0:
+            raise ValueError(
+                "This Autoencoder has no distribution over its codes yet: call "
+                "fit_latent_gaussian(x_train) after training, or pass latents=.")
+        eps = self.standard_normal((num_samples, self.latent_dim), seed)
+        cholesky = np.asarray(ops.convert_to_numpy(self.latent_cholesky))
+        latents = np.asarray(ops.convert_to_numpy(self.latent_mean)) + eps @ cholesky.T
+        return {"latent": latents.astype("float32")}
 
     def serving_functions(self):
         """The sampler for `export_generator`: codes to their decodings ``g(z)``.

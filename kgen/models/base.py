@@ -2,12 +2,18 @@
 
 import copy
 import dataclasses
+import inspect
+import os
+import warnings
 from typing import Callable, Sequence
 
 import keras
 import numpy as np
 
-from kgen import backend
+from kgen import backend, checks
+from kgen.data import epochs as data_epochs
+from kgen.data import guard
+from kgen.models import loading
 from kgen.models.optimizer_group import OptimizerGroup
 
 
@@ -70,9 +76,23 @@ class GenerativeModel(keras.Model):
     The model counts as built once all its ``network_names`` networks are built (checked
     again by ``compile()``), so ``fit()`` never needs to call it on data.
 
+    ``fit()`` follows the package's data rule for every family (`kgen.checks`): uint8
+    and uint16 images, given as numpy arrays, ``tf.data`` datasets or
+    ``keras.utils.PyDataset``\\ s, are converted in the training step by ``x / 127.5 - 1``
+    (``x / 32767.5 - 1``), exactly as `kgen.data.images` converts them; float images must
+    lie in ``[-1, 1]`` and warn when they all lie in ``[0, 1]``
+    (`kgen.checks.ZeroToOneWarning`). Arrays are checked before training (NaN or
+    infinite values, the image shape the model was built for, class labels), datasets
+    batch by batch as they are read (`kgen.data.guard`), and a bad batch stops ``fit()``
+    with an error that names its epoch and batch. The epoch of a kgen pipeline
+    (`kgen.data.images`, `kgen.data.set_epoch`) is set at the start of every epoch, so a
+    run restored by ``keras.callbacks.BackupAndRestore`` reads the batches the
+    uninterrupted run read.
+
     Args:
         seed: integer seed of the model's `keras.random.SeedGenerator` (the noise drawn in
-            training steps); None draws one at random.
+            training steps), in ``0 .. 2**31 - 1`` (the range of a seed generator's
+            state on every backend); None draws one at random.
         log_names: for a subclass whose logs depend on its options (a GAN logs ``gp``
             only with a gradient penalty), the names this instance logs; default: the
             class's ``log_names``.
@@ -84,6 +104,7 @@ class GenerativeModel(keras.Model):
     network_names = ()
 
     def __init__(self, seed=None, *, log_names=None, **kwargs):
+        seed = checks.seed(seed, maximum=checks.MAX_MODEL_SEED)
         super().__init__(**kwargs)
         self.seed = seed
         if log_names is not None:
@@ -111,6 +132,10 @@ class GenerativeModel(keras.Model):
         Example:
 
         ```python
+        import keras
+        import kgen
+
+        gan = kgen.models.GAN.from_shape((8, 8, 1), latent_dim=8, base_filters=4)
         gan.compile(generator_optimizer=keras.optimizers.Adam(1e-4),
                     discriminator_optimizer="rmsprop")
         ```
@@ -217,8 +242,10 @@ class GenerativeModel(keras.Model):
         """Runs every update of one training step on ``data``; returns the logs.
 
         Backend-free: called by ``kgen.backend.<name>.train_step`` in the backend's context.
+        uint8 and uint16 images of the batch are converted to data space first
+        (`kgen.checks.data_space_batch`), for every family.
         """
-        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x, y = self.prepare_batch(data)
         logs = {}
         for update in self.training_updates():
             repeats = []
@@ -243,12 +270,47 @@ class GenerativeModel(keras.Model):
 
     def run_evaluation(self, data):
         """Computes every update's loss on ``data`` without training; returns the logs."""
-        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x, y = self.prepare_batch(data)
         logs = {}
         for update in self.training_updates():
             _, update_logs = update.loss(x, y, training=False)
             logs.update(update_logs)
         return self._track(logs)
+
+    def prepare_batch(self, data):
+        """``(x, y)`` of a training batch as the step sees them: images in data space.
+
+        uint8 and uint16 images (``x``, and ``y`` for the translation families) are
+        converted by ``x / 127.5 - 1`` and ``x / 32767.5 - 1`` in float32
+        (`kgen.checks.data_space_batch`), exactly as `kgen.data.images` converts them;
+        float images, labels and integer levels pass as they are. The shape of the
+        images is checked against the model's (`data_shapes`). Runs inside the training
+        and evaluation steps of every family.
+
+        Args:
+            data: a batch: ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``.
+
+        Returns:
+            ``(x, y)``.
+
+        Example:
+
+        ```python
+        import numpy as np
+        import kgen
+
+        gan = kgen.models.GAN.from_shape((8, 8, 1), latent_dim=4, base_filters=4)
+        x, _ = gan.prepare_batch(np.full((1, 8, 8, 1), 255, np.uint8))   # all 1.0, float32
+        ```
+        """
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        expectation = self.training_expectation()
+        if expectation is None:
+            return x, y
+        return (_batch_part(x, expectation.x, expectation.x_shape, expectation.model,
+                            "images"),
+                _batch_part(y, expectation.y, expectation.y_shape, expectation.model,
+                            expectation.y_name or "target images"))
 
     def _track(self, logs):
         results = {}
@@ -261,6 +323,193 @@ class GenerativeModel(keras.Model):
             tracker.update_state(keras.ops.cast(logs[tracker.name], "float32"))
             results[tracker.name] = tracker.result()
         return results
+
+    # --------------------------------------------------------------------- fit
+    def data_shapes(self):
+        """``(x_shape, y_shape)``: the shape of one training example of ``x`` and of ``y``.
+
+        ``y_shape`` is the shape of a target image (paired translation) or of a domain-B
+        image (unpaired), else None; either is None where the model does not say. Read
+        from the model's attributes (``sample_shape``, ``image_shape``,
+        ``input_image_shape``/``target_image_shape``, ``shape_a``/``shape_b``) or from
+        the input of its discriminator or encoder; a family with other networks
+        overrides this method.
+
+        Example:
+
+        ```python
+        import kgen
+        gan = kgen.models.GAN.from_shape((8, 8, 1), latent_dim=8, base_filters=4)
+        gan.data_shapes()   # ((8, 8, 1), None)
+        ```
+        """
+        x_shape = y_shape = None
+        for name in ("sample_shape", "image_shape", "input_image_shape", "shape_a"):
+            value = _attribute(self, name)
+            if isinstance(value, (tuple, list)) and value:
+                x_shape = tuple(value)
+                break
+        if x_shape is None:
+            for name in ("discriminator", "encoder"):
+                network = getattr(self, name, None)
+                if isinstance(network, keras.layers.Layer):
+                    shape = checks.first_input_shape(network)
+                    if shape is not None and None not in shape[1:]:
+                        x_shape = tuple(shape[1:])
+                        break
+        if x_shape is None and isinstance(getattr(self, "vqvae", None), GenerativeModel):
+            x_shape = self.vqvae.data_shapes()[0]
+        for name in ("target_image_shape", "shape_b"):
+            value = _attribute(self, name)
+            if isinstance(value, (tuple, list)) and value:
+                y_shape = tuple(value)
+                break
+        return x_shape, y_shape
+
+    def training_expectation(self):
+        """What ``fit()`` takes, as a `kgen.data.guard.Expectation`; None for a model that
+        trains without data (the single-image families).
+
+        Read from the model's registered family (`kgen.models.registry`): its kind of
+        data (samples, pairs, two domains) and its labels; the shapes come from
+        `data_shapes` and the number of classes from ``num_classes``. A PixelCNN of
+        integer levels (``inputs="levels"``) takes its levels as they are.
+        """
+        from kgen.models import registry
+
+        model = type(self).__name__
+        try:
+            family = registry.family_of(self)
+        except ValueError:
+            family = None
+        x_shape, y_shape = self.data_shapes()
+        if family is None:
+            return guard.Expectation(model, "samples", None, x_shape)
+        if not family.trains_on_batches:
+            return None
+        if family.data in ("paired", "unpaired"):
+            return guard.Expectation(
+                model, "images", "images", x_shape, y_shape,
+                y_name="B images" if family.data == "unpaired" else None)
+        x_role = "levels" if getattr(self, "inputs", None) == "levels" else "samples"
+        num_classes = self._num_classes()
+        labelled = family.data == "samples" and family.labels != "none" \
+            and num_classes is not None
+        return guard.Expectation(model, x_role, "labels" if labelled else None, x_shape,
+                                 num_classes=num_classes if labelled else None)
+
+    def _num_classes(self):
+        value = getattr(self, "num_classes", None)
+        if value is None:
+            value = getattr(getattr(self, "prior", None), "num_classes", None)
+        return value if isinstance(value, (int, np.integer)) else None
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """Trains the model: `keras.Model.fit`, with the data checked first.
+
+        Takes what `keras.Model.fit` takes (numpy arrays, ``tf.data`` datasets,
+        ``keras.utils.PyDataset``\\ s, ``(x, y)`` the keras way). Before training, arrays
+        are checked against the model (`kgen.checks.training_array`: image dtype and
+        shape, NaN or infinite values, floats in ``[-1, 1]``, class labels in range); a
+        dataset's element shapes and dtypes are checked and its batches are checked as
+        they are read (`kgen.data.guard`), so a bad batch stops training with an error
+        that names its epoch and batch. uint8 and uint16 images are converted to data
+        space in the training step. A kgen pipeline's epoch (`kgen.data.set_epoch`) is
+        set at the start of every epoch, so its order follows the epochs of ``fit()``,
+        those of a run restored by ``keras.callbacks.BackupAndRestore`` included.
+
+        Returns:
+            The `keras.callbacks.History` of the run.
+
+        Raises:
+            TypeError: data of a dtype the model cannot take.
+            ValueError: bad data (the message says what is wrong and how to fix it).
+
+        Example:
+
+        ```python
+        import numpy as np
+        import kgen
+
+        x = kgen.data.load("digits")[:64]                  # uint8 (64, 8, 8, 1)
+        gan = kgen.models.GAN.from_shape(x.shape[1:], latent_dim=8, base_filters=4)
+        gan.compile()
+        gan.fit(x, batch_size=32, epochs=1, verbose=0)     # uint8 converted in the step
+        ```
+        """
+        arguments = _FIT_SIGNATURE.bind(self, x, y, *args, **kwargs).arguments
+        arguments.pop("self")
+        data = arguments.get("x")
+        expectation = self.training_expectation()
+        if expectation is not None:
+            arguments["x"], arguments["y"] = _checked_data(
+                data, arguments.get("y"), expectation, "training data")
+            if arguments.get("validation_data") is not None:
+                arguments["validation_data"] = _checked_validation(
+                    arguments["validation_data"], expectation)
+        monitor = _FitMonitor(data_epochs.epoch_variable(data),
+                              first_epoch=arguments.get("initial_epoch", 0))
+        arguments["callbacks"] = _with_callback(arguments.get("callbacks"), monitor)
+        held = _held_values(self)
+        try:
+            return super().fit(**arguments)
+        except BaseException as error:
+            _restore_purged(held)
+            bad = guard.bad_batch_of(error) if isinstance(error, Exception) else None
+            if bad is None:
+                raise
+            raise ValueError(bad.message(monitor.epoch)) from None
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        """Loads weights (`keras.Model.load_weights`), refusing another family's by name.
+
+        For a ``.keras`` file, the family and options stored in the file are compared
+        with this model's: the weights of another family are refused with both named,
+        and weights that do not fit (a model built with other options) get a message
+        that lists the options that differ. Missing, empty, truncated and non-zip files
+        are refused clearly (`kgen.models.loading.describe_file`). Weights files
+        (``.weights.h5``, as `keras.callbacks.BackupAndRestore` writes) load as in Keras.
+
+        Example:
+
+        ```python
+        import kgen
+
+        gan = kgen.models.GAN.from_shape((8, 8, 1), latent_dim=8, base_filters=4, seed=0)
+        gan.save("/tmp/kgen_example_weights.keras")
+        other = kgen.models.GAN.from_shape((8, 8, 1), latent_dim=8, base_filters=4, seed=1)
+        other.load_weights("/tmp/kgen_example_weights.keras")
+        ```
+        """
+        path = os.fspath(filepath) if isinstance(filepath, (str, os.PathLike)) else None
+        contents = None
+        if path is not None and path.endswith(".keras"):
+            contents = loading.describe_file(path)
+            if contents.class_name != type(self).__name__:
+                raise ValueError(loading.weights_mismatch(self, contents))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                result = super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
+                failure = None
+            except ValueError as error:
+                result, failure = None, error
+        if failure is None or contents is None:
+            # Keras's own warnings (layers it skipped) matter when the weights loaded; for
+            # weights refused below, the message says why.
+            for warning in caught:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                       warning.lineno)
+            if failure is not None:
+                raise failure
+            return result
+        reason = loading.weights_mismatch(self, contents) or (
+            f"{path!r} holds {contents.description()}, and this model is "
+            f"{loading.describe_model(self)}, but their networks differ (other widths "
+            "or depths: from_shape options such as base_filters). Build the model "
+            f"with the file's options, or load the file with kgen.models.load({path!r}).")
+        first = str(failure).strip().splitlines()[0]
+        raise ValueError(f"{reason} (Keras: {first})") from None
 
     # --------------------------------------------------------------- generate
     def generate(self, num_samples=None, *, seed=None, **conditions):
@@ -327,9 +576,12 @@ class GenerativeModel(keras.Model):
         Example:
 
         ```python
+        import os
+        import tempfile
         import kgen
+
         gan = kgen.models.GAN.from_shape((8, 8, 1), latent_dim=16, base_filters=8)
-        gan.export_generator("/tmp/gan_savedmodel")
+        gan.export_generator(os.path.join(tempfile.mkdtemp(), "gan_savedmodel"))
         ```
         """
         from kgen import export
@@ -405,6 +657,136 @@ class GenerativeModel(keras.Model):
 
     def build(self, input_shape=None):
         self._ensure_built()
+
+
+_FIT_SIGNATURE = inspect.signature(keras.Model.fit)
+
+
+def _batch_part(value, role, shape, model, name):
+    """One part of a training batch in data space, its static shape checked (in-graph)."""
+    if value is None or role not in ("samples", "images") or not hasattr(value, "dtype"):
+        return value
+    got = tuple(value.shape[1:]) if getattr(value, "shape", None) is not None else None
+    if shape is not None and got is not None and (
+            len(got) != len(shape)
+            or any(g is not None and g != s for g, s in zip(got, shape))):
+        raise ValueError(checks.model_shape_message(model, shape, got, name))
+    dtype = keras.backend.standardize_dtype(value.dtype)
+    if role == "images" or dtype in checks.INTEGER_IMAGES or len(value.shape) == 4:
+        return checks.data_space_batch(value, name)
+    return value
+
+
+def _attribute(model, name):
+    try:
+        return getattr(model, name, None)
+    except Exception:  # noqa: BLE001 - a property that cannot answer yet
+        return None
+
+
+def _is_array(value):
+    return value is not None and hasattr(value, "shape") and hasattr(value, "dtype") \
+        and not guard.is_tf_dataset(value)
+
+
+def _checked_data(x, y, expectation, data):
+    """``(x, y)`` given to ``fit()`` (or its validation data), checked or guarded."""
+    if _is_array(x):
+        x = np.asarray(checks._to_numpy(x))
+        if expectation.y == "images" and y is None:
+            raise ValueError(
+                f"{expectation.model} trains on pairs of images (x, y): pass fit(x, y) "
+                "with y the target images (or the images of the second domain), or a "
+                "dataset of (x, y) batches.")
+        x = checks.training_array(x, expectation.x, _name(expectation.x, data, x),
+                                  expected=expectation.x_shape, model=expectation.model)
+        if y is not None and expectation.y is not None and (
+                _is_array(y) or isinstance(y, (list, tuple))):
+            y = checks.training_array(
+                np.asarray(checks._to_numpy(y)) if expectation.y == "images" else y,
+                expectation.y, _name(expectation.y, data, y, target=True,
+                                     called=expectation.y_name),
+                expected=expectation.y_shape, model=expectation.model,
+                num_classes=expectation.num_classes)
+    elif guard.is_tf_dataset(x):
+        x = guard.guard_dataset(x, expectation, data)
+    elif isinstance(x, keras.utils.PyDataset):
+        x = guard.GuardedPyDataset(x, expectation, data)
+    return x, y
+
+
+def _name(role, data, array, target=False, called=None):
+    """``"training images"``, ``"validation labels"``...: a part of the data, for messages."""
+    what = called or {"images": "target images" if target else "images",
+            "samples": "images" if np.ndim(array) >= 3 else "samples",
+            "labels": "labels", "levels": "levels"}.get(role, "data")
+    return f"{data.split()[0]} {what}"
+
+
+def _checked_validation(validation, expectation):
+    if isinstance(validation, (tuple, list)) and 1 <= len(validation) <= 3:
+        parts = list(validation)
+        x = parts[0]
+        y = parts[1] if len(parts) > 1 else None
+        x, y = _checked_data(x, y, expectation, "validation data")
+        parts[0] = x
+        if len(parts) > 1:
+            parts[1] = y
+        return tuple(parts)
+    x, _ = _checked_data(validation, None, expectation, "validation data")
+    return x
+
+
+def _held_values(model):
+    """The values of the variables that Keras's JAX ``fit()`` takes out of the model
+    while it trains (on other backends, None)."""
+    if keras.backend.backend() != "jax":
+        return None
+    variables = list(model.trainable_variables) + list(model.non_trainable_variables) \
+        + list(model.metrics_variables)
+    if model.optimizer is not None:
+        variables += list(model.optimizer.variables)
+    return [(variable, variable.value) for variable in variables]
+
+
+def _restore_purged(held):
+    """Puts back the values of variables left empty by a ``fit()`` stopped by an error
+    before its first step ended (on JAX, ``fit()`` empties the model's variables while it
+    holds their values; after a step it puts them back itself)."""
+    for variable, value in held or ():
+        if getattr(variable, "_value", value) is None:
+            variable.assign(value)
+
+
+def _with_callback(callbacks, callback):
+    if callbacks is None:
+        return [callback]
+    if isinstance(callbacks, keras.callbacks.CallbackList):
+        callbacks.append(callback)
+        return callbacks
+    return list(callbacks) + [callback]
+
+
+class _FitMonitor(keras.callbacks.Callback):
+    """The epoch ``fit()`` is in (for the messages of bad batches), and the epoch of a kgen
+    pipeline set at the start of each (`kgen.data.set_epoch`).
+
+    Callbacks' ``on_epoch_begin`` run after ``on_train_begin``, where
+    `keras.callbacks.BackupAndRestore` restores the epoch a run had reached, so the
+    pipeline of a restored run gives the batches of the epochs it resumes.
+    """
+
+    def __init__(self, epoch_variable=None, first_epoch=0):
+        super().__init__()
+        # A batch read before the first epoch begins (Keras reads the first batch of a
+        # PyDataset to learn its shapes) belongs to the first epoch.
+        self.epoch = first_epoch if isinstance(first_epoch, (int, np.integer)) else None
+        self._variable = epoch_variable
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        if self._variable is not None:
+            self._variable.assign(int(epoch))
 
 
 class _WithoutKeys:

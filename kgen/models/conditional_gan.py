@@ -8,6 +8,7 @@ from keras import ops
 from kgen import checks, networks
 from kgen.models import registry
 from kgen.models.gan import ADVERSARIAL_OPTIONS, GAN, adversarial_options, objective_defaults
+from kgen.models.network_checks import input_count, input_shapes
 from kgen.models.serving import ServingFunctions, ServingInput
 from kgen.networks.conditional import sample_shape
 
@@ -110,6 +111,25 @@ class ConditionalGAN(GAN):
                    latent_dim=latent_dim, **kwargs)
 
     # ------------------------------------------------------------- networks
+    def _check_input_counts(self):
+        """The networks take two inputs each: kgen passes the labels as int class indices."""
+        for role, net, what in (
+                ("generator", self.generator,
+                 "[latents (n, latent_dim) float32, labels (n,) int32]"),
+                ("discriminator", self.discriminator,
+                 "[samples (n, ...) float32, labels (n,) int32]")):
+            count = input_count(net)
+            if count is not None and count != 2:
+                raise ValueError(
+                    f"A ConditionalGAN's {role} takes two inputs, {what}: kgen passes the "
+                    f"labels as integer class indices, separately; this {role} takes "
+                    f"{count} input(s) of shape(s) {input_shapes(net)}. A network that "
+                    "takes labels one-hot encoded and concatenated to its input (as in "
+                    "the keras-io conditional GAN) needs its own label input: build it with "
+                    "two keras.Input, the labels with shape () and dtype int32 (one-hot "
+                    "encode them inside, e.g. keras.ops.one_hot), as "
+                    "kgen.networks.conditional_generator and conditional_discriminator do.")
+
     def _generator_input_shape(self, batch):
         return [(batch, self.latent_dim), (batch,)]
 
@@ -180,18 +200,10 @@ class ConditionalGAN(GAN):
         labels alone decide what changes. Labels left as None are drawn uniformly from a
         stream derived from ``seed``.
         """
-        if num_samples is None and latents is None and labels is not None \
-                and np.ndim(labels) > 0:
-            num_samples = len(labels)
         batch_size = checks.integer(batch_size, "batch_size", 1)
-        latents = self._resolve_latents(num_samples, seed, latents)
-        count = len(latents)
-        if labels is None:
-            rng = np.random.default_rng(None if seed is None else [int(seed), 1])
-            labels = rng.integers(0, self.num_classes, size=count)
-        labels = self.check_labels(labels, count)
-        return self.sampling_generator.predict([latents, labels], batch_size=batch_size,
-                                               verbose=0)
+        inputs = self.serving_inputs(num_samples, seed=seed, labels=labels, latents=latents)
+        return self.sampling_generator.predict([inputs["latent"], inputs["labels"]],
+                                               batch_size=batch_size, verbose=0)
 
     def serving_functions(self):
         """The sampler for `export_generator`: ``(latent, labels)`` to samples.
@@ -208,6 +220,31 @@ class ConditionalGAN(GAN):
             return generator([z, labels], training=False)
 
         return ServingFunctions(sample, inputs, [generator])
+
+    def serving_inputs(self, num_samples=None, *, seed=None, labels=None, latents=None,
+                       batch_size=256):
+        """The inputs of the exported sampler that ``generate(num_samples, seed=seed,
+        labels=labels)`` uses: ``{"latent": ..., "labels": ...}`` (the latent vectors of
+        ``seed``, and the labels given or drawn from the seed's label stream).
+
+        Example:
+
+        ```python
+        import kgen
+        cgan = kgen.models.ConditionalGAN.from_shape((8, 8, 1), num_classes=3, latent_dim=4,
+                                                     base_filters=4)
+        cgan.serving_inputs(seed=0, labels=[2, 0])["labels"]   # array([2, 0], dtype=int32)
+        ```
+        """
+        if num_samples is None and latents is None and labels is not None \
+                and np.ndim(labels) > 0:
+            num_samples = len(labels)
+        latents = self._resolve_latents(num_samples, seed, latents)
+        count = len(latents)
+        if labels is None:
+            rng = np.random.default_rng(None if seed is None else [int(seed), 1])
+            labels = rng.integers(0, self.num_classes, size=count)
+        return {"latent": latents, "labels": self.check_labels(labels, count)}
 
     def get_config(self):
         config = super().get_config()

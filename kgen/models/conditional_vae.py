@@ -156,18 +156,34 @@ class ConditionalVAE(VAE):
     # --------------------------------------------------------------- sampling
     def _generate(self, num_samples, *, seed=None, labels=None, latents=None, batch_size=256):
         """Samples for ``labels``: an integer, a list/array of ``n``, or None (uniform)."""
+        inputs = self.serving_inputs(num_samples, seed=seed, labels=labels, latents=latents)
+        return self.decode(inputs["latent"], batch_size, labels=inputs["labels"])
+
+    def serving_inputs(self, num_samples=None, *, seed=None, labels=None, latents=None,
+                       batch_size=256):
+        """The inputs of the exported sampler that ``generate(num_samples, seed=seed,
+        labels=labels)`` uses: ``{"latent": ..., "labels": ...}`` (the latent vectors of
+        ``seed``, and the labels given or drawn from the seed's label stream).
+
+        Example:
+
+        ```python
+        import kgen
+        cvae = kgen.models.ConditionalVAE.from_shape((8, 8, 1), num_classes=3, latent_dim=2,
+                                                     base_filters=4)
+        cvae.serving_inputs(2, seed=0, labels=1)["labels"]   # array([1, 1], dtype=int32)
+        ```
+        """
         if num_samples is None and latents is None and labels is not None \
                 and np.ndim(labels) > 0:
             num_samples = len(labels)
-        if latents is None:
-            if num_samples is None:
-                raise ValueError("Pass num_samples, a list of labels, or latents= to generate().")
-            latents = self.standard_normal((num_samples, self.latent_dim), seed)
-        latents = np.asarray(ops.convert_to_numpy(latents), "float32")
+        if latents is None and num_samples is None:
+            raise ValueError("Pass num_samples, a list of labels, or latents= to generate().")
+        latents = self._latents(num_samples, seed, latents)
         if labels is None:
             rng = np.random.default_rng(None if seed is None else [int(seed), 1])
             labels = rng.integers(0, self.num_classes, size=len(latents))
-        return self.decode(latents, batch_size, labels=labels)
+        return {"latent": latents, "labels": self.check_labels(labels, len(latents))}
 
     def serving_functions(self):
         """The sampler for `export_generator`: ``(latent, labels)`` to the decoder's mean.

@@ -7,6 +7,7 @@ from keras import ops
 from kgen import checks, losses, networks
 from kgen.models import registry
 from kgen.models.base import GenerativeModel, Update
+from kgen.models.network_checks import check_data_space, check_logits
 from kgen.models.image_pool import ImageHistoryPool
 from kgen.models.serving import ServingFunctions, ServingInput
 from kgen.models.translation import (
@@ -127,6 +128,13 @@ class CycleGAN(GenerativeModel):
             if got != shape:
                 raise ValueError(
                     f"{role} must take images of shape {shape}; it takes {got}.")
+        for role in ("generator_ab", "generator_ba"):
+            check_data_space(getattr(self, role), role, "CycleGAN",
+                             "End it with a tanh activation: kgen's images live in [-1, 1].")
+        for role in ("discriminator_a", "discriminator_b"):
+            check_logits(getattr(self, role), role, "CycleGAN",
+                         "End it with a convolution and no activation: kgen's losses take "
+                         "logits.")
         if self.identity_weight and shape_a != shape_b:
             raise ValueError(
                 f"The identity loss feeds B images to generator_ab (and A images to "
@@ -309,6 +317,27 @@ class CycleGAN(GenerativeModel):
     def _generate(self, num_samples, *, seed=None, inputs=None, direction="a_to_b",
                   batch_size=256):
         """Translations of ``inputs``: A -> B (``direction="a_to_b"``) or B -> A."""
+        inputs = self.serving_inputs(num_samples, seed=seed, inputs=inputs,
+                                     direction=direction)["inputs"]
+        generator = self.generator_ab if self._forward(direction) else self.generator_ba
+        batch_size = checks.integer(batch_size, "batch_size", 1)
+        return generator.predict(inputs, batch_size=batch_size, verbose=0)
+
+    def serving_inputs(self, num_samples=None, *, seed=None, inputs=None, direction="a_to_b",
+                       batch_size=256):
+        """The inputs of the exported translator (of ``direction``, an export option) that
+        ``generate(inputs=inputs, direction=direction)`` uses: ``{"inputs": ...}``, the
+        images in data space (float32, uint8 converted). The seed has no effect.
+
+        Example:
+
+        ```python
+        import kgen
+        model = kgen.models.CycleGAN.from_shape((8, 8, 1), base_filters=4, num_blocks=0)
+        model.serving_inputs(inputs=kgen.data.load("digits")[:2],
+                             direction="b_to_a")["inputs"].shape   # (2, 8, 8, 1)
+        ```
+        """
         del seed  # inference mode: deterministic
         forward = self._forward(direction)
         generator = self.generator_ab if forward else self.generator_ba
@@ -318,8 +347,7 @@ class CycleGAN(GenerativeModel):
             raise ValueError(
                 f"num_samples ({num_samples}) differs from the number of inputs "
                 f"({len(inputs)}); leave it out.")
-        batch_size = checks.integer(batch_size, "batch_size", 1)
-        return generator.predict(inputs, batch_size=batch_size, verbose=0)
+        return {"inputs": np.asarray(inputs, "float32")}
 
     @staticmethod
     def _forward(direction):
@@ -366,7 +394,7 @@ registry.register(registry.Family(
     data="unpaired",
     options=(
         registry.Option("base_filters", int, "width of the four networks"),
-        registry.Option("num_blocks", int, "residual blocks of each generator"),
+        registry.Option("num_blocks", int, "residual blocks of each generator", minimum=0),
         registry.Option("num_layers", int, "strided layers of each PatchGAN", default=3),
         registry.Option("normalization", str, "normalisation of the networks",
                         choices=("instance", "batch", "none"), default="instance"),
@@ -376,7 +404,7 @@ registry.register(registry.Family(
         registry.Option("loss", str, "adversarial loss", default="least_squares",
                         choices=tuple(losses.ADVERSARIAL_LOSSES)),
         registry.Option("pool_size", int, "generated images kept for the discriminators",
-                        default=50),
+                        default=50, minimum=0),
     ),
     build=_build,
     conditions=("inputs", "direction"),

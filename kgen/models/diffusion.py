@@ -19,8 +19,13 @@ from kgen.samplers.schedules import SCHEDULES
 
 #: Loss weightings.
 LOSS_WEIGHTINGS = (None, "min_snr")
+#: What the network's timestep input holds (`Diffusion.network_timesteps`).
+TIMESTEP_INPUTS = ("index", "fraction", "noise_std", "noise_variance")
 #: The gamma of min-SNR weighting (Hang et al. 2023).
 MIN_SNR_GAMMA = 5.0
+#: The most bytes of sampling noise drawn at once: a long stochastic chain (DDPM over
+#: 1000 timesteps) is run in blocks of steps, each with its own block of noise.
+_NOISE_BLOCK_BYTES = 2 ** 26
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -49,10 +54,20 @@ class Diffusion(GenerativeModel):
 
     Logs: ``loss`` (the weighted mean squared error).
 
+    **What the network receives.** kgen calls it on ``[x_t, t]`` (``[x_t, t, labels]``
+    with ``num_classes``): ``x_t`` float32 ``(n, H, W, C)``, ``t`` float32 ``(n,)`` (or
+    the shape of the network's second input, such as ``(n, 1, 1, 1)``) and ``labels``
+    int32 ``(n,)``. What ``t`` holds is ``timestep_input``: the timestep index
+    ``0 .. T-1`` by default (`kgen.networks.diffusion_unet` embeds it), its fraction
+    ``t / T``, or the noise level of ``x_t``, ``sqrt(1 - alpha_bar_t)`` (``"noise_std"``)
+    or ``1 - alpha_bar_t`` (``"noise_variance"``, what the keras-io DDIM network takes).
+    A network built for one convention trains on another without an error, and learns
+    a poor model: choose the one it was built for.
+
     Args:
         network: a Keras model from ``[x_t (H, W, C), t ()]`` (plus ``labels ()`` with
             ``num_classes``) to a prediction of the shape of ``x_t``, such as
-            `kgen.networks.diffusion_unet`. ``t`` is the timestep as float32.
+            `kgen.networks.diffusion_unet` (see above for what it receives).
         timesteps: number of diffusion steps ``T``.
         schedule: ``"linear"`` (Ho et al. 2020) or ``"cosine"`` (Nichol & Dhariwal 2021)
             (`kgen.samplers.schedules`).
@@ -68,6 +83,9 @@ class Diffusion(GenerativeModel):
         ema_warmup: use the decay ``min(ema, (1 + n) / (10 + n))`` at step ``n``, so the
             average forgets the random initial weights within the first few hundred
             steps (a fixed 0.999 still holds 37% of them after 1,000 steps).
+        timestep_input: what the network's timestep input holds: ``"index"`` (``t``,
+            default), ``"fraction"`` (``t / T``), ``"noise_std"``
+            (``sqrt(1 - alpha_bar_t)``) or ``"noise_variance"`` (``1 - alpha_bar_t``).
         seed: seed of the noise drawn in training steps.
         **kwargs: `keras.Model` arguments (``name``).
 
@@ -76,11 +94,12 @@ class Diffusion(GenerativeModel):
     ```python
     import kgen
 
-    x = kgen.data.load("digits")
-    model = kgen.models.Diffusion.from_shape(x.shape[1:], timesteps=100, base_filters=16)
+    x = kgen.data.load("digits")[:256]
+    model = kgen.models.Diffusion.from_shape(x.shape[1:], timesteps=100, base_filters=8,
+                                             channel_multipliers=(1,), num_res_blocks=1)
     model.compile()
     model.fit(kgen.data.images(x), epochs=1, verbose=0)
-    samples = model.generate(16, seed=0, sampler="ddim", steps=20)   # (16, 8, 8, 1)
+    samples = model.generate(16, seed=0, sampler="ddim", steps=10)   # (16, 8, 8, 1)
     ```
 
     References:
@@ -102,7 +121,7 @@ class Diffusion(GenerativeModel):
 
     def __init__(self, network, timesteps=1000, schedule="linear", prediction="epsilon",
                  loss_weighting=None, num_classes=None, label_dropout=0.1, ema=0.999,
-                 ema_warmup=True, seed=None, **kwargs):
+                 ema_warmup=True, timestep_input="index", seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         if not isinstance(network, keras.layers.Layer):
             raise TypeError(f"network must be a Keras model; got {type(network).__name__}.")
@@ -114,17 +133,20 @@ class Diffusion(GenerativeModel):
         self.num_classes = checks.optional_integer(num_classes, "num_classes", minimum=1)
         self.label_dropout = checks.number(label_dropout, "label_dropout", 0.0, 1.0,
                                            exclusive_maximum=True)
+        self.timestep_input = checks.one_of(timestep_input, "timestep_input", TIMESTEP_INPUTS)
         self.sample_shape = self._check_network()
         #: The forward process and its math, shared with the samplers.
         self.noise_schedule = NoiseSchedule.from_name(schedule, self.timesteps)
+        alphas_cumprod = self.noise_schedule.alphas_cumprod
+        self._timestep_table = {
+            "noise_std": np.sqrt(1.0 - alphas_cumprod),
+            "noise_variance": 1.0 - alphas_cumprod,
+        }.get(self.timestep_input)
         self._loss_weight = self._loss_weights().astype("float32")
         self.ema = ema
         self.ema_warmup = bool(ema_warmup)
         self._average = None if ema is None else ExponentialMovingAverage(network, ema)
         self.ema_network = None if ema is None else self._average.average
-        # The noise of the sampling loops; its state is set from generate()'s seed.
-        self.sampling_seed_generator = keras.random.SeedGenerator(
-            0, name="sampling_seed_generator")
         self._compiled_samplers = {}
         self._ensure_built()
 
@@ -136,12 +158,20 @@ class Diffusion(GenerativeModel):
             raise ValueError(
                 f"The network must be a built Keras model with {expected} inputs "
                 f"([x_t, t]{', labels' if expected == 3 else ''}); got "
-                f"{0 if not inputs else len(inputs)} input(s). "
-                + ("A class-conditional model needs a network that takes labels, such as "
-                   "kgen.networks.diffusion_unet(shape, num_classes=...)."
-                   if expected == 3 else
-                   "A network that takes labels needs Diffusion(num_classes=...).")
+                f"{0 if not inputs else len(inputs)} input(s). kgen calls it on x_t "
+                "float32 (n, H, W, C), t float32 (n,) (the timestep index 0..T-1, or what "
+                "timestep_input says)"
+                + (" and labels int32 (n,). A class-conditional model needs a network that "
+                   "takes labels, such as kgen.networks.diffusion_unet(shape, "
+                   "num_classes=...)." if expected == 3 else
+                   ". A network that takes labels needs Diffusion(num_classes=...).")
             )
+        timestep_shape = tuple(inputs[1].shape[1:])
+        if any(size != 1 for size in timestep_shape):
+            raise ValueError(
+                f"The network's second input takes the timestep, one number per example "
+                f"(shape (), (1,) or (1, 1, 1)); it has shape {timestep_shape}.")
+        self._timestep_shape = timestep_shape
         shape = tuple(inputs[0].shape[1:])
         if None in shape:
             raise ValueError(f"The network's image input needs a fixed shape; got {shape}.")
@@ -174,8 +204,14 @@ class Diffusion(GenerativeModel):
     @classmethod
     def from_shape(cls, shape, num_classes=None, base_filters=None,
                    channel_multipliers=(1, 2, 2), num_res_blocks=2, attention_resolutions=None,
-                   dropout=0.0, groups=8, **kwargs):
-        """A diffusion model with the default U-Net (`kgen.networks.diffusion_unet`) for ``shape``.
+                   dropout=0.0, groups=8, network="unet", patch_size=None, width=None,
+                   depth=None, num_heads=None, positions=None, **kwargs):
+        """A diffusion model with a default network for ``shape``: a U-Net or a transformer.
+
+        ``network="unet"`` (default) builds `kgen.networks.diffusion_unet` from the U-Net
+        options (``base_filters`` to ``groups``); ``network="dit"`` builds the diffusion
+        transformer `kgen.networks.diffusion_transformer` from the DiT options
+        (``patch_size`` to ``positions``). Options of the other network are refused.
 
         Args:
             shape: image shape ``(height, width, channels)``.
@@ -189,16 +225,28 @@ class Diffusion(GenerativeModel):
                 (`kgen.networks.diffusion_unet`'s default when None).
             dropout: dropout rate inside the residual blocks.
             groups: groups of the group normalisations.
+            network: ``"unet"`` or ``"dit"``.
+            patch_size: the DiT's patch side (default 2).
+            width: the DiT's token size (default 128).
+            depth: the DiT's number of blocks (default 4).
+            num_heads: the DiT's attention heads (default 4).
+            positions: the DiT's position encoding, ``"sinusoidal"`` (default) or
+                ``"learned"``.
             **kwargs: passed to the constructor (``timesteps``, ``schedule``,
                 ``prediction``, ``loss_weighting``, ``label_dropout``, ``ema``, ``seed``).
+
+        Raises:
+            ValueError: an unknown ``network``, or options of the other network.
 
         Example:
 
         ```python
         import kgen
         model = kgen.models.Diffusion.from_shape((8, 8, 1), num_classes=10, base_filters=16)
+        dit = kgen.models.Diffusion.from_shape((8, 8, 1), network="dit", width=16, depth=2)
         ```
         """
+        from kgen.networks.diffusion_transformer import diffusion_transformer
         from kgen.networks.diffusion_unet import diffusion_unet
 
         shape = tuple(int(s) for s in shape)
@@ -206,6 +254,30 @@ class Diffusion(GenerativeModel):
             raise ValueError(
                 f"Diffusion.from_shape takes an image shape (height, width, channels); got "
                 f"{shape}.")
+        checks.one_of(network, "network", ("unet", "dit"))
+        dit = {"patch_size": patch_size, "width": width, "depth": depth,
+               "num_heads": num_heads, "positions": positions}
+        unet = {"base_filters": (base_filters, None),
+                "channel_multipliers": (channel_multipliers, (1, 2, 2)),
+                "num_res_blocks": (num_res_blocks, 2),
+                "attention_resolutions": (attention_resolutions, None),
+                "dropout": (dropout, 0.0), "groups": (groups, 8)}
+        if network == "dit":
+            given = sorted(name for name, (value, default) in unet.items()
+                           if value is not None and (tuple(value) != default
+                                                     if isinstance(value, (list, tuple))
+                                                     else value != default))
+            if given:
+                raise ValueError(f"{given} are options of the U-Net; network='dit' takes "
+                                 f"{sorted(dit)}.")
+            options = {name: value for name, value in dit.items() if value is not None}
+            network = diffusion_transformer(shape, num_classes=num_classes, **options)
+            return cls(network=network, num_classes=num_classes, **kwargs)
+        given = sorted(name for name, value in dit.items() if value is not None)
+        if given:
+            raise ValueError(f"{given} are options of the diffusion transformer: pass "
+                             "network='dit' with them.")
+        base_filters = checks.optional_integer(base_filters, "base_filters", 1)
         width = base_filters or (32 if max(shape[:2]) <= 16 else 64)
         network = diffusion_unet(shape, base_filters=width,
                                  channel_multipliers=channel_multipliers,
@@ -271,12 +343,37 @@ class Diffusion(GenerativeModel):
         return self.noise_schedule.target(self.prediction, x0, t, noise)
 
     # ------------------------------------------------------------- the network
+    def network_timesteps(self, t):
+        """What the network's timestep input receives for timesteps ``t`` (``timestep_input``).
+
+        ``t`` itself (``"index"``), ``t / T`` (``"fraction"``), ``sqrt(1 - alpha_bar_t)``
+        (``"noise_std"``) or ``1 - alpha_bar_t`` (``"noise_variance"``), float32, shaped
+        like the network's second input (``(n,)``, or ``(n, 1, 1, 1)`` for a network that
+        takes that).
+
+        Example:
+
+        ```python
+        import kgen
+        model = kgen.models.Diffusion.from_shape((8, 8, 1), timesteps=10, base_filters=8,
+                                                 schedule="cosine", timestep_input="fraction")
+        model.network_timesteps([0, 5])   # [0.0, 0.5]
+        ```
+        """
+        t = ops.cast(ops.convert_to_tensor(t), "float32")
+        if self.timestep_input == "fraction":
+            t = t / float(self.timesteps)
+        elif self.timestep_input != "index":
+            table = ops.convert_to_tensor(self._timestep_table.astype("float32"))
+            t = ops.take(table, ops.cast(t, "int32"))
+        return ops.reshape(t, (-1,) + self._timestep_shape)
+
     def denoise(self, x_t, t, labels=None, guidance_scale=None, training=False, network=None):
         """The network's raw output for ``x_t`` at timesteps ``t`` (with guidance).
 
         Args:
             x_t: noisy data ``(n, ...)``.
-            t: timesteps ``(n,)`` (cast to float32 for the network).
+            t: timesteps ``(n,)`` (given to the network as `network_timesteps`).
             labels: int labels ``(n,)`` for a class-conditional model (None: the null
                 label, the unconditional model).
             guidance_scale: None, or ``w`` of ``out_uncond + w (out_cond - out_uncond)``.
@@ -284,7 +381,8 @@ class Diffusion(GenerativeModel):
             network: the network to run (default `sampling_network`).
         """
         network = self.sampling_network if network is None else network
-        t = ops.cast(t, "float32")
+        x_t = ops.convert_to_tensor(x_t)
+        t = self.network_timesteps(t)
         if self.num_classes is None:
             return network([x_t, t], training=training)
         null = ops.full((ops.shape(x_t)[0],), self.num_classes, dtype="int32")
@@ -416,17 +514,18 @@ class Diffusion(GenerativeModel):
         key = (sampler.cache_key(), conditional, guided, inpaint, resample, record)
         if key not in self._compiled_samplers:
             network = self.sampling_network
+            stochastic = sampler.noise_draws(inpaint, resample) > 0
 
-            def run(x_t, labels, guidance_scale, known, mask):
+            def run(x_t, first, count, noise, labels, guidance_scale, known, mask):
                 predict = self._predictor(network, labels if conditional else None,
                                           guidance_scale if guided else None)
+                # A deterministic loop runs the whole chain in one call.
+                part = {"noise": noise, "first": first, "count": count} if stochastic else {}
                 return sampler.sample(
-                    x_t, predict, self.noise_schedule, self.sampling_seed_generator,
-                    known=known if inpaint else None, mask=mask if inpaint else None,
-                    resample=resample, record=record)
+                    x_t, predict, self.noise_schedule, known=known if inpaint else None,
+                    mask=mask if inpaint else None, resample=resample, record=record, **part)
 
-            variables = list(network.variables) + [self.sampling_seed_generator.state]
-            self._compiled_samplers[key] = backend.compile_function(run, variables)
+            self._compiled_samplers[key] = backend.compile_function(run, network.variables)
         return self._compiled_samplers[key]
 
     def _inpainting_inputs(self, images, mask, count):
@@ -476,26 +575,50 @@ class Diffusion(GenerativeModel):
         guided = guidance_scale is not None and guidance_scale != 1
         if seed is None:
             seed = int(np.random.default_rng().integers(0, 2 ** 31 - 1))
-        noise = self.standard_normal((num_samples,) + self.sample_shape, seed)
-        num_batches = -(-num_samples // batch_size)
-        states = np.random.default_rng([seed, 1]).integers(0, 2 ** 31 - 1, num_batches)
+        x = self.standard_normal((num_samples,) + self.sample_shape, seed)
+        draws = sampler.noise_draws(inpaint, resample)
+        streams = [np.random.default_rng([seed, 3, i]) for i in range(num_samples)]
+        if inpaint:
+            start = np.stack([stream.standard_normal(self.sample_shape, dtype="float32")
+                              for stream in streams])
+            x = np.asarray(keras.ops.convert_to_numpy(sampler.inpainting_start(
+                x, self.noise_schedule, images, mask, start)), "float32")
         function = self._sampling_function(sampler, labels is not None, guided, inpaint,
                                            resample, record)
-        state = self.sampling_seed_generator.state
-        dtype = keras.backend.standardize_dtype(state.dtype)
-        outputs = []
-        for index, start in enumerate(range(0, num_samples, batch_size)):
-            part = slice(start, start + batch_size)
-            x_t = noise[part]
-            state.assign(np.array([states[index], 0], dtype))
-            outputs.append(keras.ops.convert_to_numpy(function(
-                x_t,
-                labels[part] if labels is not None else np.zeros(len(x_t), "int32"),
-                np.float32(1.0 if guidance_scale is None else guidance_scale),
-                images[part] if inpaint else x_t,
-                mask[part] if inpaint else x_t,
-            )))
-        return np.concatenate(outputs, axis=1 if record else 0)
+        num_steps = len(sampler.timesteps(self.timesteps))
+        block = num_steps
+        if draws:
+            size = 4 * draws * num_samples * int(np.prod(self.sample_shape))
+            block = max(1, min(num_steps, _NOISE_BLOCK_BYTES // size))
+        frames = [x[None]] if record else []
+        for first in range(0, num_steps, block):
+            count = min(block, num_steps - first)
+            noise = np.zeros((1,), "float32")
+            if draws:
+                # Sample i's noise comes from its own stream: it does not depend on the
+                # number of samples, the batch size or the blocks.
+                noise = np.zeros((block, draws, num_samples) + self.sample_shape, "float32")
+                noise[:count] = np.stack([
+                    stream.standard_normal((count, draws) + self.sample_shape, dtype="float32")
+                    for stream in streams], axis=2)
+            outputs = []
+            for start in range(0, num_samples, batch_size):
+                part = slice(start, start + batch_size)
+                outputs.append(keras.ops.convert_to_numpy(function(
+                    x[part], np.int32(first), np.int32(count),
+                    noise[:, :, part] if draws else noise,
+                    labels[part] if labels is not None else np.zeros(len(x[part]), "int32"),
+                    np.float32(1.0 if guidance_scale is None else guidance_scale),
+                    images[part] if inpaint else x[part],
+                    mask[part] if inpaint else x[part],
+                )))
+            if record:
+                out = np.concatenate(outputs, axis=1)
+                frames.append(out[1:count + 1])
+                x = out[count]
+            else:
+                x = np.concatenate(outputs, axis=0)
+        return np.concatenate(frames, axis=0) if record else x
 
     def _generate(self, num_samples, *, seed=None, sampler="ddim", steps=None, eta=None,
                   labels=None, guidance_scale=None, images=None, mask=None, resample=1,
@@ -580,27 +703,69 @@ class Diffusion(GenerativeModel):
         guided = guidance_scale is not None and guidance_scale != 1
         guidance = float(guidance_scale) if guided else None
         network = self.sampling_network
-        # The loop carries a seed generator's state; eta 0 draws no noise from it.
-        noise = keras.layers.Layer(name="serving_noise")
-        noise.seed_generator = keras.random.SeedGenerator(0)
-        noise.built = True
 
         def sample(x_t, labels=None):
             predict = self._predictor(network, labels, guidance)
-            return sampler.sample(x_t, predict, self.noise_schedule, noise.seed_generator)
+            return sampler.sample(x_t, predict, self.noise_schedule)
 
         inputs = [ServingInput("latent", self.sample_shape)]
         if self.num_classes is not None:
             inputs.append(ServingInput("labels", (), "int32", noise="categorical",
                                        classes=self.num_classes))
-        return ServingFunctions(sample, inputs, [network, noise])
+        return ServingFunctions(sample, inputs, [network])
+
+    def serving_inputs(self, num_samples=None, *, seed=None, sampler="ddim", steps=None,
+                       eta=None, labels=None, guidance_scale=None, images=None, mask=None,
+                       resample=1, batch_size=256):
+        """The inputs of the exported sampler that ``generate(num_samples, seed=seed,
+        steps=steps, labels=labels, guidance_scale=guidance_scale)`` uses: ``{"latent":
+        ...}``, the starting noise ``x_T`` of ``seed``, and the ``labels`` of a
+        class-conditional model.
+
+        The SavedModel runs deterministic DDIM (`serving_functions`), so only the
+        ``generate()`` calls that sample that way have inputs: ``sampler="ddim"`` with
+        ``eta`` 0, no inpainting and, for a class-conditional model, labels.
+        ``steps`` and ``guidance_scale`` are fixed in the SavedModel (its export
+        options): give ``generate()`` the same values.
+
+        Example:
+
+        ```python
+        import kgen
+        model = kgen.models.Diffusion.from_shape((8, 8, 1), timesteps=20, base_filters=8,
+                                                 schedule="cosine")
+        model.serving_inputs(2, seed=0)["latent"].shape   # (2, 8, 8, 1)
+        ```
+        """
+        if sampler != "ddim" or eta not in (None, 0, 0.0) or images is not None \
+                or mask is not None or resample != 1:
+            raise ValueError(
+                "The exported sampler is deterministic DDIM (sampler='ddim', eta=0) without "
+                "inpainting: only those generate() calls have SavedModel inputs.")
+        if labels is not None and num_samples is None and np.ndim(labels) > 0:
+            num_samples = len(labels)
+        num_samples = checks.integer(num_samples, "num_samples", minimum=1)
+        if seed is None:
+            seed = int(np.random.default_rng().integers(0, 2 ** 31 - 1))
+        inputs = {"latent": self.standard_normal((num_samples,) + self.sample_shape, seed)}
+        if self.num_classes is not None:
+            if labels is None:
+                raise ValueError(
+                    "The SavedModel of a class-conditional model samples given classes: pass "
+                    "labels= (generate() without labels samples the unconditional model, "
+                    "which is not exported).")
+            inputs["labels"] = self.check_labels(labels, num_samples)
+        elif labels is not None:
+            self.check_labels(labels, num_samples)   # refused: the model is unconditional
+        return inputs
 
     def get_config(self):
         config = super().get_config()
         config.update(timesteps=self.timesteps, schedule=self.schedule,
                       prediction=self.prediction, loss_weighting=self.loss_weighting,
                       num_classes=self.num_classes, label_dropout=self.label_dropout,
-                      ema=self.ema, ema_warmup=self.ema_warmup)
+                      ema=self.ema, ema_warmup=self.ema_warmup,
+                      timestep_input=self.timestep_input)
         return config
 
 
@@ -636,6 +801,14 @@ registry.register(registry.Family(
         registry.Option("attention_resolutions", tuple, "resolutions with self-attention"),
         registry.Option("dropout", float, "dropout of the residual blocks", default=0.0),
         registry.Option("groups", int, "groups of the group normalisation", default=8),
+        registry.Option("network", str, "the denoising network: a U-Net or a diffusion "
+                        "transformer (DiT)", choices=("unet", "dit"), default="unet"),
+        registry.Option("patch_size", int, "patch side of the DiT", default=2),
+        registry.Option("width", int, "token size of the DiT", default=128),
+        registry.Option("depth", int, "blocks of the DiT", default=4),
+        registry.Option("num_heads", int, "attention heads of the DiT", default=4),
+        registry.Option("positions", str, "position encoding of the DiT",
+                        choices=("sinusoidal", "learned"), default="sinusoidal"),
         registry.Option("label_dropout", float, "share of labels dropped for "
                         "classifier-free guidance", default=0.1),
         registry.Option("ema", float, "decay of the moving average of the weights used "

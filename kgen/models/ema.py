@@ -10,11 +10,29 @@ def _check_decay(decay):
     return float(decay)
 
 
+def _clone_layer(layer):
+    """A new layer like ``layer``: a ``Lambda`` keeps its Python function (which a config
+    holds as code that Keras refuses to load in safe mode), others come from their config."""
+    if isinstance(layer, keras.layers.Lambda):
+        return keras.layers.Lambda(layer.function, output_shape=layer._output_shape,
+                                   mask=layer.mask, arguments=dict(layer.arguments),
+                                   name=layer.name)
+    try:
+        return layer.__class__.from_config(layer.get_config())
+    except Exception as error:  # noqa: BLE001 - any failure means the same thing here
+        reason = " ".join(str(error).strip().split("\n\n")[0].split())
+        raise ValueError(
+            f"its layer {layer.name!r} ({type(layer).__name__}) could not be rebuilt from its "
+            f"config ({reason})") from error
+
+
 def averaged_copy(network, name=None):
     """A non-trainable copy of ``network`` with the same architecture and weights.
 
-    Functional and sequential networks are cloned layer by layer; other networks are
-    rebuilt from their config (they must be serialisable) and built like the original.
+    Functional and sequential networks are cloned layer by layer (nested functional
+    models included; a ``Lambda`` layer keeps its Python function); other networks (a
+    subclassed model) are rebuilt from their config (they must be serialisable) and
+    built like the original.
 
     Args:
         network: a built Keras model or layer.
@@ -37,13 +55,23 @@ def averaged_copy(network, name=None):
     """
     if not isinstance(network, keras.layers.Layer) or not network.built:
         raise ValueError(f"averaged_copy needs a built Keras model or layer; got {network!r}.")
+    functional = isinstance(network, keras.Model) and bool(getattr(network, "inputs", None))
     try:
-        copy = keras.models.clone_model(network)
+        if functional:
+            copy = keras.models.clone_model(network, clone_function=_clone_layer,
+                                            recursive=True)
+        else:
+            copy = keras.models.clone_model(network)
     except Exception as error:  # noqa: BLE001 - any failure means the same thing here
+        hint = ("Every layer of a functional network is rebuilt from its config: a custom "
+                "layer needs get_config() (its constructor arguments) and registration with "
+                "keras.saving.register_keras_serializable." if functional else
+                "A subclassed network is rebuilt from its config: it needs get_config()/"
+                "from_config() and registration with "
+                "keras.saving.register_keras_serializable.")
         raise ValueError(
-            f"Could not copy the network {network.name!r} for its moving average ({error}). "
-            "A subclassed network needs get_config()/from_config() and registration with "
-            "keras.saving.register_keras_serializable."
+            f"Could not copy the network {network.name!r} for its moving average: {error}. "
+            f"{hint} Or turn the moving average off (ema=None)."
         ) from error
     if not copy.built:
         copy.build_from_config(network.get_build_config())

@@ -15,6 +15,8 @@ from kgen.models import registry
 from kgen.models.serving import ServingFunctions, ServingInput
 from kgen.models.base import GenerativeModel, Update
 from kgen.models.ema import ExponentialMovingAverage
+from kgen.models.network_checks import check_data_space, check_logits, input_count, \
+    input_shapes
 from kgen.networks.diff_augment import DiffAugment
 from kgen.networks.spectral_norm import SpectralNormalization
 
@@ -223,19 +225,8 @@ class GAN(GenerativeModel):
         return len(shape) == 2
 
     # ------------------------------------------------------------- networks
-    @staticmethod
-    def _first_input_shape(network):
-        """The shape of a network's (first) input, or None when it has no fixed input."""
-        try:
-            shape = network.input_shape
-        except (AttributeError, ValueError):
-            return None
-        if isinstance(shape, list):
-            shape = shape[0]
-        return tuple(shape) if shape is not None else None
-
     def _infer_latent_dim(self, generator):
-        shape = self._first_input_shape(generator)
+        shape = checks.first_input_shape(generator)
         if shape is None or shape[-1] is None:
             raise ValueError(
                 "latent_dim could not be inferred from the generator's input: pass it.")
@@ -249,13 +240,25 @@ class GAN(GenerativeModel):
         """The shape(s) of the discriminator's input(s) for ``batch`` samples."""
         return (batch,) + tuple(sample_shape)
 
+    def _check_input_counts(self):
+        """A GAN's networks take one input each: latent vectors, and samples."""
+        for role, net, what in (("generator", self.generator, "latent vectors (n, latent_dim)"),
+                                ("discriminator", self.discriminator, "samples")):
+            count = input_count(net)
+            if count is not None and count != 1:
+                raise ValueError(
+                    f"A GAN's {role} takes one input, {what}; this one takes {count} "
+                    f"(shapes {input_shapes(net)}). For class labels use "
+                    "kgen.models.ConditionalGAN, whose networks take [inputs, labels].")
+
     def _check_networks(self):
         for role, net in (("generator", self.generator), ("discriminator", self.discriminator)):
             if not isinstance(net, keras.layers.Layer):
                 raise TypeError(f"{role} must be a Keras model or layer; got {type(net).__name__}.")
+        self._check_input_counts()
         if not self.generator.built:
             self.generator.build(self._generator_input_shape(None))
-        gen_in = self._first_input_shape(self.generator)
+        gen_in = checks.first_input_shape(self.generator)
         if gen_in is not None and gen_in[-1] is not None and gen_in[-1] != self.latent_dim:
             raise ValueError(
                 f"The generator takes latent vectors of size {gen_in[-1]} but latent_dim is "
@@ -265,7 +268,7 @@ class GAN(GenerativeModel):
             self.generator.compute_output_shape(self._generator_input_shape(1)))[1:]
         if not self.discriminator.built:
             self.discriminator.build(self._discriminator_input_shape(sample_shape, None))
-        disc_in = self._first_input_shape(self.discriminator)
+        disc_in = checks.first_input_shape(self.discriminator)
         if disc_in is not None and disc_in[1:] != sample_shape and None not in disc_in[1:]:
             raise ValueError(
                 f"The generator makes samples of shape {sample_shape} but the discriminator "
@@ -278,6 +281,13 @@ class GAN(GenerativeModel):
                 f"The discriminator must output one logit per sample; its output shape is "
                 f"{out}. End it with Dense(1) and no activation."
             )
+        name = type(self).__name__
+        check_logits(self.discriminator, "discriminator", name,
+                     "End the discriminator with Dense(1) and no activation: kgen's losses "
+                     "take logits.")
+        check_data_space(self.generator, "generator", name,
+                         "End the generator with a tanh activation (images) or none.",
+                         images=len(sample_shape) == 3)
 
     @classmethod
     def from_shape(cls, shape, latent_dim=None, base_filters=None, spectral_norm=False,
@@ -317,6 +327,8 @@ class GAN(GenerativeModel):
         ```
         """
         shape = tuple(int(s) for s in shape)
+        latent_dim = checks.optional_integer(latent_dim, "latent_dim", 1)
+        base_filters = checks.optional_integer(base_filters, "base_filters", 1)
         penalty = kwargs.get("gradient_penalty", "auto")
         if penalty == "auto":
             penalty = objective_defaults(kwargs.get("loss", "non_saturating"), len(shape) == 1,
@@ -486,6 +498,20 @@ class GAN(GenerativeModel):
 
         return ServingFunctions(sample, [ServingInput("latent", (self.latent_dim,))],
                                 [generator])
+
+    def serving_inputs(self, num_samples=None, *, seed=None, latents=None, batch_size=256):
+        """The inputs of the exported sampler that ``generate(num_samples, seed=seed)``
+        uses: ``{"latent": ...}``, the latent vectors drawn from ``seed`` (or ``latents``).
+
+        Example:
+
+        ```python
+        import kgen
+        gan = kgen.models.GAN.from_shape((8, 8, 1), latent_dim=16, base_filters=8)
+        gan.serving_inputs(4, seed=0)["latent"].shape   # (4, 16)
+        ```
+        """
+        return {"latent": self._resolve_latents(num_samples, seed, latents)}
 
     def get_config(self):
         config = super().get_config()

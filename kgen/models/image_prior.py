@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kgen import backend
+from kgen import backend, checks
 from kgen.models import registry
 from kgen.models.base import Update
 from kgen.models.single_image import SingleImageModel, image_to_data_space
@@ -254,12 +254,42 @@ class DeepImagePrior(SingleImageModel):
         return config
 
 
+def _read_mask(path, shape):
+    """A mask image (white where a pixel is known) as 0/1 floats of ``shape[:2]``."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as picture:
+            grey = np.asarray(picture.convert("L").resize((shape[1], shape[0])))
+    except OSError as error:
+        raise ValueError(f"Could not read the mask {path!r}: {error}") from None
+    return (grey > 127).astype("float32")
+
+
 def _build(data, code_channels=32, down_channels=(128, 128, 128, 128, 128),
-           skip_channels=(4, 4, 4, 4, 4), **options):
-    image = np.asarray(data.images)[0]
+           skip_channels=(4, 4, 4, 4, 4), mask=None, noise_std=0.0, missing=0.0, seed=None,
+           **options):
+    """The family's builder: the image of ``data``, with, for demonstrations on a clean
+    picture, Gaussian noise of std ``noise_std`` added or a share ``missing`` of its pixels
+    hidden (both drawn from ``seed``); ``mask`` is the path of a mask image."""
+    image = checks.to_data_space(np.asarray(data.images)[:1], "image")[0]
+    rng = np.random.default_rng(seed)
+    noise_std = checks.number(noise_std, "noise_std", 0.0)
+    missing = checks.number(missing, "missing", 0.0, 1.0, exclusive_maximum=True)
+    if noise_std:
+        image = np.clip(image + noise_std * rng.standard_normal(image.shape), -1.0, 1.0)
+    if mask is not None:
+        mask = _read_mask(mask, image.shape)
+    elif missing:
+        mask = (rng.uniform(size=image.shape[:2]) >= missing).astype("float32")
+    elif data.mask is not None:
+        mask = data.mask
+    if mask is not None and options.get("task") == "inpaint":
+        image = image * mask[..., None] - (1.0 - mask[..., None])   # missing pixels: black
     network = skip_network(code_channels, image.shape[-1], down_channels=tuple(down_channels),
                            skip_channels=tuple(skip_channels))
-    return DeepImagePrior(image, mask=data.mask, network=network, **options)
+    return DeepImagePrior(image.astype("float32"), mask=mask, network=network, seed=seed,
+                          **options)
 
 
 registry.register(registry.Family(
@@ -276,6 +306,11 @@ registry.register(registry.Family(
                         default=(128,) * 5),
         registry.Option("skip_channels", tuple, "channels of each skip connection",
                         default=(4,) * 5),
+        registry.Option("mask", str, "inpainting: a mask image, white where a pixel is known"),
+        registry.Option("noise_std", float, "demonstration: Gaussian noise added to a clean "
+                        "image first (data space, from the seed)", default=0.0, minimum=0.0),
+        registry.Option("missing", float, "demonstration: share of a clean image's pixels "
+                        "hidden first (from the seed)", default=0.0, minimum=0.0),
     ),
     build=_build,
     default_data="coffee",

@@ -176,13 +176,14 @@ class LatentPrior(GenerativeModel):
         over the code grid, then the VQ-VAE's decoder.
 
         The inputs are the prior's (`kgen.models.PixelCNN.serving_functions`): the uniform
-        numbers of its Gumbel-max draws, ``(N, h * w, num_embeddings)`` (and ``labels``
-        for a class-conditional prior), so ``generate_from_latent(uniform)`` equals
-        ``generate(seed=s)`` for the numbers of seed ``s``, and ``generate(seed,
-        num_samples)`` draws them in the graph.
+        numbers of its inverse-CDF draws, one per code, ``(N, h * w)`` (and ``labels``
+        for a class-conditional prior), so ``generate_from_latent(**serving_inputs(N,
+        seed=s))`` equals ``generate(N, seed=s)``, and ``generate(seed, num_samples)``
+        draws them in the graph.
 
-        The prior must provide ``serving_levels(temperature)`` (as `kgen.models.PixelCNN`
-        does); the VQ-VAE alone exports its decoder (`VQVAE.serving_functions`).
+        The prior must provide ``serving_levels(temperature)`` and ``serving_inputs`` (as
+        `kgen.models.PixelCNN` does); the VQ-VAE alone exports its decoder
+        (`VQVAE.serving_functions`).
 
         Args:
             temperature: the prior's sampling temperature, fixed in the SavedModel.
@@ -201,6 +202,23 @@ class LatentPrior(GenerativeModel):
 
         return ServingFunctions(sample, prior.inputs,
                                 list(prior.networks) + list(decoder.networks))
+
+    def serving_inputs(self, num_samples=None, *, seed=None, temperature=1.0, labels=None,
+                       batch_size=256):
+        """The inputs of the exported sampler that ``generate(num_samples, seed=seed,
+        labels=labels)`` uses: the prior's (`kgen.models.PixelCNN.serving_inputs`), the
+        uniform numbers of its draws over the code grid ``(N, h * w)`` (and the labels of
+        a class-conditional prior). ``temperature`` is fixed in the SavedModel.
+        """
+        if not hasattr(self.prior, "serving_inputs"):
+            raise NotImplementedError(
+                f"LatentPrior cannot give the inputs of its export: its prior "
+                f"{type(self.prior).__name__} has no serving_inputs().")
+        if num_samples is None:
+            if labels is None or np.ndim(labels) == 0:
+                raise ValueError("Pass num_samples (or one label per sample).")
+            num_samples = len(labels)
+        return self.prior.serving_inputs(num_samples, seed=seed, labels=labels)
 
 
 def trained_vqvae(vqvae, shape=None):

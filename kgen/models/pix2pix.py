@@ -7,6 +7,7 @@ from keras import ops
 from kgen import checks, losses, networks
 from kgen.models import registry
 from kgen.models.base import GenerativeModel, Update
+from kgen.models.network_checks import check_data_space, check_logits
 from kgen.models.serving import ServingFunctions, ServingInput
 from kgen.models.translation import (
     check_image_array,
@@ -98,6 +99,11 @@ class Pix2Pix(GenerativeModel):
                 f"(the generator maps {source} to {target}); it takes {got}. Build it "
                 "with kgen.networks.patchgan_discriminator(target_shape, "
                 "condition_shape=input_shape).")
+        check_data_space(self.generator, "generator", "Pix2Pix",
+                         "End it with a tanh activation: kgen's images live in [-1, 1].")
+        check_logits(self.discriminator, "discriminator", "Pix2Pix",
+                     "End it with a convolution and no activation: kgen's losses take "
+                     "logits.")
         return source, target
 
     @classmethod
@@ -215,6 +221,24 @@ class Pix2Pix(GenerativeModel):
     def _generate(self, num_samples, *, seed=None, inputs=None, batch_size=256):
         """The translations of ``inputs``: images of the input shape, uint8 (converted as
         `kgen.data.to_data_space` converts them) or floats in [-1, 1]."""
+        inputs = self.serving_inputs(num_samples, seed=seed, inputs=inputs)["inputs"]
+        batch_size = checks.integer(batch_size, "batch_size", 1)
+        return self.generator.predict(inputs, batch_size=batch_size, verbose=0)
+
+    def serving_inputs(self, num_samples=None, *, seed=None, inputs=None, batch_size=256):
+        """The inputs of the exported translator that ``generate(inputs=inputs)`` uses:
+        ``{"inputs": ...}``, the images in data space (float32, uint8 converted). The seed
+        has no effect (inference mode: no dropout, no noise).
+
+        Example:
+
+        ```python
+        import kgen
+        model = kgen.models.Pix2Pix.from_shape((8, 8, 1), base_filters=4, depth=1,
+                                               num_layers=1)
+        model.serving_inputs(inputs=kgen.data.load("digits")[:2])["inputs"].dtype   # float32
+        ```
+        """
         del seed  # inference mode: no dropout, no noise
         inputs = checks.data_space_images(inputs, self.input_image_shape, "inputs",
                                           type(self).__name__)
@@ -222,8 +246,7 @@ class Pix2Pix(GenerativeModel):
             raise ValueError(
                 f"num_samples ({num_samples}) differs from the number of inputs "
                 f"({len(inputs)}); leave it out.")
-        batch_size = checks.integer(batch_size, "batch_size", 1)
-        return self.generator.predict(inputs, batch_size=batch_size, verbose=0)
+        return {"inputs": np.asarray(inputs, "float32")}
 
     def serving_functions(self):
         """The translator for `export_generator`: ``inputs`` images to the generator's output.

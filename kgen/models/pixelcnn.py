@@ -48,10 +48,14 @@ class PixelCNN(GenerativeModel):
     Logs: ``loss`` (cross-entropy, nats per dimension) and ``bits_per_dim``.
 
     Args:
-        network: a Keras model from images ``(N, H, W, C)`` in data space (or
-            ``[images, labels]`` when ``num_classes`` is set) to logits
-            ``(N, H, W, C, num_levels)``, causal in raster then channel order
-            (`kgen.networks.GatedPixelCNN`).
+        network: a Keras model from images ``(N, H, W, C)`` (or ``[images, labels]``
+            when ``num_classes`` is set) to logits ``(N, H, W, C, num_levels)``, causal
+            in raster then channel order (`kgen.networks.GatedPixelCNN`). What it is
+            given (`network_inputs`) follows its input's dtype, whatever ``inputs``:
+            a float input gets each level's value ``-1 + 2 l / (L - 1)`` in
+            ``[-1, 1]``; an integer input (``keras.Input(..., dtype="int32")``, a
+            prior that one-hot encodes or embeds codes) gets the int levels. For one
+            channel, the input may be ``(N, H, W)`` and the logits ``(N, H, W, L)``.
         num_levels: discrete values per channel ``L`` (at least 2).
         num_classes: number of classes of a class-conditional model, or None.
         inputs: ``"images"`` (data space, quantised here) or ``"levels"`` (int levels).
@@ -100,6 +104,13 @@ class PixelCNN(GenerativeModel):
         self.num_classes = None if num_classes is None else int(num_classes)
         self.inputs = inputs
         self.image_shape = self._network_image_shape(network)
+        # What the network takes: the levels' values in [-1, 1] (float inputs), or the
+        # int levels themselves (an integer input, such as a one-hot or embedding prior);
+        # (N, H, W) for an input without a channel axis.
+        first_input = _first_input(network)
+        self._network_takes_levels = first_input is not None and \
+            keras.backend.standardize_dtype(first_input.dtype).startswith(("int", "uint"))
+        self._network_drops_channel = first_input is not None and len(first_input.shape) == 3
         for name in ("num_levels", "num_classes"):
             value = getattr(network, name, getattr(self, name))
             if value != getattr(self, name):
@@ -110,11 +121,14 @@ class PixelCNN(GenerativeModel):
             output_shape = tuple(network.output_shape)
         except (AttributeError, ValueError, TypeError):
             output_shape = None   # a subclassed network: checked by its attributes above
-        if output_shape is not None and (len(output_shape) != 5 or output_shape[-1] not in (
-                None, self.num_levels)):
+        one_channel = self.image_shape[-1] == 1
+        if output_shape is not None and (
+                len(output_shape) not in ((4, 5) if one_channel else (5,))
+                or output_shape[-1] not in (None, self.num_levels)):
             raise ValueError(
-                f"The network must output logits (N, H, W, C, num_levels={self.num_levels}); "
-                f"it outputs {output_shape}.")
+                f"The network must output logits (N, H, W, C, num_levels={self.num_levels})"
+                + (" or, for one channel, (N, H, W, num_levels)" if one_channel else "")
+                + f"; it outputs {output_shape}.")
         self._ensure_built()
 
     @staticmethod
@@ -131,6 +145,8 @@ class PixelCNN(GenerativeModel):
                 shape = shape[0]
             shape = shape[1:]
         shape = tuple(int(s) for s in shape)
+        if len(shape) == 2:   # one channel, without its axis (a map of codes)
+            shape = shape + (1,)
         if len(shape) != 3:
             raise ValueError(f"PixelCNN models images (H, W, C); the network takes {shape}.")
         return shape
@@ -209,16 +225,52 @@ class PixelCNN(GenerativeModel):
         return levels
 
     # ---------------------------------------------------------------- the math
+    def network_inputs(self, levels):
+        """What the network is given for int levels ``(N, H, W, C)``.
+
+        The levels' values ``-1 + 2 l / (L - 1)`` in data space (`to_values`), for a
+        network with a float input (`kgen.networks.GatedPixelCNN`); the int32 levels
+        themselves for a network whose input has an integer dtype (a prior over codes
+        that one-hot encodes or embeds them), ``(N, H, W)`` when that input has no
+        channel axis. With ``inputs="levels"`` as with ``inputs="images"``.
+
+        Example:
+
+        ```python
+        import keras
+        import numpy as np
+        import kgen
+
+        codes = keras.Input((4, 4), dtype="int32")
+        one_hot = keras.layers.Lambda(lambda c: keras.ops.one_hot(c, 8))(codes)
+        logits = kgen.networks.MaskedConv2D(8, 3, mask_type="A")(one_hot)
+        model = kgen.models.PixelCNN(keras.Model(codes, logits), num_levels=8,
+                                     inputs="levels")
+        model.network_inputs(np.full((1, 4, 4, 1), 5, "int32"))   # int32 (1, 4, 4) of 5s
+        ```
+        """
+        if not self._network_takes_levels:
+            values = self.to_values(levels)
+        else:
+            values = ops.cast(levels, "int32")
+        if self._network_drops_channel:
+            values = ops.squeeze(values, axis=-1)
+        return values
+
     def logits(self, levels, labels=None, training=False):
         """The network's logits ``(N, H, W, C, L)`` for int levels ``(N, H, W, C)``."""
-        values = self.to_values(levels)
+        values = self.network_inputs(levels)
         if self.num_classes is None:
-            return self.network(values, training=training)
-        if labels is None:
-            raise ValueError(
-                "This PixelCNN is class-conditional: pass labels (fit(x, y), or labels=).")
-        labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
-        return self.network([values, labels], training=training)
+            out = self.network(values, training=training)
+        else:
+            if labels is None:
+                raise ValueError(
+                    "This PixelCNN is class-conditional: pass labels (fit(x, y), or labels=).")
+            labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+            out = self.network([values, labels], training=training)
+        if len(out.shape) == 4:   # one channel, without its axis
+            out = ops.expand_dims(out, -2)
+        return out
 
     def _log_probs(self, levels, labels=None, training=False):
         """``log p(x_t | x_<t)`` of every position, ``(N, H, W, C)``."""
@@ -299,8 +351,7 @@ class PixelCNN(GenerativeModel):
     def _functions(self):
         functions = _FUNCTIONS.get(self)
         if functions is None:
-            functions = _FUNCTIONS[self] = {
-                "seed_generator": keras.random.SeedGenerator(0, name="pixelcnn_sampling")}
+            functions = _FUNCTIONS[self] = {}
         return functions
 
     def level_log_prob(self, levels, labels=None, batch_size=256):
@@ -448,26 +499,28 @@ class PixelCNN(GenerativeModel):
             seed = int(np.random.default_rng().integers(2 ** 31 - 1))
         labels = self.check_labels(labels, len(levels), seed=seed)
         functions = self._functions()
-        generator = functions["seed_generator"]
-        generator.state.assign(np.array([seed % 2 ** 31, 0], generator.state.dtype))
-        args = [levels, known, np.float32(temperature)]
+        uniform = autoregressive.uniform_noise(len(levels), np.prod(self.image_shape), seed)
+        args = [levels, known, uniform, np.float32(temperature)]
         if labels is not None:
             args.append(labels)
         if sampler == "naive":
-            out = self._sampling_fn(sampler, len(levels), generator)(*args)
+            out = self._sampling_fn(sampler)(*args)
         else:
             key = (sampler, len(levels), labels is not None)
             if key not in functions:
-                functions[key] = backend.compile_function(
-                    self._sampling_fn(sampler, len(levels), generator),
-                    list(self.network.variables) + [generator.state])
+                functions[key] = backend.compile_function(self._sampling_fn(sampler),
+                                                          self.network.variables)
             out = functions[key](*args)
         return np.asarray(ops.convert_to_numpy(out), "int32")
 
     def _check_known(self, known, shape):
         known = np.asarray(known)
         if known.dtype != bool:
-            raise TypeError(f"mask must be boolean (True = known); got dtype {known.dtype}.")
+            # 0/1 numbers, as a diffusion model's inpainting mask takes them.
+            if known.dtype.kind not in "iuf" or not np.isin(known, (0, 1)).all():
+                raise TypeError(f"mask must be boolean (True = known) or hold only 0 and 1 "
+                                f"(1 = known); got dtype {known.dtype}.")
+            known = known == 1
         n, h, w, c = shape
         if known.shape == (h, w) or known.shape == (h, w, c):
             known = known.reshape((1, h, w, -1))
@@ -480,38 +533,35 @@ class PixelCNN(GenerativeModel):
                 f"got {known.shape}.")
         return np.broadcast_to(known, shape).copy()
 
-    def _sampling_fn(self, sampler, num_samples, generator):
-        """The sampling function of ``sampler`` for ``num_samples`` samples (to compile)."""
-        positions = int(np.prod(self.image_shape))
-
-        def run(levels, known, temperature, *labels):
-            noise = autoregressive.gumbel_noise(
-                (num_samples, positions, self.num_levels), generator)
-            return self._sample_with_noise(sampler, levels, known, noise, temperature, labels)
+    def _sampling_fn(self, sampler):
+        """The sampling function of ``sampler`` (to compile)."""
+        def run(levels, known, uniform, temperature, *labels):
+            return self._sample_with_noise(sampler, levels, known, uniform, temperature, labels)
 
         return run
 
-    def _sample_with_noise(self, sampler, levels, known, noise, temperature, labels):
-        """The levels drawn by ``sampler``'s loop with the given Gumbel ``noise``."""
+    def _sample_with_noise(self, sampler, levels, known, uniform, temperature, labels):
+        """The levels drawn by ``sampler``'s loop with the uniform numbers ``uniform``."""
         if sampler == "naive":
             return autoregressive.sample_naive(
-                lambda lv: self.logits(lv, *labels), levels, known, noise, temperature)
+                lambda lv: self.logits(lv, *labels), levels, known, uniform, temperature)
         if sampler == "fast" and hasattr(self.network, "row_context"):
             return autoregressive.sample_rows(
                 lambda lv: self.network.row_context(self.to_values(lv), *labels),
                 lambda row, ctx: self.network.row_logits(self.to_values(row), ctx),
-                levels, known, noise, temperature)
+                levels, known, uniform, temperature)
         return autoregressive.sample_loop(
-            lambda lv: self.logits(lv, *labels), levels, known, noise, temperature)
+            lambda lv: self.logits(lv, *labels), levels, known, uniform, temperature)
 
     def serving_functions(self, temperature=1.0):
         """The whole autoregressive loop for `export_generator`, its noise an input.
 
-        ``generate_from_latent(uniform)`` takes the uniform numbers ``u`` in (0, 1) of
-        the Gumbel-max draws (``(N, H * W * C, num_levels)``, float32; with ``labels``
-        for a class-conditional model) and returns the images: ``generate(seed=s)``
-        draws them with ``keras.random.uniform(shape, 1e-20, 1.0)`` from a seed generator
-        whose state is ``[s, 0]``, so the same ``u`` gives the same images.
+        ``generate_from_latent(uniform)`` takes the uniform numbers ``u`` in ``[0, 1)``
+        of the inverse-CDF draws, one per position (``(N, H * W * C)``, float32; with
+        ``labels`` for a class-conditional model) and returns the images:
+        ``generate(N, seed=s)`` draws them with numpy,
+        ``kgen.samplers.autoregressive.uniform_noise(N, H * W * C, s)``, so the same
+        ``u`` gives the same images (`serving_inputs` gives them).
         ``generate(seed, num_samples)`` draws ``u`` in the graph. The samples are drawn
         one after the other (``ops.map``), each with the row-by-row loop.
 
@@ -538,11 +588,10 @@ class PixelCNN(GenerativeModel):
 
         def draw_one(u, *labels):
             # One sample at a time: the loops need a static batch size.
-            noise = -ops.log(-ops.log(ops.reshape(u, (1, positions, self.num_levels))))
             labels = tuple(ops.reshape(label, (1,)) for label in labels)
             levels = self._sample_with_noise(
-                "fast", ops.zeros(one, "int32"), ops.zeros(one, "bool"), noise, temperature,
-                labels)
+                "fast", ops.zeros(one, "int32"), ops.zeros(one, "bool"),
+                ops.reshape(u, (1, positions)), temperature, labels)
             return levels[0]
 
         def sample(u, *labels):
@@ -550,11 +599,48 @@ class PixelCNN(GenerativeModel):
                 return ops.map(lambda pair: draw_one(*pair), (u, labels[0]))
             return ops.map(draw_one, u)
 
-        inputs = [ServingInput("uniform", (positions, self.num_levels), noise="uniform")]
+        inputs = [ServingInput("uniform", (positions,), noise="uniform")]
         if self.num_classes is not None:
             inputs.append(ServingInput("labels", (), "int32", noise="categorical",
                                        classes=self.num_classes))
         return ServingFunctions(sample, inputs, [self.network])
+
+    def serving_inputs(self, num_samples=None, *, seed=None, temperature=1.0, labels=None,
+                       images=None, mask=None, sampler="fast"):
+        """The inputs of the exported sampler that ``generate(num_samples, seed=seed,
+        labels=labels)`` uses: ``{"uniform": (N, H * W * C)}``, and ``"labels"`` for a
+        class-conditional model (given, or drawn from the seed as `generate` draws them).
+
+        ``temperature`` is fixed in the SavedModel (an export option), so it is accepted
+        and does not change the inputs. The exported loop draws every position:
+        completion (``images=``, ``mask=``) is not exported.
+
+        Example:
+
+        ```python
+        import kgen
+        model = kgen.models.PixelCNN.from_shape((4, 4, 1), num_levels=4, filters=4,
+                                                num_layers=1)
+        model.serving_inputs(3, seed=0)["uniform"].shape   # (3, 16)
+        ```
+        """
+        if images is not None or mask is not None:
+            raise ValueError("The exported PixelCNN draws every position: completion "
+                             "(images=, mask=) is not part of the SavedModel.")
+        if sampler not in _SAMPLERS:
+            raise ValueError(f"sampler must be one of {_SAMPLERS}; got {sampler!r}.")
+        if num_samples is None:
+            if labels is None or np.ndim(labels) == 0:
+                raise ValueError("Pass num_samples (or one label per sample).")
+            num_samples = len(labels)
+        if seed is None:
+            raise ValueError("serving_inputs needs the seed of the samples to reproduce.")
+        inputs = {"uniform": autoregressive.uniform_noise(num_samples,
+                                                          np.prod(self.image_shape), seed)}
+        labels = self.check_labels(labels, num_samples, seed=seed)
+        if labels is not None:
+            inputs["labels"] = labels
+        return inputs
 
     def _generate(self, num_samples, *, seed=None, temperature=1.0, labels=None, images=None,
                   mask=None, sampler="fast"):
@@ -572,6 +658,15 @@ class PixelCNN(GenerativeModel):
         config.update(num_levels=self.num_levels, num_classes=self.num_classes,
                       inputs=self.inputs)
         return config
+
+
+def _first_input(network):
+    """The (first) input tensor of a functional network, or None (a subclassed one)."""
+    try:
+        inputs = network.inputs
+    except AttributeError:
+        return None
+    return inputs[0] if inputs else None
 
 
 def _pad(array, size):

@@ -23,8 +23,8 @@ class ServingInput:
         shape: its shape for one sample, without the batch axis (``(latent_dim,)``, ``()``).
         dtype: its dtype (``"float32"``, ``"int32"``).
         noise: how ``generate(seed, ...)`` draws it: ``"normal"`` (standard normal),
-            ``"uniform"`` (uniform in ``(0, 1)``, such as the numbers of the Gumbel-max
-            draws of an autoregressive sampler),
+            ``"uniform"`` (uniform in ``[0, 1)``, such as the numbers of the
+            inverse-CDF draws of an autoregressive sampler, one per position),
             ``"categorical"`` (uniform integers ``0 .. classes - 1``; a condition that
             also gets a ``generate_with_<name>`` signature) or None (a condition that
             must be given, such as the input image of a translation model).

@@ -6,10 +6,13 @@ dummy data set of that many batches, so progress bars, callbacks (early stopping
 CSV logs, checkpoints) and the compiled step of each backend work as for every model.
 """
 
+import keras
 import numpy as np
+from keras import ops
 
 from kgen.data.pipeline import to_data_space, validate_images
 from kgen.models.base import GenerativeModel
+from kgen.models.serving import ServingFunctions, ServingInput
 
 _DEFAULT_STEPS_PER_EPOCH = 100
 
@@ -75,8 +78,15 @@ class SingleImageModel(GenerativeModel):
         Example:
 
         ```python
-        model.fit(steps=500)
-        model.fit(epochs=20, steps_per_epoch=50,
+        import keras
+        import numpy as np
+        import kgen
+
+        image = np.random.default_rng(0).uniform(-1, 1, (1, 16, 16, 3)).astype("float32")
+        net = kgen.networks.skip_network(8, 3, down_channels=(8, 8), skip_channels=(4, 4))
+        model = kgen.models.DeepImagePrior(image, network=net, seed=0)
+        model.fit(steps=5, verbose=0)
+        model.fit(epochs=2, steps_per_epoch=3, verbose=0,
                   callbacks=[keras.callbacks.CSVLogger("log.csv")])
         ```
         """
@@ -124,3 +134,56 @@ class SingleImageModel(GenerativeModel):
 
     def call(self, inputs=None, training=False):
         return self._generate(None, seed=None)
+
+    def serving_functions(self):
+        """The model's image for `export_generator`, as a SavedModel that serves it.
+
+        The exported function takes one input, ``index`` (int32, one per copy of the
+        image wanted): the model holds one image, so every index selects it and its
+        value is not read. ``generate_from_latent(index=[0])`` returns the image of
+        ``generate()`` (``(1, H, W, C)``), ``generate(seed, num_samples)`` the image
+        ``num_samples`` times (the seed has no effect), as uint8 ``images`` and float32
+        ``samples``. The image is the one at export time (optimised pixels, or the
+        network's restoration for `kgen.models.DeepImagePrior`), saved as a variable of
+        the SavedModel; the feature extractor or network is not exported.
+
+        Example:
+
+        ```python
+        import numpy as np
+        import kgen
+
+        noisy = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+        net = kgen.networks.skip_network(4, 3, down_channels=(8,), skip_channels=(2,))
+        dip = kgen.models.DeepImagePrior(noisy, network=net, seed=0)
+        served = dip.serving_functions()
+        served.sample(np.zeros((3,), "int32")).shape   # (3, 16, 16, 3): the image 3 times
+        ```
+        """
+        holder = _ServedImage(self.generate(), name="served_image")
+
+        def sample(index):
+            return ops.take(holder.image, ops.zeros_like(index), axis=0)
+
+        index = ServingInput("index", (), "int32", noise="categorical", classes=1)
+        return ServingFunctions(sample, [index], [holder])
+
+    def serving_inputs(self, num_samples=None, *, seed=None):
+        """The inputs of the exported model that ``generate()`` uses: ``{"index": [0]}``
+        (see `serving_functions`)."""
+        if num_samples not in (None, 1):
+            raise ValueError(
+                f"{type(self).__name__} optimises one image: num_samples must be None or 1; "
+                f"got {num_samples!r}.")
+        return {"index": np.zeros((1,), "int32")}
+
+
+class _ServedImage(keras.layers.Layer):
+    """Holds a copy of an image in a non-trainable variable, for a SavedModel to save."""
+
+    def __init__(self, image, **kwargs):
+        super().__init__(**kwargs)
+        image = np.asarray(image, "float32")
+        self.image = self.add_weight(shape=image.shape, name="image", trainable=False,
+                                     initializer=keras.initializers.Constant(image))
+        self.built = True

@@ -3,20 +3,20 @@ check of their training batches, and the L1 distance they train with.
 
 `kgen.models.Pix2Pix` and `kgen.models.CycleGAN` both map images to images: they read the
 image shapes of the networks they are given the same way, check the batches of a
-training step the same way (and convert uint8/uint16 batches to data space there, as
-`kgen.data.to_data_space` does), and pull outputs towards targets with the same mean
-absolute error (pix2pix's L1 term; CycleGAN's cycle and identity terms).
+training step the same way (uint8/uint16 batches become data space by the conversion of
+every family, `kgen.checks.data_space_batch`, in ``GenerativeModel.prepare_batch``),
+and pull outputs towards targets with the same mean absolute error (pix2pix's L1 term;
+CycleGAN's cycle and identity terms).
 """
 
 import keras
-import numpy as np
 from keras import ops
 
 from kgen import checks
 
 #: Integer image dtypes and the divisor ``d`` of their conversion ``x / d - 1`` to data
-#: space (the package rule, `kgen.checks.to_data_space`).
-INTEGER_IMAGES = {"uint8": 127.5, "uint16": 32767.5}
+#: space (the package rule, `kgen.checks.INTEGER_IMAGES`).
+INTEGER_IMAGES = checks.INTEGER_IMAGES
 
 
 def image_network_shapes(network, role):
@@ -92,22 +92,37 @@ def check_image_batch(batch, shape, role, fix):
 
 
 def check_image_array(array, shape, role, fix):
-    """`check_image_batch` for an array given to ``fit()``; float values are checked too.
+    """What the translation families check of an array given to ``fit()`` themselves:
+    nothing beyond what every family's ``fit()`` checks.
 
-    Float images must lie in [-1, 1] (`kgen.checks.check_float_range`: refused outside it,
-    a warning when they all lie in [0, 1]).
+    ``GenerativeModel.fit`` checks the arrays of every family with the package's rule
+    (`kgen.checks.training_array`: image dtype, the shape the model takes, NaN and
+    infinite values, floats in ``[-1, 1]``, a warning for ``[0, 1]``), naming the model
+    and ``from_shape`` for data of another shape; this function leaves those checks to
+    it, so that a family's arrays get the same messages as any other family's. It only
+    refuses what is not an array of images at all.
+
+    Args:
+        array: the array given to ``fit()``.
+        shape, role, fix: as in `check_image_batch` (kept for the callers).
+
+    Raises:
+        TypeError: something without a shape and a dtype.
     """
-    check_image_batch(array, shape, role, fix)
-    if isinstance(array, np.ndarray) and array.dtype.kind == "f":
-        checks.check_float_range(array, role)
+    del shape, fix
+    if not (hasattr(array, "shape") and hasattr(array, "dtype")):
+        raise TypeError(f"The {role} must be an array of images; got "
+                        f"{type(array).__name__}.")
 
 
 def data_space_batch(batch, shape, role, fix):
     """A training batch as float images in data space ([-1, 1]), checked (in-graph).
 
-    uint8 and uint16 pixel values are converted by ``x / 127.5 - 1`` and
-    ``x / 32767.5 - 1`` in float32, as `kgen.data.to_data_space` converts them; float
-    batches pass as they are.
+    The conversion of every family (`kgen.checks.data_space_batch`): uint8 and uint16
+    pixel values become ``x / 127.5 - 1`` and ``x / 32767.5 - 1`` in float32, float
+    batches pass as they are. ``GenerativeModel.prepare_batch`` has converted the
+    batches of a training step already; this also converts batches given to the
+    translation losses directly.
 
     Args:
         batch: a batch of images, ``(n,) + shape`` (a tensor of the step).
@@ -124,10 +139,7 @@ def data_space_batch(batch, shape, role, fix):
     ```
     """
     check_image_batch(batch, shape, role, fix)
-    dtype = keras.backend.standardize_dtype(batch.dtype)
-    if dtype in INTEGER_IMAGES:
-        return ops.cast(batch, "float32") / INTEGER_IMAGES[dtype] - 1.0
-    return batch
+    return checks.data_space_batch(batch, role)
 
 
 def mean_absolute_error(target, output):

@@ -11,6 +11,7 @@ from kgen import backend, checks, losses, networks
 from kgen.models import importance_weighted
 from kgen.models import registry
 from kgen.models.base import GenerativeModel, Update
+from kgen.models.network_checks import check_data_space, check_logits, output_rank
 from kgen.models.serving import ServingFunctions, ServingInput
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -38,8 +39,12 @@ class VAE(GenerativeModel):
 
     Args:
         encoder: a Keras model from samples to ``2 * latent_dim`` values (mean, then
-            log-variance) or to a list ``[mean, log_variance]``.
-        decoder: a Keras model from ``(latent_dim,)`` to the sample shape.
+            log-variance) or to a list ``[mean, log_variance]``; an encoder with a third
+            output (the keras-io convention ``(z_mean, z_log_var, z)``) is accepted and
+            its third output ignored (kgen draws ``z`` itself).
+        decoder: a Keras model from ``(latent_dim,)`` to the sample shape: to logits
+            with ``likelihood="bernoulli"`` (no sigmoid at the end: kgen applies it), to
+            the mean in data space (``[-1, 1]`` for images) with ``"gaussian"``.
         latent_dim: size of the latent vector; inferred from the decoder's input if None.
         likelihood: ``"bernoulli"`` (default) or ``"gaussian"``.
         sigma: ``"learned"`` or a positive float: the Gaussian decoder's standard deviation.
@@ -98,7 +103,38 @@ class VAE(GenerativeModel):
             self.log_sigma = self.add_weight(shape=(), initializer="zeros", name="log_sigma")
         if not decoder.built:
             decoder.build((None, self.latent_dim))
+        self._check_networks()
         self._ensure_built()
+
+    def _check_networks(self):
+        """Clear errors for networks that do not give what kgen reads from them."""
+        name = type(self).__name__
+        outputs = getattr(self.encoder, "outputs", None)
+        if outputs and len(outputs) not in (1, 2, 3):
+            raise ValueError(
+                f"The encoder of this {name} has {len(outputs)} outputs; kgen reads the "
+                f"mean and log-variance of q(z|x) from it: one tensor of 2 * latent_dim = "
+                f"{2 * self.latent_dim} values (the mean, then the log-variance), or "
+                "[mean, log_variance] (a third output, as the z of the keras-io VAE's "
+                "(z_mean, z_log_var, z), is ignored).")
+        if outputs and len(outputs) == 1 and outputs[0].shape[-1] is not None \
+                and outputs[0].shape[-1] != 2 * self.latent_dim:
+            raise ValueError(
+                f"The encoder of this {name} outputs {outputs[0].shape[-1]} values; kgen "
+                f"reads the mean and log-variance of q(z|x) from one tensor of 2 * "
+                f"latent_dim = {2 * self.latent_dim} values (the mean, then the "
+                "log-variance), or from outputs [mean, log_variance].")
+        images = output_rank(self.decoder) == 4
+        if self.likelihood == "bernoulli":
+            check_logits(self.decoder, "decoder", name,
+                         "With likelihood='bernoulli' the decoder outputs the logits of the "
+                         "pixels' Bernoulli means (kgen applies the sigmoid): end it with no "
+                         "activation.")
+        else:
+            check_data_space(self.decoder, "decoder", name,
+                             "With likelihood='gaussian' the decoder outputs the mean in data "
+                             "space: end it with a tanh activation (images) or none.",
+                             images=images)
 
     @classmethod
     def from_shape(cls, shape, latent_dim=16, base_filters=32, **kwargs):
@@ -146,7 +182,8 @@ class VAE(GenerativeModel):
     def _posterior(self, x, training=False, labels=None):
         out = self.encoder(self._network_inputs(x, labels), training=training)
         if isinstance(out, (list, tuple)):
-            mean, log_var = out
+            # [mean, log_var], or the keras-io convention (z_mean, z_log_var, z).
+            mean, log_var = out[0], out[1]
         else:
             if out.shape[-1] != 2 * self.latent_dim:
                 raise ValueError(
@@ -463,12 +500,36 @@ class VAE(GenerativeModel):
             self, self.importance_terms, x, num_samples, batch_size, seed, labels)
         return importance_weighted.bounds(*samples)
 
-    def _generate(self, num_samples, *, seed=None, latents=None, batch_size=256):
+    def _latents(self, num_samples, seed, latents):
+        """The latent vectors of ``generate()``: ``latents``, or drawn from the prior."""
         if latents is None:
             if num_samples is None:
                 raise ValueError("Pass num_samples (or latents=) to generate().")
-            latents = self.standard_normal((num_samples, self.latent_dim), seed)
-        return self.decode(latents, batch_size)
+            return self.standard_normal((num_samples, self.latent_dim), seed)
+        latents = np.asarray(ops.convert_to_numpy(latents), "float32")
+        if latents.ndim != 2 or latents.shape[1] != self.latent_dim:
+            raise ValueError(f"latents must have shape (n, {self.latent_dim}); got "
+                             f"{latents.shape}.")
+        if num_samples is not None and num_samples != len(latents):
+            raise ValueError("num_samples and the number of latents differ.")
+        return latents
+
+    def _generate(self, num_samples, *, seed=None, latents=None, batch_size=256):
+        return self.decode(self._latents(num_samples, seed, latents), batch_size)
+
+    def serving_inputs(self, num_samples=None, *, seed=None, latents=None, batch_size=256):
+        """The inputs of the exported sampler that ``generate(num_samples, seed=seed)``
+        uses: ``{"latent": ...}``, the latent vectors drawn from N(0, I) with ``seed``.
+
+        Example:
+
+        ```python
+        import kgen
+        vae = kgen.models.VAE.from_shape((8, 8, 1), latent_dim=4, base_filters=4)
+        vae.serving_inputs(2, seed=0)["latent"].shape   # (2, 4)
+        ```
+        """
+        return {"latent": self._latents(num_samples, seed, latents)}
 
     def serving_functions(self):
         """The sampler for `export_generator`: latent vectors to the decoder's mean.

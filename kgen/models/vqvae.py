@@ -272,12 +272,30 @@ class VQVAE(GenerativeModel):
         return self.decode_codes(self.encode(x, batch_size), batch_size)
 
     def _generate(self, num_samples, *, seed=None, codes=None, batch_size=256):
+        return self.decode_codes(self.serving_inputs(num_samples, seed=seed, codes=codes)["codes"],
+                                 batch_size)
+
+    def serving_inputs(self, num_samples=None, *, seed=None, codes=None, batch_size=256):
+        """The inputs of the exported sampler that ``generate(num_samples, seed=seed)``
+        uses: ``{"codes": ...}``, int32 grids of codes drawn uniformly from ``seed`` (or
+        ``codes``, checked).
+
+        Example:
+
+        ```python
+        import kgen
+        vq = kgen.models.VQVAE.from_shape((8, 8, 1), num_embeddings=8, embedding_dim=4)
+        vq.serving_inputs(2, seed=0)["codes"].shape   # (2, 4, 4)
+        ```
+        """
         if codes is None:
             if num_samples is None:
                 raise ValueError("Pass num_samples (or codes=) to generate().")
             codes = np.random.default_rng(seed).integers(
                 0, self.num_embeddings, size=(num_samples,) + self.code_shape)
-        return self.decode_codes(codes, batch_size)
+        elif num_samples is not None and num_samples != len(codes):
+            raise ValueError("num_samples and the number of code grids differ.")
+        return {"codes": self.check_codes(codes)}
 
     def serving_functions(self):
         """The decoder for `export_generator`: code grids ``(N, h, w)`` to images.
@@ -310,7 +328,7 @@ registry.register(registry.Family(
         registry.Option("num_embeddings", int, "codebook size", default=64),
         registry.Option("embedding_dim", int, "size of each code vector", default=16),
         registry.Option("base_filters", int, "width of the encoder and decoder", default=32),
-        registry.Option("downsamples", int, "halvings of the image by the encoder"),
+        registry.Option("downsamples", int, "halvings of the image by the encoder", minimum=0),
         registry.Option("beta", float, "commitment weight", default=0.25),
         registry.Option("codebook_update", str, "how the codebook learns",
                         choices=("ema", "loss"), default="ema"),

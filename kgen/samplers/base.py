@@ -9,11 +9,15 @@ noisy, timestep. The loop is written with `keras.ops` (one ``ops.fori_loop``), s
 compiles it once per configuration with `kgen.backend.compile_function` and it can be
 exported as one function.
 
+The loop draws no random numbers itself: the standard normal noise of its stochastic
+updates (DDPM, DDIM with ``eta > 0``, inpainting, RePaint's resampling) is an input,
+drawn by the model with numpy from the seed, so a seed gives the same samples on every
+backend.
+
 Every per-step coefficient is computed once, in float64 numpy, from the schedule's
 ``alpha_bar``: the loop only gathers them.
 """
 
-import keras
 import numpy as np
 from keras import ops
 
@@ -104,18 +108,75 @@ class Sampler:
         chain = self.chain(schedule)
         return {"t": chain.chain_timesteps.astype("float64"), **self.coefficients(chain)}
 
-    def sample(self, x_t, predict, schedule, seed_generator, known=None, mask=None,
-               resample=1, record=False):
-        """Runs the reverse chain from ``x_t`` (noise at the first timestep) to the data.
+    def noise_draws(self, inpaint=False, resample=1):
+        """How many standard normal draws like ``x_t`` each step of the chain uses.
+
+        A step uses one draw for its own update if the sampler is ``stochastic``, one
+        more with inpainting (the known images noised to the new timestep), and each
+        of RePaint's ``resample - 1`` repeats uses one draw to go back up a step plus
+        the draws of the step again.
 
         Args:
-            x_t: float tensor, the starting noise.
+            inpaint: the loop inpaints (`sample` gets ``known`` and ``mask``).
+            resample: RePaint's resampling (see `sample`).
+
+        Returns:
+            An int, 0 for a deterministic loop (DDIM with ``eta=0``, no inpainting).
+
+        Example:
+
+        ```python
+        import kgen
+
+        kgen.samplers.DDPM().noise_draws()                           # 1
+        kgen.samplers.DDIM(eta=0.0).noise_draws()                    # 0
+        kgen.samplers.DDIM(eta=0.0).noise_draws(inpaint=True, resample=3)   # 5
+        ```
+        """
+        per_pass = int(bool(self.stochastic)) + int(bool(inpaint))
+        return int(resample) * per_pass + int(resample) - 1
+
+    def inpainting_start(self, x_t, schedule, known, mask, noise):
+        """The starting sample of an inpainting loop: ``x_t`` with the known pixels noised.
+
+        The known pixels of ``x_t`` are replaced by ``known`` noised to the first
+        (noisiest) visited timestep with ``noise`` (`kgen.samplers.NoiseSchedule.q_sample`).
+
+        Args:
+            x_t: the starting noise.
+            schedule: the model's `kgen.samplers.NoiseSchedule`.
+            known: the known images.
+            mask: 1 where a pixel is known, 0 where it is generated.
+            noise: standard normal noise like ``x_t``.
+
+        Returns:
+            A tensor like ``x_t``.
+        """
+        chain = self.chain(schedule)
+        noised = chain.q_sample(known, chain.num_timesteps - 1, noise)
+        mask = ops.convert_to_tensor(mask)
+        return mask * noised + (1.0 - mask) * ops.convert_to_tensor(x_t)
+
+    def sample(self, x_t, predict, schedule, noise=None, known=None, mask=None,
+               resample=1, record=False, first=0, count=None):
+        """Runs the reverse chain from ``x_t`` (noise at the first timestep) to the data.
+
+        The loop draws no random numbers: the noise of its stochastic updates comes in
+        ``noise`` (so the same noise gives the same samples on every backend, and an
+        exported loop takes it as an input).
+
+        Args:
+            x_t: float tensor, the starting noise (for inpainting, the output of
+                `inpainting_start`).
             predict: ``predict(x, t)`` returns the model's ``(noise, clean data)``
                 predictions for ``x`` at timestep ``t`` of the model's chain (a float32
                 scalar tensor).
             schedule: the model's `kgen.samplers.NoiseSchedule`.
-            seed_generator: the `keras.random.SeedGenerator` of the noise drawn along the
-                way; its state is carried through the loop and left advanced.
+            noise: standard normal noise, ``(S, D) + x_t.shape``: for each of the
+                ``S >= count`` steps run, its ``D = noise_draws(inpaint, resample)``
+                draws, in the order the step uses them (its own update, then the
+                inpainting draw; then, for each repeat, the step back up and the step's
+                draws again). None when ``D`` is 0.
             known: for inpainting, the known images: after every step the known pixels
                 are replaced by the known image noised to the new timestep
                 (``q_sample_prev``), and at the end by the known image itself.
@@ -124,10 +185,32 @@ class Sampler:
                 back up one step with fresh noise between them (``q_forward_step``), so
                 the generated region can agree with the known one.
             record: return every intermediate sample, not only the last.
+            first: the step of the chain to start from, counted from the noisiest
+                (0); an int or a scalar integer tensor. A long chain can be run in
+                parts, each with its own block of ``noise``.
+            count: the number of steps to run (an int or a scalar integer tensor, at
+                most the rows of ``noise``); default: every step from ``first`` on.
 
         Returns:
-            The sample at timestep 0 (a tensor like ``x_t``); with ``record``, a tensor
-            ``(steps + 1,) + x_t.shape`` of the samples from the start to the end.
+            The sample after the last step run (a tensor like ``x_t``; at timestep 0 for
+            a whole chain); with ``record``, a tensor ``(R + 1,) + x_t.shape`` whose row
+            0 is ``x_t`` and row ``j + 1`` the sample after step ``j`` of the run, ``R``
+            being the rows of ``noise`` (or ``count``) (rows past ``count`` hold ``x_t``).
+
+        Example:
+
+        ```python
+        import numpy as np
+        import kgen
+
+        schedule = kgen.samplers.NoiseSchedule.from_name("cosine", 20)
+        ddpm = kgen.samplers.DDPM()
+        x_t = np.random.default_rng(0).standard_normal((2, 4, 4, 1)).astype("float32")
+        noise = np.random.default_rng(1).standard_normal(
+            (20, ddpm.noise_draws()) + x_t.shape).astype("float32")
+        perfect = lambda x, t: (x * 0.0, x * 0.0)   # predicts clean images of zeros
+        ddpm.sample(x_t, perfect, schedule, noise).shape   # (2, 4, 4, 1)
+        ```
 
         References:
             Lugmayr et al., "RePaint: Inpainting using Denoising Diffusion Probabilistic
@@ -137,66 +220,69 @@ class Sampler:
         tables = {name: _table(value) for name, value in self.tables(schedule).items()}
         num_steps = chain.num_timesteps
         resample = int(resample)
-
-        def noise_like(x):
-            return keras.random.normal(ops.shape(x), dtype=x.dtype, seed=seed_generator)
+        inpaint = known is not None
+        draws = self.noise_draws(inpaint, resample)
+        per_pass = int(bool(self.stochastic)) + int(inpaint)
+        if draws and noise is None:
+            raise ValueError(
+                f"{self!r} draws {draws} noise array(s) per step here: pass noise= of shape "
+                "(steps, draws) + x_t.shape (see noise_draws()).")
+        if noise is not None:
+            noise = ops.convert_to_tensor(noise)
+        if count is None:
+            if not isinstance(first, (int, np.integer)):
+                raise ValueError("Pass count= with a tensor first=.")
+            count = num_steps - first
+        rows = count
+        if noise is not None:
+            rows = noise.shape[0] if noise.shape[0] is not None else ops.shape(noise)[0]
+        elif record and not isinstance(count, (int, np.integer)):
+            raise ValueError("record=True needs an int count= or noise= (the rows recorded).")
 
         def merge(x, noised):
             """The known pixels from ``noised``, the others from ``x``."""
             return mask * noised + (1.0 - mask) * x
 
-        def reverse_step(i, x):
+        def reverse_step(i, x, draw, k):
             t = num_steps - 1 - i   # the step of the chain, from the noisiest
             c = {name: ops.take(value, t) for name, value in tables.items()}
             noise_pred, x0_pred = predict(x, c["t"])
             if self.clip_denoised:
                 x0_pred = ops.clip(x0_pred, -1.0, 1.0)
                 noise_pred = chain.predict_noise_from_start(x, t, x0_pred)
-            noise = noise_like(x) if self.stochastic else None
-            x = self.step(chain, t, x, noise_pred, x0_pred, c, noise)
+            step_noise = None
+            if self.stochastic:
+                step_noise, k = draw(k), k + 1
+            x = self.step(chain, t, x, noise_pred, x0_pred, c, step_noise)
             if known is None:
                 return x
-            return merge(x, chain.q_sample_prev(known, t, noise_like(x)))
+            return merge(x, chain.q_sample_prev(known, t, draw(k)))
 
-        def resampled_step(i, x):
-            x = reverse_step(i, x)
+        def run_step(j, x):
+            i = first + j
+            step_noise = None if noise is None else ops.take(noise, j, axis=0)
 
-            def again(_, x):
-                up = chain.q_forward_step(x, num_steps - 1 - i, noise_like(x))
-                return reverse_step(i, up)
+            def draw(k):
+                return ops.take(step_noise, k, axis=0)
 
+            x = reverse_step(i, x, draw, 0)
             if resample > 1:
-                x = _seeded_loop(0, resample - 1, again, x, seed_generator)
+                def again(r, x):
+                    k = per_pass + r * (per_pass + 1)
+                    up = chain.q_forward_step(x, num_steps - 1 - i, draw(k))
+                    return reverse_step(i, up, draw, k + 1)
+
+                x = ops.fori_loop(0, resample - 1, again, x)
             return x
 
-        if known is not None:
-            x_t = merge(x_t, chain.q_sample(known, num_steps - 1, noise_like(x_t)))
         if not record:
-            return _seeded_loop(0, num_steps, resampled_step, x_t, seed_generator)
+            return ops.fori_loop(0, count, run_step, x_t)
 
-        def recorded_step(i, carry):
+        def recorded_step(j, carry):
             x, frames = carry
-            x = resampled_step(i, x)
-            start = [i + 1] + [0] * len(ops.shape(x))
+            x = run_step(j, x)
+            start = [j + 1] + [0] * len(ops.shape(x))
             return x, ops.slice_update(frames, start, ops.expand_dims(x, 0))
 
-        frames = ops.expand_dims(x_t, 0) * ops.ones((num_steps + 1,) + (1,) * len(ops.shape(x_t)))
-        return _seeded_loop(0, num_steps, recorded_step, (x_t, frames), seed_generator)[1]
-
-
-def _seeded_loop(start, stop, body, x, seed_generator):
-    """``ops.fori_loop`` of ``x = body(i, x)`` carrying ``seed_generator``'s state.
-
-    A pure loop (JAX's) sees variable assignments made inside its body only through its
-    carry: the state is set from the carry at the start of each iteration and read back
-    at its end, so every iteration draws new noise on every backend.
-    """
-    def carried(i, carry):
-        x, state = carry
-        seed_generator.state.assign(state)
-        x = body(i, x)
-        return x, ops.convert_to_tensor(seed_generator.state.value) + 0
-
-    x, state = ops.fori_loop(start, stop, carried, (x, seed_generator.state.value + 0))
-    seed_generator.state.assign(state)
-    return x
+        frames = ops.expand_dims(x_t, 0) * ops.ones((rows + 1,) + (1,) * len(ops.shape(x_t)))
+        return ops.fori_loop(0, count, recorded_step, (x_t, frames))[1]

@@ -30,8 +30,10 @@ class DDPM(Sampler):
     ```python
     import kgen
 
-    model = kgen.models.Diffusion.from_shape((8, 8, 1), timesteps=100, base_filters=8)
-    samples = model.generate(4, seed=0, sampler=kgen.samplers.DDPM())
+    model = kgen.models.Diffusion.from_shape((8, 8, 1), timesteps=20, schedule="cosine",
+                                             base_filters=8, channel_multipliers=(1,),
+                                             num_res_blocks=1)
+    samples = model.generate(4, seed=0, sampler=kgen.samplers.DDPM())   # 20 steps
     ```
 
     References:

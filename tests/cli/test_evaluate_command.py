@@ -36,7 +36,8 @@ def test_cli_evaluate_modes_prints_value_and_protocol(tmp_path, capsys):
 
     with pytest.raises(SystemExit, match="--metric modes measures the 2-D Gaussian mixtures"):
         cli.main(["evaluate", path, "--data", "digits", "--metric", "modes"])
-    with pytest.raises(SystemExit, match="needs a model with a likelihood"):
+    with pytest.raises(SystemExit, match="--metric nll: the gan family is measured by "
+                                         "fid, kid, is, pr, modes"):
         cli.main(["evaluate", path, "--data", "ring", "--metric", "nll"])
     with pytest.raises(SystemExit, match="measures images|not available"):
         cli.main(["evaluate", path, "--data", "ring", "--metric", "fid"])
@@ -123,8 +124,8 @@ def test_cli_train_split_and_likelihood_options(tmp_path, capsys):
 
 def test_cli_evaluate_bad_arguments(tmp_path, capsys):
     with pytest.raises(SystemExit) as error:
-        cli.main(["evaluate", "x.keras", "--metric", "psnr"])
-    assert error.value.code == 2 and "invalid choice: 'psnr'" in capsys.readouterr().err
+        cli.main(["evaluate", "x.keras", "--metric", "sharpness"])
+    assert error.value.code == 2 and "invalid choice: 'sharpness'" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="no checkpoint"):
         cli.main(["evaluate", str(tmp_path / "missing.keras"), "--metric", "fid"])
     with pytest.raises(SystemExit, match="--num-samples must be an integer of at least 1"):

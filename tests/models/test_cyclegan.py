@@ -204,7 +204,8 @@ def test_cyclegan_bad_inputs_get_clear_errors():
     model.compile()
     with pytest.raises(ValueError, match="got no B images"):
         model.fit(a, epochs=1, verbose=0)
-    with pytest.raises(ValueError, match=r"B images have shape \(8, 8, 3\)"):
+    with pytest.raises(ValueError, match=r"CycleGAN expects training B images of shape "
+                       r"\(8, 8, 1\).*got training B images of 3 channels"):
         model.fit(a, np.repeat(b, 3, axis=-1), epochs=1, verbose=0)
     with pytest.raises(ValueError, match="Unknown direction 'forward'; choose one of"):
         model.generate(inputs=a, direction="forward")
@@ -214,9 +215,9 @@ def test_cyclegan_bad_inputs_get_clear_errors():
         model.generate(inputs=np.zeros((2, 16, 16, 1), "float32"), direction="b_to_a")
     with pytest.raises(TypeError, match="non-image dtype int64"):
         model.generate(inputs=kgen.data.load("digits")[:2].astype("int64"))
-    with pytest.raises(TypeError, match="to_data_space"):
+    with pytest.raises(TypeError, match=r"non-image dtype int32.*x\.astype\(np\.uint8\)"):
         model.fit(a, b.astype("int32"), epochs=1, verbose=0)
-    with pytest.raises(ValueError, match=r"Float B images must lie in \[-1, 1\]"):
+    with pytest.raises(ValueError, match=r"Float training B images must lie in \[-1, 1\]"):
         model.fit(a, 255.0 * b, epochs=1, verbose=0)
     with pytest.raises(ValueError, match="generator_ba must map"):
         CycleGAN(model.generator_ab, resnet_generator((8, 8, 1), 3, base_filters=4,

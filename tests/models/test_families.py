@@ -57,8 +57,14 @@ def test_train_save_load_and_seeds(name, tmp_path):
     model.compile()
     history = fit_tiny(model, entry, arrays, epochs=4)
     monitored = history.history[entry.monitor]
-    # A few steps on the same small data lower the family's loss.
-    assert monitored[-1] < monitored[0], (name, monitored)
+    # A few steps on the same small data lower the family's loss. A discriminator's loss
+    # moves up and down as the generator answers it (a two-player game, not a descent):
+    # for the families that monitor it, it must fall below the first epoch's in a later
+    # epoch; for the others, the last epoch's must be below the first's.
+    if getattr(model, "discriminator", None) is not None and entry.monitor == "d_loss":
+        assert min(monitored[1:]) < monitored[0], (name, monitored)
+    else:
+        assert monitored[-1] < monitored[0], (name, monitored)
 
     kwargs = generate_kwargs(entry, arrays)
     first = model.generate(seed=3, **kwargs)

@@ -158,7 +158,7 @@ def test_labels_change_the_distribution_and_are_checked():
     assert not np.allclose(by_label[0], by_label[1])
     np.testing.assert_allclose(model.level_log_prob(levels, labels=[0, 1] * 3),
                                np.where(np.arange(6) % 2, by_label[1], by_label[0]), rtol=1e-6)
-    with pytest.raises(ValueError, match="labels must lie in 0 .. 1"):
+    with pytest.raises(ValueError, match=r"labels must be class indices in 0\.\.1 \(num_classes=2\); got \[2\]"):
         model.level_log_prob(levels, labels=2)
     with pytest.raises(ValueError, match="class-conditional"):
         model.level_log_prob(levels)

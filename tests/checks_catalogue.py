@@ -1,0 +1,220 @@
+"""The catalogue of bad inputs: what a user may pass by mistake, and what kgen says or does.
+
+Each row is tested: a test that checks a row carries ``@covers("row-id")``, and
+tests/test_checks_catalogue.py checks that every row has a test, that every ``covers``
+names a row, and that docs/guides/checks.md lists exactly these rows. The page is
+written from here:
+
+    .venv/bin/python tests/checks_catalogue.py > docs/guides/checks.md
+"""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One bad input: an id (kebab case), where it is given, what is given, what kgen does."""
+
+    id: str
+    where: str
+    given: str
+    outcome: str
+
+
+#: The sections of the page, in order: (title, introduction).
+SECTIONS = {
+    "fit": ("Training data given to `fit()`",
+            "For every registered family (`kgen.models.registry.families()`), whatever "
+            "feeds `fit()`: numpy arrays, `tf.data` datasets, `keras.utils.PyDataset`s. "
+            "Arrays are checked before training; datasets batch by batch as they are "
+            "read (`kgen.data.guard`), and a bad batch stops `fit()` with the epoch and "
+            "batch named."),
+    "models": ("Building, saving and loading models", ""),
+    "metrics": ("Metrics", ""),
+    "callbacks": ("Checkpoints and resuming", ""),
+    "images": ("Data and image files", ""),
+}
+
+ROWS = (
+    # ------------------------------------------------------------------ fit()
+    Row("fit-uint8", "fit",
+        "uint8 images (0..255) as a numpy array, a `tf.data` dataset or a `PyDataset`",
+        "Converted in the training step by `x / 127.5 - 1`, exactly as "
+        "`kgen.data.images` converts them, for every family (targets and second domains "
+        "of the translation families too)."),
+    Row("fit-uint16", "fit", "uint16 images (0..65535)",
+        "Converted in the training step by `x / 32767.5 - 1`."),
+    Row("fit-grayscale-rank3", "fit",
+        "grayscale images `(N, H, W)` for a model of `(H, W, 1)` images",
+        "A channel axis is added: trained as `(N, H, W, 1)` (Diffusion, which checks "
+        "the shape of its arrays itself, refuses them, naming the shape it takes)."),
+    Row("fit-float-outside", "fit",
+        "float images outside [-1, 1] (such as 0..255 floats), as an array",
+        "`ValueError` before training: the range found, and `x / 127.5 - 1` (or uint8 "
+        "images) as the fix."),
+    Row("fit-float-outside-dataset", "fit",
+        "float images outside [-1, 1] in a `tf.data` dataset or a `PyDataset`",
+        "`ValueError` naming the epoch and batch, the range found, and the fix."),
+    Row("fit-zero-to-one", "fit",
+        "float images that all lie in [0, 1] (an array or a dataset)",
+        "`kgen.checks.ZeroToOneWarning` (\"scale them with `2 * x - 1`\"); trained as "
+        "given."),
+    Row("fit-integer-dtype", "fit",
+        "images of another integer dtype (int32, int64) or of booleans",
+        "`TypeError` before training, with `x.astype(np.uint8)` as the fix for pixel "
+        "values."),
+    Row("fit-nan", "fit", "NaN or infinite values in a numpy array",
+        "`ValueError` before training, with the number of bad values."),
+    Row("fit-nan-dataset", "fit",
+        "NaN or infinite values in a batch of a `tf.data` dataset or a `PyDataset`",
+        "`ValueError` naming the epoch and batch; no step trains on the bad batch."),
+    Row("fit-labels-out-of-range", "fit",
+        "class labels outside `0..num_classes - 1` (numpy)",
+        "`ValueError` naming the bad labels and `num_classes`."),
+    Row("fit-labels-out-of-range-dataset", "fit",
+        "class labels outside `0..num_classes - 1` in a `tf.data` pipeline "
+        "(ConditionalGAN, ConditionalVAE, Diffusion, PixelCNN, ... with classes)",
+        "`ValueError` naming the epoch, the batch, the label and `num_classes`."),
+    Row("fit-wrong-shape", "fit",
+        "images of another size or channel count than the model was built for (an "
+        "array, a dataset, a `PyDataset`)",
+        "`ValueError` before training: the model, the shape it takes, the shape given, "
+        "and `Model.from_shape(x.shape[1:])` to build one for the data."),
+    Row("fit-channels-first", "fit", "channels-first images `(N, C, H, W)`",
+        "`ValueError`: they look channels-first; `np.transpose(x, (0, 2, 3, 1))` "
+        "(Diffusion: `ValueError` naming the shape it takes)."),
+    Row("fit-missing-targets", "fit",
+        "`fit(x)` without targets for Pix2Pix or CycleGAN",
+        "`ValueError`: the family trains on pairs `(x, y)`."),
+    Row("fit-validation-data", "fit", "bad `validation_data` (NaN, wrong shape, ...)",
+        "The same checks as the training data, naming the validation data."),
+    # --------------------------------------------------------------- models
+    Row("seed-negative", "models", "`seed=-1` (or a seed of 2**31 or more) to a model",
+        "`ValueError`: a model's seed is an integer in `0..2**31 - 1`, the range of a "
+        "seed generator on every backend."),
+    Row("seed-not-integer", "models", "`seed=1.5` or `seed=\"0\"` to a model",
+        "`TypeError`: seeds are integers."),
+    Row("load-weights-other-family", "models",
+        "`model.load_weights(\"other.keras\")` with a file of another family",
+        "`ValueError` naming the family and options in the file and those of the model, "
+        "and `kgen.models.load(path)` to load the file as it is."),
+    Row("load-weights-other-options", "models",
+        "`model.load_weights(...)` with a file of the same family built with other "
+        "options (another `latent_dim`, width or image shape)",
+        "`ValueError` listing the options that differ."),
+    Row("load-missing", "models", "`kgen.models.load(path)` of a file that does not exist",
+        "`FileNotFoundError` naming the path."),
+    Row("load-empty", "models", "an empty `.keras` file (a killed write)",
+        "`ValueError`: the file is empty; use an earlier checkpoint."),
+    Row("load-truncated", "models",
+        "a truncated `.keras` file, or a file that is not a zip archive",
+        "`ValueError`: not a .keras archive (truncated, corrupt or of another format)."),
+    Row("load-weights-file", "models",
+        "a weights file (`.weights.h5`, HDF5) given to `kgen.models.load`",
+        "`ValueError`: an HDF5 weights file; build the model and call `load_weights`."),
+    Row("load-foreign", "models", "a `.keras` file of a Keras model that is not kgen's",
+        "`ValueError` naming its class; `keras.saving.load_model` loads it."),
+    Row("load-folder", "models", "a folder (a run folder, a SavedModel) to `kgen.models.load`",
+        "`ValueError`: a folder, not a .keras file (with the file to load instead)."),
+    Row("cli-bad-checkpoint", "models",
+        "`kgen generate FILE` with an empty, truncated or foreign file",
+        "`kgen: error: could not load ...` with the reason, exit status 2."),
+    # -------------------------------------------------------------- metrics
+    Row("kid-nonfinite", "metrics",
+        "NaN or infinite features to `kernel_inception_distance`",
+        "`ValueError`: how many rows are not finite."),
+    Row("pr-nonfinite", "metrics", "NaN or infinite features to `precision_recall`",
+        "`ValueError`: how many rows are not finite."),
+    Row("is-nonfinite", "metrics", "NaN or infinite predictions to `inception_score`",
+        "`ValueError`: how many rows are not finite."),
+    Row("is-probabilities-as-logits", "metrics",
+        "probabilities to `inception_score` with the default `from_logits=True`",
+        "`ProbabilitiesAsLogitsWarning`: pass `from_logits=False`."),
+    Row("fid-not-psd", "metrics",
+        "a covariance with negative eigenvalues to `frechet_distance`",
+        "`ValueError`: not positive semi-definite, with its smallest eigenvalue."),
+    Row("bits-per-dim-empty", "metrics", "`BitsPerDim().result()` before any data",
+        "NaN: there is no likelihood to report yet."),
+    # ------------------------------------------------------------ callbacks
+    Row("checkpoint-nonfinite-weights", "callbacks",
+        "an epoch whose last step left NaN or infinite weights behind a finite logged "
+        "loss, with `kgen.callbacks.Checkpoint`",
+        "The checkpoint is not replaced: the variables are checked before saving "
+        "(`kgen.callbacks.weights_finite`); the last good file survives."),
+    Row("save-nonfinite", "callbacks",
+        "`kgen.callbacks.save_model_atomically` of a model with NaN weights",
+        "`ValueError` naming the variable; nothing is written."),
+    Row("checkpoint-stale-temporary", "callbacks",
+        "a temporary file left by a checkpoint write that was killed",
+        "Deleted when training starts again (`kgen.callbacks.remove_stale_temporaries`, "
+        "shared with `kgen train`)."),
+    Row("backup-and-restore", "callbacks",
+        "a run killed and restored with `keras.callbacks.BackupAndRestore` and a "
+        "`kgen.data.images(x, seed=...)` pipeline",
+        "`fit()` sets the pipeline's epoch at every epoch, so the restored run reads the "
+        "batches of the epochs it resumes and ends with the weights of an uninterrupted "
+        "run."),
+    # --------------------------------------------------------------- images
+    Row("images-one-image", "images",
+        "one image `(H, W, C)` to `kgen.data.images` (where a batch is expected)",
+        "`ValueError`: it looks like one image; `x[None]` for one image."),
+    Row("save-grid-extension", "images",
+        "`kgen.images.save_grid(samples, \"grid.jpg\")` (or .bmp, .gif, .tif, .webp)",
+        "Written in the format of the extension (JPEG, BMP, GIF, TIFF, WebP)."),
+    Row("save-grid-unknown-extension", "images",
+        "`save_grid` to a name without an extension or with an unknown one",
+        "`ValueError` listing the extensions it writes."),
+    Row("save-grid-alpha-jpeg", "images", "four-channel images to a `.jpg` or `.bmp` grid",
+        "`ValueError`: no alpha channel in that format; `images[..., :3]` or a `.png`."),
+)
+
+
+def covers(*ids):
+    """Marks a test as checking the catalogue rows ``ids`` (the decorated test is returned
+    as it is; tests/test_checks_catalogue.py reads the marks from the sources)."""
+    known = {row.id for row in ROWS}
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise KeyError(f"Not rows of the catalogue: {unknown}")
+
+    def mark(test):
+        test.catalogue_rows = ids
+        return test
+
+    return mark
+
+
+def _cell(text):
+    return text.replace("|", "\\|")
+
+
+def render():
+    """The page docs/guides/checks.md."""
+    lines = [
+        "# What kgen checks",
+        "",
+        "kgen turns each mistake below into a clear error that names the problem and its "
+        "fix, or into a documented conversion. The rule for images is one for the whole "
+        "package (`kgen.checks`): uint8 images are converted by `x / 127.5 - 1` (uint16 "
+        "by `x / 32767.5 - 1`) wherever kgen takes images, float images must lie in "
+        "[-1, 1], and float images that all lie in [0, 1] warn.",
+        "",
+        "Every row is checked by a test on the TensorFlow, JAX and PyTorch backends; "
+        "this page is written from the tests' catalogue "
+        "(`tests/checks_catalogue.py`), and a test checks that it lists exactly those "
+        "rows.",
+        "",
+    ]
+    for key, (title, introduction) in SECTIONS.items():
+        rows = [row for row in ROWS if row.where == key]
+        lines += [f"## {title}", ""]
+        if introduction:
+            lines += [introduction, ""]
+        lines += ["| What you pass | What kgen says or does |", "| --- | --- |"]
+        lines += [f"| {_cell(row.given)} | {_cell(row.outcome)} |" for row in rows]
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render(), end="")
