@@ -1,14 +1,15 @@
 """A seed gives the same samples on every backend: every family's checkpoint, saved on this
-backend and loaded under each of the other two, generates what it generates here.
+backend and loaded under another (`SAMPLED_ON`: over the README's three test runs, each
+backend's checkpoints are sampled on another backend), generates what it generates here.
 
-Every family's tiny model is saved once; one Python process per other backend loads all
-the checkpoints and samples them (this file, run as a script), and the samples are
+Every family's tiny model is saved once; one Python process of the other backend loads
+all the checkpoints and samples them (this file, run as a script), and the samples are
 compared here: within 1e-5 for continuous outputs, exactly for the discrete levels of a
 PixelCNN and the code grids of a latent prior (a tiny network and a seed for which no
-uniform number falls within float32 rounding of a cumulative probability). The sampling noise of every family is
-drawn with numpy from the seed (latent vectors, a diffusion model's starting noise and
-the noise of its stochastic steps, the uniform numbers of autoregressive draws), so
-only float32 rounding differs between backends.
+uniform number falls within float32 rounding of a cumulative probability). The sampling
+noise of every family is drawn with numpy from the seed (latent vectors, a diffusion
+model's starting noise and the noise of its stochastic steps, the uniform numbers of
+autoregressive draws), so only float32 rounding differs between backends.
 
     KERAS_BACKEND=torch python tests/models/test_cross_backend.py FOLDER
 """
@@ -22,6 +23,10 @@ import sys
 import numpy as np
 
 BACKENDS = ("jax", "tensorflow", "torch")
+#: The backend that samples this backend's checkpoints: a cycle, so that the README's test
+#: command (one run per backend) loads every backend's checkpoints on another backend and
+#: has every backend load another's.
+SAMPLED_ON = {"tensorflow": "jax", "jax": "torch", "torch": "tensorflow"}
 #: Calls beyond each family's usual ``generate()`` (`harness.generate_kwargs`): the
 #: stochastic samplers of a diffusion model (DDPM; DDIM with eta > 0 inpainting with
 #: RePaint resampling).
@@ -99,30 +104,26 @@ def test_every_family_samples_the_same_on_the_other_backends(tmp_path, digits_sm
 
     here = keras.backend.backend()
     models, plan, arrays = _plan(tmp_path, digits_small)
-    # The other backends sample every checkpoint, at the same time as this one.
-    processes = [subprocess.Popen(
+    other = SAMPLED_ON[here]
+    # The other backend samples every checkpoint, at the same time as this one.
+    process = subprocess.Popen(
         [sys.executable, __file__, str(tmp_path)], stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
         env=dict(os.environ, KERAS_BACKEND=other, TF_CPP_MIN_LOG_LEVEL="2"))
-        for other in BACKENDS if other != here]
     sample_all(tmp_path, models)
-    for process in processes:
-        _, error = process.communicate()
-        assert process.returncode == 0, error[-3000:]
+    _, error = process.communicate()
+    assert process.returncode == 0, error[-3000:]
     ours = dict(np.load(tmp_path / f"{here}.npz"))
     assert set(ours) >= {f"{name}__0" for name in plan}
-    for other in BACKENDS:
-        if other == here:
-            continue
-        theirs = dict(np.load(tmp_path / f"{other}.npz"))
-        assert set(theirs) == set(ours)
-        for key, samples in ours.items():
-            message = f"{key}: {here} and {other}"
-            if key.startswith("pixelcnn") or key.endswith("__codes"):
-                # Discrete draws: the same levels and codes.
-                np.testing.assert_array_equal(theirs[key], samples, err_msg=message)
-            else:
-                np.testing.assert_allclose(theirs[key], samples, atol=1e-5, err_msg=message)
+    theirs = dict(np.load(tmp_path / f"{other}.npz"))
+    assert set(theirs) == set(ours)
+    for key, samples in ours.items():
+        message = f"{key}: {here} and {other}"
+        if key.startswith("pixelcnn") or key.endswith("__codes"):
+            # Discrete draws: the same levels and codes.
+            np.testing.assert_array_equal(theirs[key], samples, err_msg=message)
+        else:
+            np.testing.assert_allclose(theirs[key], samples, atol=1e-5, err_msg=message)
     # The stochastic calls are what they say: inpainting keeps the known pixels.
     np.testing.assert_array_equal(ours["diffusion__2"][:, :4], arrays["known"][:, :4])
 
