@@ -33,6 +33,9 @@ SECTIONS = {
     "metrics": ("Metrics", ""),
     "callbacks": ("Checkpoints and resuming", ""),
     "images": ("Data and image files", ""),
+    "cli": ("The command line",
+            "Every problem with what was asked is one line, `kgen: error: ...`, that names "
+            "it and the fix, and the command exits with status 2: never a traceback."),
 }
 
 ROWS = (
@@ -166,6 +169,22 @@ ROWS = (
         "`ValueError` listing the extensions it writes."),
     Row("save-grid-alpha-jpeg", "images", "four-channel images to a `.jpg` or `.bmp` grid",
         "`ValueError`: no alpha channel in that format; `images[..., :3]` or a `.png`."),
+    # ------------------------------------------------------------------ cli
+    Row("cli-option-minimum", "cli",
+        "`--latent-dim 0`, `--epochs 0` (an integer option below its minimum)",
+        "The option and its minimum are named."),
+    Row("cli-seed", "cli", "`--seed -1` (or 2**31 and more)",
+        "The range of a seed, `0..2147483647`, is named."),
+    Row("cli-unknown-data", "cli", "`--data NAME` that is no data source",
+        "The bundled names, `tfds:NAME[:SPLIT]` and `folder:PATH` are listed."),
+    Row("cli-batch-larger-than-data", "cli", "`--batch-size` larger than the data",
+        "The number of examples and the largest batch size that works are named."),
+    Row("cli-out-under-a-file", "cli",
+        "`--out` of `kgen train` or `kgen generate`, or the folder of `kgen export`, under "
+        "a regular file (or in a folder that cannot be written)",
+        "The file (or folder) in the way is named, before any work is done."),
+    Row("cli-out-jpeg", "cli", "`kgen generate --out grid.jpg`",
+        "A JPEG file: the grid is written in the format of its extension."),
 )
 
 

@@ -1,5 +1,6 @@
 """How the command line reports a problem: the message alone, and exit status 2."""
 
+import os
 import sys
 
 
@@ -27,3 +28,16 @@ def fail(message):
 def report(error):
     """Prints ``error`` as the command line does."""
     print(f"kgen: error: {error}", file=sys.stderr, flush=True)
+
+
+def check_writable(path, flag):
+    """Fails unless files can be written at ``path`` (a file or a folder to be made):
+    its nearest existing folder must be a writable folder, not a file."""
+    parent = os.path.abspath(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        fail(f"{flag} {path!r}: {parent!r} is a file, so nothing can be written under it; "
+             "choose another path.")
+    if not os.access(parent, os.W_OK):
+        fail(f"{flag} {path!r}: the folder {parent!r} is not writable; choose another path.")

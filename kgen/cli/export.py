@@ -6,7 +6,7 @@ an option that the checkpoint's family does not have is an error that names it a
 
 import os
 
-from kgen.cli.errors import fail
+from kgen.cli.errors import check_writable, fail
 from kgen.cli.generate import load_checkpoint
 from kgen.cli.run_folder import checkpoint_path
 
@@ -31,6 +31,7 @@ def export(args):
     directory = args.directory
     if os.path.isfile(directory) or (os.path.isdir(directory) and os.listdir(directory)):
         fail(f"{directory!r} exists and is not an empty folder; export to a new folder.")
+    check_writable(directory, "DIRECTORY")
     banner()
     names = [option.name for option in export_options()]
     options = {name: getattr(args, name) for name in names if getattr(args, name, None)

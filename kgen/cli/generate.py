@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 import kgen
-from kgen.cli.errors import fail
+from kgen.cli.errors import check_writable, fail
 from kgen.cli.run_folder import first_array, checkpoint_path
 
 #: Condition flags: (argument name, generate() keyword).
@@ -112,6 +112,9 @@ def _image_shape(model):
 def save_images(samples, out, individual=None):
     """Writes the grid ``out`` (and one PNG per sample in ``individual``); returns the grid path."""
     extension = os.path.splitext(out)[1].lower()
+    check_writable(out, "--out")
+    if individual:
+        check_writable(individual, "--individual")
     if samples.ndim == 2 and samples.shape[1] == 2:
         if extension != ".png":
             fail(f"--out {out!r}: 2-D points are drawn as a PNG scatter plot; name the file "

@@ -19,7 +19,7 @@ Commands that take ``RUN_OR_CHECKPOINT`` accept a run folder (its ``last.keras``
 import json
 import os
 
-from kgen.cli.errors import fail
+from kgen.cli.errors import check_writable, fail
 
 
 class RunFolder:
@@ -77,12 +77,7 @@ class RunFolder:
         """Makes the folder (and ``samples/``), with a clear error when it cannot."""
         if os.path.exists(self.path) and not os.path.isdir(self.path):
             fail(f"--out {self.path!r} is a file, not a folder: choose a new folder name.")
-        parent = self.path
-        while parent and not os.path.exists(parent):
-            parent = os.path.dirname(parent)
-        if parent and os.path.isfile(parent):
-            fail(f"--out {self.path!r}: {parent!r} is a file, so no folder can be made "
-                 "under it.")
+        check_writable(self.path, "--out")
         try:
             os.makedirs(os.path.join(self.path, "samples"), exist_ok=True)
         except OSError as error:
