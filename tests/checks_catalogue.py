@@ -33,6 +33,9 @@ SECTIONS = {
     "metrics": ("Metrics", ""),
     "callbacks": ("Checkpoints and resuming", ""),
     "images": ("Data and image files", ""),
+    "networks": ("Your own networks",
+                 "A Keras network of your own either works or is refused with a message that "
+                 "says what kgen passes it and what it expects back."),
     "cli": ("The command line",
             "Every problem with what was asked is one line, `kgen: error: ...`, that names "
             "it and the fix, and the command exits with status 2: never a traceback."),
@@ -169,6 +172,36 @@ ROWS = (
         "`ValueError` listing the extensions it writes."),
     Row("save-grid-alpha-jpeg", "images", "four-channel images to a `.jpg` or `.bmp` grid",
         "`ValueError`: no alpha channel in that format; `images[..., :3]` or a `.png`."),
+    Row("generate-condition-range", "images",
+        "float `inputs=` outside [-1, 1] to a translation model's `generate()`",
+        "`ValueError`: the range found, and uint8 images or `x / 127.5 - 1` as the fix; "
+        "uint8 conditions are converted."),
+    # ------------------------------------------------------------- networks
+    Row("own-sigmoid-gan", "networks",
+        "a GAN discriminator ending in a sigmoid (kgen's losses take logits), or a "
+        "generator ending in a sigmoid (it can never produce [-1, 0))",
+        "`ValueError` naming the network and the fix (a linear output, tanh for images)."),
+    Row("own-decoder-output", "networks",
+        "a VAE decoder ending in a sigmoid (read as Bernoulli logits), or an output that "
+        "does not match the likelihood or reconstruction loss",
+        "`ValueError` naming what kgen reads from the decoder's output."),
+    Row("own-conditional-networks", "networks",
+        "a ConditionalGAN generator or discriminator with one input",
+        "`ValueError`: they take two inputs, `[latents, labels]` and `[samples, labels]`."),
+    Row("own-vae-encoder-triple", "networks",
+        "a VAE encoder returning `(z_mean, z_log_var, z)` (keras-io's)",
+        "Taken: kgen reads `z_mean` and `z_log_var` and draws `z` itself."),
+    Row("own-diffusion-timesteps", "networks",
+        "a diffusion network built for noise levels or `t / T` rather than integer steps",
+        "`timestep_input=` passes the convention it was built for (integer `t`, `t / T`, "
+        "the noise level); the docs say what the network receives."),
+    Row("own-network-moving-average", "networks",
+        "a network the moving average (EMA) cannot copy (a custom layer without "
+        "`get_config`, a subclassed model)",
+        "`ValueError` naming the layer and `ema=None`; `Lambda` layers are copied."),
+    Row("own-integer-prior", "networks",
+        "`PixelCNN(inputs=\"levels\")` with a network that takes integer codes",
+        "The network receives the integer levels as they are, not values in [-1, 1]."),
     # ------------------------------------------------------------------ cli
     Row("cli-option-minimum", "cli",
         "`--latent-dim 0`, `--epochs 0` (an integer option below its minimum)",

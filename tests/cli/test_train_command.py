@@ -179,13 +179,7 @@ def _kill_during_epoch(command, run, epoch):
     return process.returncode
 
 
-#: The family each backend's run kills and resumes: over the README's three test runs,
-#: every backend and every one of these families (an EMA, a diffusion schedule, image
-#: pools) is resumed after kill -9 once.
-RESUMED_ON = {"tensorflow": "gan", "jax": "diffusion", "torch": "cyclegan"}
-
-
-@pytest.mark.parametrize("name", [RESUMED_ON[BACKEND]])
+@pytest.mark.parametrize("name", sorted(RESUME_FAMILIES))
 def test_a_run_killed_mid_training_resumes_to_the_weights_of_an_uninterrupted_one(
         name, tmp_path):
     killed = tmp_path / "killed"

@@ -13,6 +13,8 @@ import kgen
 from kgen.models.ema import averaged_copy
 from kgen.models.network_checks import last_activation
 
+from checks_catalogue import covers
+
 SHAPE = (8, 8, 1)
 LATENT, CLASSES, LEVELS = 4, 3, 8
 
@@ -129,6 +131,7 @@ def test_the_last_activation_is_found_through_shape_layers():
     assert last_activation(lambda_end) is None   # not seen: passes
 
 
+@covers("own-sigmoid-gan")
 def test_a_sigmoid_discriminator_or_generator_is_refused_with_the_fix():
     with pytest.raises(ValueError, match=r"discriminator of this GAN ends with a sigmoid.*"
                                          r"End the discriminator with Dense\(1\) and no "
@@ -150,6 +153,7 @@ def test_a_sigmoid_discriminator_or_generator_is_refused_with_the_fix():
     assert gan.generate(2, seed=0).min() < 0   # tanh: the whole of [-1, 1]
 
 
+@covers("own-decoder-output")
 def test_decoders_and_translators_are_checked_against_what_kgen_reads():
     with pytest.raises(ValueError, match=r"decoder of this VAE ends with a sigmoid.*"
                                          r"likelihood='bernoulli'.*logits.*no activation"):
@@ -174,6 +178,7 @@ def layers_encoder():
 
 
 # ------------------------------------------------------- conditional networks
+@covers("own-conditional-networks")
 def test_a_conditional_gan_says_its_networks_take_labels_separately(digits):
     # keras-io's conditional GAN: the one-hot labels concatenated to the inputs.
     with pytest.raises(ValueError, match=r"ConditionalGAN's generator takes two inputs, "
@@ -202,6 +207,7 @@ def test_a_conditional_gan_says_its_networks_take_labels_separately(digits):
     assert np.abs(samples[0] - cgan.generate(labels=[1, 1, 2], seed=0)[0]).max() > 0
 
 
+@covers("own-vae-encoder-triple")
 def test_a_vae_encoder_returning_z_mean_z_log_var_z_trains(digits):
     encoder = vae_encoder(3)
     vae = kgen.models.VAE(encoder, vae_decoder(), seed=0)
@@ -222,6 +228,7 @@ def test_a_vae_encoder_returning_z_mean_z_log_var_z_trains(digits):
 
 
 # ----------------------------------------------------------------- diffusion
+@covers("own-diffusion-timesteps")
 def test_the_network_receives_the_timestep_convention_it_was_built_for():
     x_t, t = keras.Input(SHAPE), keras.Input((1, 1, 1))
     probe = keras.Model([x_t, t], layers.Lambda(lambda v: v[0] * 0.0 + v[1],
@@ -249,6 +256,7 @@ def test_the_network_receives_the_timestep_convention_it_was_built_for():
         kgen.models.Diffusion(keras.Model(x_t, x_t), timesteps=20)
 
 
+@covers("own-network-moving-average")
 def test_keras_io_ddim_network_with_a_lambda_layer_trains_with_its_average(digits):
     model = kgen.models.Diffusion(ddim_network(), timesteps=20, schedule="cosine",
                                   timestep_input="noise_variance", seed=0)
@@ -284,6 +292,7 @@ class _Subclassed(keras.Model):
         return keras.ops.multiply(self.dense(x), self.scale)
 
 
+@covers("own-network-moving-average")
 def test_a_network_the_average_cannot_copy_gets_a_message_that_applies():
     x = keras.Input((2,))
     functional = keras.Model(x, _Unconfigured(np.ones(2), name="custom")(layers.Dense(2)(x)))
@@ -302,6 +311,7 @@ def test_a_network_the_average_cannot_copy_gets_a_message_that_applies():
 
 
 # ------------------------------------------------------------------ PixelCNN
+@covers("own-integer-prior")
 def test_an_integer_input_prior_receives_the_codes(digits):
     levels = np.random.default_rng(0).integers(0, LEVELS, (5, 4, 4, 1)).astype("int32")
     cheat = kgen.models.PixelCNN(code_prior(cheat=True), num_levels=LEVELS, inputs="levels")

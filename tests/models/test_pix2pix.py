@@ -10,6 +10,7 @@ from kgen.networks import patchgan_discriminator, unet_generator
 from kgen.networks.unet import max_unet_depth
 
 from harness import values
+from checks_catalogue import covers
 
 
 def paired_digits(n=64):
@@ -182,6 +183,7 @@ def test_pix2pix_trains_on_pairs_translates_1_to_3_channels_and_round_trips(tmp_
         np.testing.assert_array_equal(a, b)
 
 
+@covers("generate-condition-range")
 def test_pix2pix_bad_inputs_get_clear_errors():
     x, y = paired_digits(8)
     model = kgen.models.Pix2Pix.from_shape((8, 8, 1), (8, 8, 3), base_filters=4, seed=0)
