@@ -200,6 +200,22 @@ def finite(array, name):
 
 
 # ------------------------------------------------------------------- labels
+def draw_labels(num_classes, count, seed):
+    """``count`` class labels drawn uniformly from ``seed``'s label stream (numpy, seeded
+    with ``[seed, 1]``): the labels ``generate(n, seed=seed)`` of a class-conditional
+    model uses when none are given, the same on every backend.
+
+    Example:
+
+    ```python
+    from kgen import checks
+    checks.draw_labels(10, 4, seed=0).shape   # (4,)
+    ```
+    """
+    rng = np.random.default_rng(None if seed is None else [int(seed), 1])
+    return rng.integers(0, num_classes, size=count)
+
+
 def labels(values, num_classes, num_samples=None, name="labels"):
     """Class labels as an int32 array of class indices in ``0 .. num_classes - 1``.
 

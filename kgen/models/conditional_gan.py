@@ -242,8 +242,7 @@ class ConditionalGAN(GAN):
         latents = self._resolve_latents(num_samples, seed, latents)
         count = len(latents)
         if labels is None:
-            rng = np.random.default_rng(None if seed is None else [int(seed), 1])
-            labels = rng.integers(0, self.num_classes, size=count)
+            labels = checks.draw_labels(self.num_classes, count, seed)
         return {"latent": latents, "labels": self.check_labels(labels, count)}
 
     def get_config(self):

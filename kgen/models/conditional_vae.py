@@ -181,8 +181,7 @@ class ConditionalVAE(VAE):
             raise ValueError("Pass num_samples, a list of labels, or latents= to generate().")
         latents = self._latents(num_samples, seed, latents)
         if labels is None:
-            rng = np.random.default_rng(None if seed is None else [int(seed), 1])
-            labels = rng.integers(0, self.num_classes, size=len(latents))
+            labels = checks.draw_labels(self.num_classes, len(latents), seed)
         return {"latent": latents, "labels": self.check_labels(labels, len(latents))}
 
     def serving_functions(self):
