@@ -22,7 +22,7 @@ of about the same number of weights, trained alike (cosine schedule, 1,000 steps
 Adam 1e-3, EMA 0.999) for ``--dit-epochs``. FID (digits features) of ``--num-samples``
 samples (DDIM, 50 steps, eta 1) against the 360 test digits, and the training step's
 time (the median of the epochs after the first, which compiles the step, divided by
-the steps per epoch).
+the steps per epoch). ``--grid DIR`` writes 64 samples (seed 0) of each network there.
 
 Prints Markdown tables (``--json``: one JSON line).
 """
@@ -44,6 +44,8 @@ parser.add_argument("--discriminator-start", type=int, default=230,
                     help="VQ-GAN steps before the adversarial loss (230: 10 epochs)")
 parser.add_argument("--perceptual-weights", default="random")
 parser.add_argument("--num-samples", type=int, default=1000)
+parser.add_argument("--grid", default=None,
+                    help="a folder: writes 64 samples (seed 0) of each diffusion network")
 parser.add_argument("--json", action="store_true")
 args = parser.parse_args()
 
@@ -172,6 +174,11 @@ def dit_part():
 
         fid = kgen.callbacks.compute_metric(Sampled(), metric, args.num_samples, data=test_x,
                                             batch_size=args.num_samples, seed=0)
+        if args.grid:
+            os.makedirs(args.grid, exist_ok=True)
+            kgen.images.save_grid(Sampled().generate(64, seed=0),
+                                  os.path.join(args.grid, f"{options.get('network', 'unet')}_"
+                                               f"{len(rows)}.png"))
         row = {"model": name, "parameters": int(model.network.count_params()),
                "fid": float(fid), "ms_per_step": ms, "seconds": seconds}
         rows.append(row)
