@@ -2,7 +2,8 @@
 
 Measures a trained `kgen.models.Diffusion` checkpoint (from recipes/diffusion_digits.py)
 with DDIM at several step counts, deterministic (eta 0) and stochastic (eta 1, each step
-with fresh noise of the DDPM posterior's variance), and with 1000-step DDPM:
+with fresh noise of the DDPM posterior's variance), with DPM-Solver++(2M) at
+``--dpm-steps`` (deterministic) and with 1000-step DDPM:
 
 - quality: FID with kgen's offline digits classifier features (the metric of
   ``kgen evaluate --metric fid`` for digits models), between ``--num-samples`` generated
@@ -33,6 +34,8 @@ parser.add_argument("--model", default="runs/diffusion_digits/model.keras")
 parser.add_argument("--steps", type=int, nargs="+", default=[10, 20, 50, 100])
 parser.add_argument("--etas", type=float, nargs="+", default=[0.0, 1.0],
                     help="DDIM eta values, each with every --steps (default: 0 1)")
+parser.add_argument("--dpm-steps", type=int, nargs="*", default=[10, 20, 25],
+                    help="DPM-Solver++(2M) step counts (default: 10 20 25; none: no rows)")
 parser.add_argument("--no-ddpm", action="store_true", help="skip the 1000-step DDPM row")
 parser.add_argument("--num-samples", type=int, default=1000)
 parser.add_argument("--batch-size", type=int, default=500)
@@ -67,6 +70,8 @@ def configurations(model):
     rows = [(f"DDIM-{s}" + (f", eta {eta:g}" if eta else ""),
              {"sampler": kgen.samplers.DDIM(steps=s, eta=eta)})
             for eta in args.etas for s in args.steps]
+    rows += [(f"DPM-Solver++(2M)-{s}", {"sampler": kgen.samplers.DPMSolver(steps=s)})
+             for s in args.dpm_steps]
     if not args.no_ddpm:
         rows.append((f"DDPM-{model.timesteps}", {"sampler": "ddpm"}))
     return rows
@@ -106,7 +111,8 @@ def timing_elsewhere(backend):
     command = [sys.executable, __file__, "--model", args.model, "--timing-only", "--json",
                "--batch-size", str(args.batch_size), "--timing-samples",
                str(args.timing_samples), "--repeats", str(args.repeats),
-               "--steps", *map(str, args.steps), "--etas", *map(str, args.etas)]
+               "--steps", *map(str, args.steps), "--etas", *map(str, args.etas),
+               "--dpm-steps", *map(str, args.dpm_steps)]
     if args.trained_weights:
         command.append("--trained-weights")
     if args.no_ddpm:

@@ -176,6 +176,12 @@ ROWS = (
         "float `inputs=` outside [-1, 1] to a translation model's `generate()`",
         "`ValueError`: the range found, and uint8 images or `x / 127.5 - 1` as the fix; "
         "uint8 conditions are converted."),
+    Row("generate-sampler-options", "models",
+        "a diffusion sampler with options it does not have (`eta=` to DPM-Solver++ or "
+        "DDPM, `steps=` beyond the model's timesteps) or a task it cannot do (DPM-Solver++ "
+        "asked to inpaint)",
+        "`ValueError` naming the option or the task and the sampler that has it "
+        "(`sampler='ddim'`)."),
     # ------------------------------------------------------------- networks
     Row("own-sigmoid-gan", "networks",
         "a GAN discriminator ending in a sigmoid (kgen's losses take logits), or a "

@@ -148,7 +148,8 @@ def build_parser():
     conditions.add_argument("--inputs", help="translation: a folder or an image file (or .npy)")
     conditions.add_argument("--images", help="completion/inpainting: the known images")
     conditions.add_argument("--mask", help="completion/inpainting: white where known")
-    conditions.add_argument("--sampler", choices=("ddim", "ddpm"), help="diffusion sampler")
+    conditions.add_argument("--sampler", choices=("ddim", "ddpm", "dpm++"),
+                            help="diffusion sampler")
     conditions.add_argument("--steps", type=int, help="diffusion: DDIM steps")
     conditions.add_argument("--eta", type=float, help="diffusion: DDIM noise, 0 to 1")
     conditions.add_argument("--guidance-scale", type=float,

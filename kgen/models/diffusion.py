@@ -628,8 +628,10 @@ class Diffusion(GenerativeModel):
         Args:
             num_samples: number of samples (may be left out with ``labels=`` or ``images=``).
             seed: the seed of the starting noise and of the noise drawn along the way.
-            sampler: ``"ddim"`` (default), ``"ddpm"`` or a `kgen.samplers.Sampler`.
-            steps: DDIM steps (default 50, or every timestep of a chain of fewer than 50).
+            sampler: ``"ddim"`` (default), ``"ddpm"``, ``"dpm++"`` (DPM-Solver++(2M),
+                deterministic, `kgen.samplers.DPMSolver`) or a `kgen.samplers.Sampler`.
+            steps: DDIM steps (default 50) or DPM-Solver++ steps (default 20), or every
+                timestep of a shorter chain.
             eta: DDIM's noise, from 0 (the default, deterministic) to 1.
             labels: class labels (an integer or one per sample) of a class-conditional
                 model; None samples its unconditional model (the null label).
@@ -671,9 +673,10 @@ class Diffusion(GenerativeModel):
         return visited, np.asarray(frames, dtype="float32")
 
     def _default_steps(self, sampler, steps):
-        """DDIM's steps: as given, else 50, or every timestep of a chain shorter than 50."""
-        if steps is None and sampler == "ddim":
-            return min(50, self.timesteps)
+        """The steps of a sampler named: as given, else DDIM's 50 or DPM-Solver++'s 20, or
+        every timestep of a shorter chain."""
+        if steps is None and sampler in ("ddim", "dpm++"):
+            return min(50 if sampler == "ddim" else 20, self.timesteps)
         return steps
 
     def serving_functions(self, steps=None, guidance_scale=None):

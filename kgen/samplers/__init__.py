@@ -7,6 +7,8 @@
 - `DDPM`: ancestral sampling through every timestep (Ho et al. 2020).
 - `DDIM`: implicit sampling in any number of steps, deterministic with ``eta=0``
   (Song et al. 2021).
+- `DPMSolver`: DPM-Solver++(2M), a second-order multistep ODE solver for 10 to 25
+  steps (Lu et al. 2022).
 - `Sampler`: their base class, which runs the loop (with inpainting).
 - `autoregressive`: the sampling loops of autoregressive models (`kgen.models.PixelCNN`).
 
@@ -20,17 +22,20 @@ from kgen.samplers.noise_schedule import NoiseSchedule  # noqa: F401
 from kgen.samplers.base import Sampler  # noqa: F401
 from kgen.samplers.ddim import DDIM  # noqa: F401
 from kgen.samplers.ddpm import DDPM  # noqa: F401
+from kgen.samplers.dpm_solver import DPMSolver  # noqa: F401
 
 #: Sampler names accepted by `get`.
-SAMPLERS = {"ddpm": DDPM, "ddim": DDIM}
+SAMPLERS = {"ddpm": DDPM, "ddim": DDIM, "dpm++": DPMSolver}
 
 
 def get(sampler="ddim", steps=None, eta=None):
-    """A sampler from a name (``"ddim"``, ``"ddpm"``) and options, or an instance as is.
+    """A sampler from a name (``"ddim"``, ``"ddpm"``, ``"dpm++"``) and options, or an instance as is.
 
     Args:
-        sampler: ``"ddim"``, ``"ddpm"`` or a `Sampler` instance.
-        steps: for ``"ddim"``, the number of steps (default 50).
+        sampler: ``"ddim"``, ``"ddpm"``, ``"dpm++"`` (`DPMSolver`) or a `Sampler`
+            instance.
+        steps: for ``"ddim"``, the number of steps (default 50); for ``"dpm++"``, the
+            number of steps (default 20).
         eta: for ``"ddim"``, the noise level in [0, 1] (default 0).
 
     Returns:
@@ -60,6 +65,11 @@ def get(sampler="ddim", steps=None, eta=None):
                 "or use sampler='ddim'."
             )
         return DDPM()
+    if sampler == "dpm++":
+        if eta is not None:
+            raise ValueError("DPM-Solver++ is deterministic and has no eta: drop eta=, or use "
+                             "sampler='ddim'.")
+        return DPMSolver(**({} if steps is None else {"steps": steps}))
     raise ValueError(
         f"Unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)} or pass a "
         "kgen.samplers.Sampler instance."

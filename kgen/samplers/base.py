@@ -51,6 +51,9 @@ class Sampler:
 
     #: Whether ``step`` uses fresh Gaussian noise.
     stochastic = True
+    #: Whether ``step`` also takes ``previous_x0``, the previous step's prediction of the
+    #: clean data (a multistep method): the loop then carries it from step to step.
+    multistep = False
 
     def __init__(self, clip_denoised=True):
         self.clip_denoised = bool(clip_denoised)
@@ -221,6 +224,12 @@ class Sampler:
         num_steps = chain.num_timesteps
         resample = int(resample)
         inpaint = known is not None
+        multistep = self.multistep
+        whole = isinstance(first, (int, np.integer)) and first == 0 and count is None
+        if multistep and (inpaint or not whole):
+            raise ValueError(
+                f"{type(self).__name__} is a multistep sampler: it runs a whole chain in one "
+                "call and does not inpaint; use sampler='ddim' or 'ddpm' to inpaint.")
         draws = self.noise_draws(inpaint, resample)
         per_pass = int(bool(self.stochastic)) + int(inpaint)
         if draws and noise is None:
@@ -243,7 +252,7 @@ class Sampler:
             """The known pixels from ``noised``, the others from ``x``."""
             return mask * noised + (1.0 - mask) * x
 
-        def reverse_step(i, x, draw, k):
+        def reverse_step(i, x, draw, k, previous_x0=None):
             t = num_steps - 1 - i   # the step of the chain, from the noisiest
             c = {name: ops.take(value, t) for name, value in tables.items()}
             noise_pred, x0_pred = predict(x, c["t"])
@@ -253,10 +262,31 @@ class Sampler:
             step_noise = None
             if self.stochastic:
                 step_noise, k = draw(k), k + 1
+            if multistep:
+                # The first step has no previous prediction (its coefficient is 0).
+                return self.step(chain, t, x, noise_pred, x0_pred, c, step_noise,
+                                 previous_x0=previous_x0), x0_pred
             x = self.step(chain, t, x, noise_pred, x0_pred, c, step_noise)
             if known is None:
                 return x
             return merge(x, chain.q_sample_prev(known, t, draw(k)))
+
+        if multistep:
+            def run_multistep(j, state):
+                return reverse_step(j, state[0], None, 0, state[1])
+
+            state = (x_t, ops.zeros_like(x_t))
+            if not record:
+                return ops.fori_loop(0, count, run_multistep, state)[0]
+
+            def recorded_multistep(j, carry):
+                state, frames = carry
+                state = run_multistep(j, state)
+                start = [j + 1] + [0] * len(ops.shape(x_t))
+                return state, ops.slice_update(frames, start, ops.expand_dims(state[0], 0))
+
+            frames = ops.expand_dims(x_t, 0) * ops.ones((rows + 1,) + (1,) * len(ops.shape(x_t)))
+            return ops.fori_loop(0, count, recorded_multistep, (state, frames))[1]
 
         def run_step(j, x):
             i = first + j
