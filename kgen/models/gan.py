@@ -22,22 +22,29 @@ from kgen.networks.spectral_norm import SpectralNormalization
 
 #: What each objective trains with when its options are left to their defaults: the
 #: gradient penalty and its weight, discriminator updates per generator update, the moving
-#: average of the generator, and Adam's (learning rate, beta_1, beta_2). Images use the
-#: settings of the papers (Radford et al. 2016 for the non-saturating, minimax, hinge and
-#: least-squares losses; Gulrajani et al. 2017 for the Wasserstein loss); vectors (the 2-D
-#: mixtures) those that cover every mode in benchmarks/mode_coverage.py.
+#: average of the generator, and Adam's (learning rate, beta_1, beta_2). ``"default"``
+#: serves the non-saturating, minimax, hinge and least-squares losses;
+#: ``"spectral_norm"`` any of them with a spectrally normalised discriminator (no
+#: penalty: the discriminator is already Lipschitz). Images use the settings of the
+#: papers: Radford et al. 2016 for the default, Gulrajani et al. 2017 for the Wasserstein
+#: loss, Miyato et al. 2018 (their setting C) for spectral normalisation. Vectors (the
+#: 2-D mixtures) use those that cover every mode in benchmarks/mode_coverage.py.
 OBJECTIVES = {
     "images": {
         "default": {"gradient_penalty": None, "penalty_weight": None,
                     "discriminator_steps": 1, "ema": None, "adam": (2e-4, 0.5, 0.999)},
         "wasserstein": {"gradient_penalty": "wgan-gp", "penalty_weight": 10.0,
                         "discriminator_steps": 5, "ema": None, "adam": (1e-4, 0.0, 0.9)},
+        "spectral_norm": {"gradient_penalty": None, "penalty_weight": None,
+                          "discriminator_steps": 1, "ema": None, "adam": (2e-4, 0.5, 0.999)},
     },
     "vectors": {
         "default": {"gradient_penalty": "r1", "penalty_weight": 0.1,
                     "discriminator_steps": 1, "ema": 0.999, "adam": (1e-3, 0.5, 0.999)},
-        "wasserstein": {"gradient_penalty": "wgan-gp", "penalty_weight": 10.0,
-                        "discriminator_steps": 5, "ema": 0.999, "adam": (1e-4, 0.0, 0.9)},
+        "wasserstein": {"gradient_penalty": "wgan-gp", "penalty_weight": 1.0,
+                        "discriminator_steps": 5, "ema": 0.999, "adam": (1e-3, 0.0, 0.9)},
+        "spectral_norm": {"gradient_penalty": None, "penalty_weight": None,
+                          "discriminator_steps": 5, "ema": 0.999, "adam": (1e-3, 0.0, 0.9)},
     },
 }
 
@@ -45,8 +52,9 @@ OBJECTIVES = {
 def objective_defaults(loss, vectors, spectral_norm=False):
     """The defaults of a GAN objective (`OBJECTIVES`), for images or vectors.
 
-    A discriminator with spectral normalisation is already Lipschitz: it gets no default
-    gradient penalty (Miyato et al. 2018).
+    A discriminator with spectral normalisation is already Lipschitz: with any loss but
+    the Wasserstein one (whose WGAN-GP settings stay), it gets the ``"spectral_norm"``
+    row, without a gradient penalty (Miyato et al. 2018).
 
     Args:
         loss: the adversarial loss's name (None for a custom `kgen.losses.AdversarialLoss`).
@@ -63,21 +71,23 @@ def objective_defaults(loss, vectors, spectral_norm=False):
     from kgen.models.gan import objective_defaults
 
     objective_defaults("wasserstein", vectors=False)["discriminator_steps"]   # 5
+    objective_defaults("hinge", vectors=True, spectral_norm=True)["adam"]    # (0.001, 0.0, 0.9)
     ```
     """
     table = OBJECTIVES["vectors" if vectors else "images"]
-    defaults = dict(table.get(loss, table["default"]))
     if spectral_norm and loss != "wasserstein":
-        defaults.update(gradient_penalty=None, penalty_weight=None)
-    return defaults
+        return dict(table["spectral_norm"])
+    return dict(table.get(loss, table["default"]))
 
 
 def _has_spectral_norm(network):
+    """Whether ``network`` holds a spectral normalisation layer (kgen's or Keras's)."""
     try:
         layers = network._flatten_layers(include_self=True, recursive=True)
     except AttributeError:
         return False
-    return any(isinstance(layer, SpectralNormalization) for layer in layers)
+    kinds = (SpectralNormalization, keras.layers.SpectralNormalization)
+    return any(isinstance(layer, kinds) for layer in layers)
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -113,7 +123,7 @@ class GAN(GenerativeModel):
             generated samples) or ``"r1"`` (Mescheder et al. 2018, on real samples), added
             to the discriminator's loss.
         penalty_weight: the penalty's coefficient (lambda for WGAN-GP, gamma for R1);
-            default 10 for both (0.1 for the R1 penalty that vectors get by default).
+            default: the objective's (`OBJECTIVES`) when the penalty is too, else 10.
         discriminator_steps: discriminator updates per generator update (default: the
             objective's, 5 for the Wasserstein loss, 1 for the others).
         ema: ``"auto"`` (the objective's default: 0.999 for vectors, none for images),
@@ -173,8 +183,7 @@ class GAN(GenerativeModel):
             latent_dim = self._infer_latent_dim(generator)
         latent_dim = checks.integer(latent_dim, "latent_dim", 1)
         vectors = self._makes_vectors(generator, latent_dim)
-        defaults = objective_defaults(loss_name, vectors,
-                                      spectral_norm=_has_spectral_norm(discriminator))
+        defaults = objective_defaults(loss_name, vectors, _has_spectral_norm(discriminator))
         auto_penalty = gradient_penalty == "auto"
         if auto_penalty:
             gradient_penalty = defaults["gradient_penalty"]
@@ -200,6 +209,7 @@ class GAN(GenerativeModel):
         self.penalty_weight = penalty_weight
         self.discriminator_steps = checks.integer(discriminator_steps, "discriminator_steps", 1)
         self.vectors = vectors
+        self.spectral_norm = _has_spectral_norm(discriminator)
         self._check_networks()
         self.ema = ema
         self.ema_warmup = bool(ema_warmup)
@@ -300,13 +310,11 @@ class GAN(GenerativeModel):
         discriminator has no batch normalisation (a penalty is per sample, and batch
         statistics would tie the samples of a batch together; Gulrajani et al. 2017).
 
-        Vectors get defaults of their own, those that cover every mode of the 25-Gaussian
-        grid with more than 90% high-quality samples in the mode-coverage benchmark
-        (``benchmarks/mode_coverage.py``): a 2-D latent space (as in PacGAN), the R1
-        penalty with weight 0.1 (``gradient_penalty="r1", penalty_weight=0.1``, unless a
-        ``gradient_penalty`` or ``spectral_norm`` is given; pass ``gradient_penalty=None``
-        for none), sampling from a moving average of the generator (``ema=0.999``) and
-        Adam with learning rate 1e-3 (`default_optimizer`).
+        Vectors get networks and defaults of their own, chosen on the mode-coverage
+        benchmark (``benchmarks/mode_coverage.py``): 3x128 MLPs, a 2-D latent space (as in
+        PacGAN) and, per objective (`OBJECTIVES`), the penalty, critic steps, moving
+        average of the generator and Adam settings that cover the 25-Gaussian grid; pass
+        ``gradient_penalty=None`` for no penalty.
 
         Args:
             shape: sample shape, e.g. ``(8, 8, 1)`` or ``(2,)``.
@@ -357,7 +365,8 @@ class GAN(GenerativeModel):
 
     def default_optimizer(self, name):
         """Adam with the settings of the objective (`objective_defaults`), for both networks."""
-        rate, beta_1, beta_2 = objective_defaults(self.loss, self.vectors)["adam"]
+        rate, beta_1, beta_2 = objective_defaults(self.loss, self.vectors,
+                                                  self.spectral_norm)["adam"]
         return keras.optimizers.Adam(learning_rate=rate, beta_1=beta_1, beta_2=beta_2)
 
     @property

@@ -1,6 +1,8 @@
 """GAN training options: adversarial losses, gradient penalties, critic steps, spectral norm,
 EMA, conditional GAN."""
 
+import pathlib
+
 import keras
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ from keras import ops
 
 import kgen
 from kgen import backend, losses
+from kgen.models.gan import OBJECTIVES
 from kgen.networks import SpectralNormalization, mlp
 
 from harness import values
@@ -19,6 +22,64 @@ def numpy(x):
 
 def ring(n=256):
     return kgen.data.load("ring", num_samples=n, seed=0)
+
+
+# ------------------------------------------------------ defaults per objective
+GAN_PAGE = pathlib.Path(__file__).parents[2] / "docs" / "models" / "gan.md"
+#: A GAN of each row of OBJECTIVES: from_shape options.
+ROW_OPTIONS = {"default": {"loss": "hinge"}, "wasserstein": {"loss": "wasserstein"},
+               "spectral_norm": {"loss": "least_squares", "spectral_norm": True}}
+
+
+def _documented_defaults():
+    """``(samples, row) -> cells`` of the table of defaults on the GAN page."""
+    rows = {}
+    for line in GAN_PAGE.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 8 and cells[0] in ("images", "vectors"):
+            rows[(cells[0], cells[1].strip("`"))] = cells
+    return rows
+
+
+def _as_documented(defaults):
+    weight, kind = defaults["penalty_weight"], defaults["gradient_penalty"]
+    penalty = "none" if kind is None else (
+        f"R1, γ = {weight:g}" if kind == "r1" else f"WGAN-GP, λ = {weight:g}")
+    rate, beta_1, beta_2 = defaults["adam"]
+    return [penalty, str(defaults["discriminator_steps"]),
+            "none" if defaults["ema"] is None else str(defaults["ema"]),
+            f"{rate:.0e}".replace("e-0", "e-") + f", {beta_1}, {beta_2}"]
+
+
+@pytest.mark.parametrize("samples", ["images", "vectors"])
+def test_each_objective_trains_with_the_documented_defaults(samples):
+    """Every row of OBJECTIVES is the GAN page's row, and a GAN of that objective,
+    from_shape or from its own networks, gets it: penalty, critic steps, EMA and the
+    Adam of compile()."""
+    documented = _documented_defaults()
+    shape = (2,) if samples == "vectors" else (8, 8, 1)
+    for row, options in ROW_OPTIONS.items():
+        expected = OBJECTIVES[samples][row]
+        assert documented[(samples, row)][3:7] == _as_documented(expected), row
+        built = kgen.models.GAN.from_shape(shape, base_filters=4, latent_dim=4, **options)
+        own = kgen.models.GAN(built.generator, built.discriminator, loss=options["loss"])
+        for gan in (built, own):
+            weight = gan.penalty_weight
+            assert (gan.gradient_penalty, weight, gan.discriminator_steps, gan.ema) == (
+                expected["gradient_penalty"], expected["penalty_weight"],
+                expected["discriminator_steps"], expected["ema"]), row
+            gan.compile()
+            for optimizer in (gan.optimizer["generator"], gan.optimizer["discriminator"]):
+                assert isinstance(optimizer, keras.optimizers.Adam)
+                got = (float(ops.convert_to_numpy(optimizer.learning_rate)),
+                       optimizer.beta_1, optimizer.beta_2)
+                assert got == pytest.approx(expected["adam"]), row
+    # The non-saturating loss of a network with Keras's own spectral normalisation.
+    keras_sn = keras.Sequential([keras.Input(shape), keras.layers.Flatten(),
+                                 keras.layers.SpectralNormalization(keras.layers.Dense(1))])
+    gan = kgen.models.GAN(built.generator, keras_sn)
+    assert gan.discriminator_steps == OBJECTIVES[samples]["spectral_norm"][
+        "discriminator_steps"] and gan.gradient_penalty is None
 
 
 # ------------------------------------------------------------ GAN losses
@@ -197,8 +258,10 @@ def test_spectral_normalization_layer_uses_w_over_sigma_and_keeps_the_raw_kernel
 
 
 def test_spectral_norm_discriminator_trains_updates_u_and_round_trips(tmp_path):
+    # One critic step per generator step, as in SN-GAN's setting C (the vectors' default
+    # is 5): the step size and number of updates the tolerance below was set for.
     gan = kgen.models.GAN.from_shape((2,), latent_dim=4, base_filters=16, loss="hinge",
-                                     spectral_norm=True, seed=0)
+                                     spectral_norm=True, discriminator_steps=1, seed=0)
     wrapped = [layer for layer in gan.discriminator.layers
                if isinstance(layer, SpectralNormalization)]
     assert len(wrapped) == 4  # 3 hidden layers and the logit
