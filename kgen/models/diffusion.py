@@ -510,8 +510,9 @@ class Diffusion(GenerativeModel):
 
         return predict
 
-    def _sampling_function(self, sampler, conditional, guided, inpaint, resample, record):
-        key = (sampler.cache_key(), conditional, guided, inpaint, resample, record)
+    def _sampling_function(self, sampler, conditional, guided, inpaint, resample, record,
+                           in_parts=False):
+        key = (sampler.cache_key(), conditional, guided, inpaint, resample, record, in_parts)
         if key not in self._compiled_samplers:
             network = self.sampling_network
             stochastic = sampler.noise_draws(inpaint, resample) > 0
@@ -519,8 +520,12 @@ class Diffusion(GenerativeModel):
             def run(x_t, first, count, noise, labels, guidance_scale, known, mask):
                 predict = self._predictor(network, labels if conditional else None,
                                           guidance_scale if guided else None)
-                # A deterministic loop runs the whole chain in one call.
-                part = {"noise": noise, "first": first, "count": count} if stochastic else {}
+                # A deterministic loop runs the whole chain in one call, unless it is asked
+                # for in parts (`sampling_steps`).
+                part = {}
+                if stochastic or in_parts:
+                    part = {"noise": noise if stochastic else None, "first": first,
+                            "count": count}
                 return sampler.sample(
                     x_t, predict, self.noise_schedule, known=known if inpaint else None,
                     mask=mask if inpaint else None, resample=resample, record=record, **part)
@@ -551,6 +556,17 @@ class Diffusion(GenerativeModel):
 
     def _sample(self, num_samples, seed, sampler, steps, eta, labels, guidance_scale,
                 images, mask, resample, batch_size, record):
+        """The samples, or with ``record`` every frame of the chain."""
+        for _, x, frames in self._sampling_parts(
+                num_samples, seed, sampler, steps, eta, labels, guidance_scale, images, mask,
+                resample, batch_size, record, every=None):
+            pass
+        return np.concatenate(frames, axis=0) if record else x
+
+    def _sampling_parts(self, num_samples, seed, sampler, steps, eta, labels, guidance_scale,
+                        images, mask, resample, batch_size, record, every):
+        """Runs the chain in parts; yields ``(steps done, samples, frames so far)`` after
+        each (every ``every`` steps, or the largest parts the noise allows when None)."""
         sampler = samplers.get(sampler, self._default_steps(sampler, steps), eta)
         sampler.timesteps(self.timesteps)   # checks the sampler fits the model
         resample = checks.integer(resample, "resample", minimum=1)
@@ -583,13 +599,21 @@ class Diffusion(GenerativeModel):
                               for stream in streams])
             x = np.asarray(keras.ops.convert_to_numpy(sampler.inpainting_start(
                 x, self.noise_schedule, images, mask, start)), "float32")
+        in_parts = every is not None and not draws
+        if in_parts and sampler.multistep:
+            raise ValueError(
+                f"{type(sampler).__name__} runs its whole chain in one call: it cannot show "
+                "the samples along the way; use sampler='ddim' or 'ddpm' with "
+                "sampling_steps().")
         function = self._sampling_function(sampler, labels is not None, guided, inpaint,
-                                           resample, record)
+                                           resample, record, in_parts)
         num_steps = len(sampler.timesteps(self.timesteps))
         block = num_steps
         if draws:
             size = 4 * draws * num_samples * int(np.prod(self.sample_shape))
             block = max(1, min(num_steps, _NOISE_BLOCK_BYTES // size))
+        if every is not None:
+            block = min(block, every)
         frames = [x[None]] if record else []
         for first in range(0, num_steps, block):
             count = min(block, num_steps - first)
@@ -618,7 +642,7 @@ class Diffusion(GenerativeModel):
                 x = out[count]
             else:
                 x = np.concatenate(outputs, axis=0)
-        return np.concatenate(frames, axis=0) if record else x
+            yield first + count, x, frames
 
     def _generate(self, num_samples, *, seed=None, sampler="ddim", steps=None, eta=None,
                   labels=None, guidance_scale=None, images=None, mask=None, resample=1,
@@ -671,6 +695,41 @@ class Diffusion(GenerativeModel):
         frames = self._sample(num_samples, seed, sampler, None, None, labels, guidance_scale,
                               images, mask, resample, batch_size, record=True)
         return visited, np.asarray(frames, dtype="float32")
+
+    def sampling_steps(self, num_samples=None, *, every=10, seed=None, sampler="ddim",
+                       steps=None, eta=None, labels=None, guidance_scale=None, images=None,
+                       mask=None, resample=1, batch_size=256):
+        """Samples step by step: yields the samples along the chain as they are made.
+
+        Takes the arguments of `generate()`, and runs the same chain in parts of
+        ``every`` steps, each part one compiled call; after each part it yields
+        ``(timestep, samples)``: the timestep the samples are at (``-1`` for the data)
+        and a float32 array in data space. The last samples equal ``generate()``'s for
+        the same arguments. For a progress display, a preview, or stopping early.
+        DPM-Solver++ runs its chain in one call and is refused.
+
+        Args:
+            every: steps per part (an integer, at least 1).
+
+        Example:
+
+        ```python
+        import kgen
+        model = kgen.models.Diffusion.from_shape((8, 8, 1), timesteps=100, base_filters=8)
+        for t, x in model.sampling_steps(4, seed=0, steps=10, every=5):
+            print(t, x.shape)   # 44 (4, 8, 8, 1), then -1 (4, 8, 8, 1)
+        ```
+        """
+        every = checks.integer(every, "every", 1)
+        if num_samples is not None:
+            num_samples = checks.integer(num_samples, "num_samples", 1)
+        seed = checks.seed(seed)
+        chosen = samplers.get(sampler, self._default_steps(sampler, steps), eta)
+        visited = np.append(chosen.timesteps(self.timesteps), -1)
+        for done, x, _ in self._sampling_parts(
+                num_samples, seed, sampler, steps, eta, labels, guidance_scale, images, mask,
+                resample, batch_size, False, every):
+            yield int(visited[done]), np.asarray(x, "float32")
 
     def _default_steps(self, sampler, steps):
         """The steps of a sampler named: as given, else DDIM's 50 or DPM-Solver++'s 20, or

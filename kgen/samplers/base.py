@@ -229,7 +229,7 @@ class Sampler:
         if multistep and (inpaint or not whole):
             raise ValueError(
                 f"{type(self).__name__} is a multistep sampler: it runs a whole chain in one "
-                "call and does not inpaint; use sampler='ddim' or 'ddpm' to inpaint.")
+                "call, so it cannot inpaint or sample in parts; use sampler='ddim' or 'ddpm'.")
         draws = self.noise_draws(inpaint, resample)
         per_pass = int(bool(self.stochastic)) + int(inpaint)
         if draws and noise is None:

@@ -79,5 +79,5 @@ def test_dpm_solver_options_and_refusals():
     with pytest.raises(ValueError, match="at most"):
         model.generate(2, seed=0, sampler="dpm++", steps=51)
     known = np.zeros((2, 8, 8, 1), "float32")
-    with pytest.raises(ValueError, match="does not inpaint.*sampler='ddim'"):
+    with pytest.raises(ValueError, match="cannot inpaint.*sampler='ddim'"):
         model.generate(seed=0, sampler="dpm++", images=known, mask=np.ones((8, 8, 1)))

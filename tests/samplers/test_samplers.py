@@ -209,6 +209,24 @@ def test_trajectory_goes_from_the_noise_to_the_sample(clean):
     assert np.all(np.diff(errors) < 0)
 
 
+def test_sampling_steps_shows_the_chain_in_parts_and_ends_at_generate():
+    model = kgen.models.Diffusion(tiny_network(), timesteps=T, ema=None, seed=0)
+    parts = list(model.sampling_steps(3, seed=2, steps=6, every=4))
+    visited, frames = model.denoising_trajectory(3, seed=2, steps=6)
+    assert [t for t, _ in parts] == [int(visited[4]), -1] == [10, -1]
+    np.testing.assert_allclose(parts[0][1], frames[4], atol=1e-5)
+    np.testing.assert_allclose(parts[-1][1], model.generate(3, seed=2, steps=6), atol=1e-5)
+    # A stochastic chain in parts of 7 steps draws the noise generate() draws.
+    last = list(model.sampling_steps(3, seed=2, sampler="ddpm", every=7))
+    assert len(last) == 8 and last[-1][0] == -1
+    np.testing.assert_allclose(last[-1][1], model.generate(3, seed=2, sampler="ddpm"),
+                               atol=1e-4)
+    with pytest.raises(ValueError, match="in one call"):
+        next(model.sampling_steps(3, seed=2, sampler="dpm++"))
+    with pytest.raises(ValueError, match="every"):
+        next(model.sampling_steps(3, every=0))
+
+
 def test_inpainting_keeps_the_known_pixels(clean):
     # A predictor that knows other images than the known ones: the generated region
     # follows it, the known region stays what it was.
