@@ -271,23 +271,6 @@ class Sampler:
                 return x
             return merge(x, chain.q_sample_prev(known, t, draw(k)))
 
-        if multistep:
-            def run_multistep(j, state):
-                return reverse_step(j, state[0], None, 0, state[1])
-
-            state = (x_t, ops.zeros_like(x_t))
-            if not record:
-                return ops.fori_loop(0, count, run_multistep, state)[0]
-
-            def recorded_multistep(j, carry):
-                state, frames = carry
-                state = run_multistep(j, state)
-                start = [j + 1] + [0] * len(ops.shape(x_t))
-                return state, ops.slice_update(frames, start, ops.expand_dims(state[0], 0))
-
-            frames = ops.expand_dims(x_t, 0) * ops.ones((rows + 1,) + (1,) * len(ops.shape(x_t)))
-            return ops.fori_loop(0, count, recorded_multistep, (state, frames))[1]
-
         def run_step(j, x):
             i = first + j
             step_noise = None if noise is None else ops.take(noise, j, axis=0)
@@ -305,14 +288,22 @@ class Sampler:
                 x = ops.fori_loop(0, resample - 1, again, x)
             return x
 
+        if multistep:
+            # The loop carries the previous step's prediction of the clean data too.
+            def advance(j, state):
+                return reverse_step(j, state[0], None, 0, state[1])
+
+            state, sample_of = (x_t, ops.zeros_like(x_t)), (lambda state: state[0])
+        else:
+            advance, state, sample_of = run_step, x_t, (lambda x: x)
         if not record:
-            return ops.fori_loop(0, count, run_step, x_t)
+            return sample_of(ops.fori_loop(0, count, advance, state))
 
         def recorded_step(j, carry):
-            x, frames = carry
-            x = run_step(j, x)
-            start = [j + 1] + [0] * len(ops.shape(x))
-            return x, ops.slice_update(frames, start, ops.expand_dims(x, 0))
+            state, frames = carry
+            state = advance(j, state)
+            start = [j + 1] + [0] * len(ops.shape(x_t))
+            return state, ops.slice_update(frames, start, ops.expand_dims(sample_of(state), 0))
 
         frames = ops.expand_dims(x_t, 0) * ops.ones((rows + 1,) + (1,) * len(ops.shape(x_t)))
-        return ops.fori_loop(0, count, recorded_step, (x_t, frames))[1]
+        return ops.fori_loop(0, count, recorded_step, (state, frames))[1]
