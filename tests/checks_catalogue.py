@@ -100,6 +100,12 @@ ROWS = (
         "seed generator on every backend."),
     Row("seed-not-integer", "models", "`seed=1.5` or `seed=\"0\"` to a model",
         "`TypeError`: seeds are integers."),
+    Row("compile-accumulation-steps", "models",
+        "`compile(accumulation_steps=0)` (or a negative number, a float, a bool, a "
+        "string), or a Keras optimizer with its own `gradient_accumulation_steps`",
+        "`ValueError` or `TypeError`: an integer of at least 1, the number of batches "
+        "averaged into one update; for the optimizer, leave its setting unset and pass "
+        "`compile(accumulation_steps=N)`."),
     Row("load-weights-other-family", "models",
         "`model.load_weights(\"other.keras\")` with a file of another family",
         "`ValueError` naming the family and options in the file and those of the model, "

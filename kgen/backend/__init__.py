@@ -12,6 +12,10 @@ interface, used by `kgen.models.GenerativeModel`:
   ``loss`` with respect to ``variables``, in order. State changed inside ``fn`` (BatchNorm
   statistics, random seed states) is kept.
 - ``apply_gradients(optimizer, gradients, variables)``.
+- ``run_if(condition, fn, variables)``: inside a training step, the assignments of
+  ``fn()`` to ``variables`` take effect only where the scalar boolean tensor
+  ``condition`` is true (the updates, and the work after them, every N-th step of
+  gradient accumulation).
 - ``input_gradient(fn, x)``: the gradient of ``sum(fn(x))`` with respect to the *input*
   ``x`` (not the variables), itself differentiable, so a loss built from it (a gradient
   penalty) gives second-order gradients to ``value_and_grad``.
@@ -84,6 +88,36 @@ def value_and_grad(fn, variables):
 def apply_gradients(optimizer, gradients, variables):
     """Applies ``gradients`` to ``variables`` with ``optimizer``."""
     return _module().apply_gradients(optimizer, gradients, list(variables))
+
+
+def run_if(condition, fn, variables):
+    """Runs ``fn()``, which assigns some of ``variables``; its assignments hold where
+    ``condition`` is true, and where it is false the variables keep their values.
+
+    Inside a training step: ``condition`` is a scalar boolean tensor computed in the step
+    (``step % 4 == 3``). How, per backend: a Python ``if`` on PyTorch (whose steps run
+    eagerly); on JAX, whose step is one traced function, ``fn`` runs and each variable it
+    assigned gets ``where(condition, new, old)``, as Keras's own gradient accumulation
+    does there; on TensorFlow the same for every variable in ``variables`` (not
+    ``tf.cond``: a replica of a ``tf.distribute`` step cannot apply an optimizer, which
+    sums the replicas' gradients, inside a condition). ``fn``'s return value is discarded.
+
+    Args:
+        condition: a scalar boolean tensor.
+        fn: a function of no arguments that assigns variables.
+        variables: every variable ``fn`` may assign.
+
+    Example:
+
+    ```python
+    import keras
+    from kgen import backend
+
+    w = keras.Variable(1.0)
+    backend.run_if(keras.ops.convert_to_tensor(False), lambda: w.assign(2.0), [w])  # w: 1.0
+    ```
+    """
+    return _module().run_if(keras.ops.convert_to_tensor(condition), fn, list(variables))
 
 
 def input_gradient(fn, x):

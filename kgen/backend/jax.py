@@ -116,6 +116,19 @@ def apply_gradients(optimizer, gradients, variables):
     optimizer.apply(gradients, variables)
 
 
+def run_if(condition, fn, variables):
+    if not _STEP_VARIABLES:  # outside a training step: concrete values
+        if bool(condition):
+            fn()
+        return
+    before = [variable.value for variable in variables]
+    fn()
+    for variable, old in zip(variables, before):
+        new = variable.value
+        if new is not old:  # an assignment maps the variable to a new traced value
+            variable.assign(jnp.where(condition, new, old))
+
+
 def input_gradient(fn, x):
     known = list(_STEP_VARIABLES[-1]) if _STEP_VARIABLES else []
     current = [v.value for v in known]  # as mapped now: traced inside value_and_grad

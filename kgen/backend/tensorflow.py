@@ -109,6 +109,14 @@ def apply_gradients(optimizer, gradients, variables):
     optimizer.apply(gradients, variables)
 
 
+def run_if(condition, fn, variables):
+    # Values read before fn (automatic control dependencies order them before its writes).
+    before = [tf.identity(variable.value) for variable in variables]
+    fn()
+    for variable, old in zip(variables, before):
+        variable.assign(tf.where(condition, variable.value, old))
+
+
 def input_gradient(fn, x):
     # Computed while any outer tape is recording, so the outer tape differentiates it.
     with tf.GradientTape() as tape:

@@ -40,6 +40,12 @@ def apply_gradients(optimizer, gradients, variables):
         optimizer.apply(gradients, variables)
 
 
+def run_if(condition, fn, variables):
+    del variables
+    if bool(condition):
+        fn()
+
+
 def input_gradient(fn, x):
     with torch.enable_grad():  # also under the no_grad of Keras's evaluation step
         if not x.requires_grad:

@@ -81,6 +81,9 @@ def _add_run_flags(parser, suppress):
                      help="learning rate of every optimizer (default: the family's)")
     run.add_argument("--lr-schedule", default=default, choices=("constant", "cosine"),
                      help="learning-rate schedule over the run (default: constant)")
+    run.add_argument("--accumulation-steps", type=int, default=default,
+                     help="batches whose gradients are averaged into one update (default: 1): "
+                          "--batch-size 16 --accumulation-steps 4 updates like batches of 64")
     run.add_argument("--devices", default=default,
                      help="devices to train on, an integer or 'all' (default: 1); the batch "
                           "size is the global batch (JAX: keras.distribution; TensorFlow: "

@@ -26,6 +26,7 @@ config = { learning_rate = 0.0002, beta_1 = 0.5 }
 [train]
 epochs = 100
 batch_size = 64
+accumulation_steps = 1  # batches whose gradients are averaged into one update
 steps_per_epoch = 100   # single-image families: optimisation steps per epoch
 devices = "1"
 
@@ -61,8 +62,9 @@ SECTIONS = {
              "flip": False, "labels": False},
     "model": {},
     "optimizer": {},
-    "train": {"epochs": None, "batch_size": 64, "steps_per_epoch": None, "devices": "1",
-              "learning_rate": None, "lr_schedule": "constant"},
+    "train": {"epochs": None, "batch_size": 64, "accumulation_steps": 1,
+              "steps_per_epoch": None, "devices": "1", "learning_rate": None,
+              "lr_schedule": "constant"},
     "callbacks": {"samples": 64, "evaluate": None, "every": 1, "eval_samples": None,
                   "tensorboard": True},
 }

@@ -42,8 +42,8 @@ def config_from_flags(args, family):
     sections = {"data": {}, "model": {}, "train": {}, "callbacks": {}}
     flags = {
         "data": ("source", "split", "image_size", "channels", "flip", "labels"),
-        "train": ("epochs", "batch_size", "steps_per_epoch", "devices", "learning_rate",
-                  "lr_schedule"),
+        "train": ("epochs", "batch_size", "accumulation_steps", "steps_per_epoch", "devices",
+                  "learning_rate", "lr_schedule"),
         "callbacks": ("samples", "evaluate", "every", "eval_samples", "tensorboard"),
     }
     for section, names in flags.items():
@@ -70,6 +70,7 @@ def _check_resolved(resolved, family):
         checks.seed(resolved["seed"], "--seed", maximum=checks.MAX_MODEL_SEED)
         checks.integer(train["epochs"], "--epochs", 1)
         checks.integer(train["batch_size"], "--batch-size", 1)
+        checks.integer(train["accumulation_steps"], "--accumulation-steps", 1)
         checks.optional_integer(train["steps_per_epoch"], "--steps-per-epoch", 1)
         checks.integer(callbacks["samples"], "--samples", 1)
         checks.integer(callbacks["every"], "--every", 1)
@@ -161,8 +162,9 @@ def optimizers(model, resolved, steps_per_epoch):
         if rate is None:
             rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
         if train["lr_schedule"] == "cosine":
-            rate = keras.optimizers.schedules.CosineDecay(
-                rate, decay_steps=max(1, train["epochs"] * steps_per_epoch))
+            # Over the updates of the run: one every accumulation_steps steps.
+            updates = train["epochs"] * steps_per_epoch // train["accumulation_steps"]
+            rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, updates))
         if train["learning_rate"] is not None or train["lr_schedule"] != "constant":
             config = optimizer.get_config()
             config["learning_rate"] = rate
@@ -173,10 +175,12 @@ def optimizers(model, resolved, steps_per_epoch):
 
 def compile_model(model, resolved, steps_per_epoch):
     chosen = optimizers(model, resolved, steps_per_epoch)
+    steps = resolved["train"]["accumulation_steps"]
     if len(model.optimizer_names) == 1:
-        model.compile(optimizer=chosen[model.optimizer_names[0]])
+        model.compile(optimizer=chosen[model.optimizer_names[0]], accumulation_steps=steps)
     else:
-        model.compile(**{f"{name}_optimizer": value for name, value in chosen.items()})
+        model.compile(**{f"{name}_optimizer": value for name, value in chosen.items()},
+                      accumulation_steps=steps)
 
 
 def optimizer_configs(model):
@@ -522,6 +526,9 @@ def _train(resolved, family, run, initial_epoch, model, quiet=False):
         if scope.num_replicas > 1:
             print(f"  on {scope.num_replicas} devices ({scope.engine}), global batch "
                   f"{batch_size}", flush=True)
+        if model.accumulation_steps > 1:
+            print(f"  one update every {model.accumulation_steps} steps (gradients of "
+                  f"{model.accumulation_steps * batch_size} examples)", flush=True)
     items, stop, state = run_callbacks(model, resolved, run, source, initial_epoch)
     verbose = 1 if sys.stdout.isatty() else 2
     start = time.time()

@@ -14,7 +14,7 @@ from kgen import backend, checks
 from kgen.data import epochs as data_epochs
 from kgen.data import guard
 from kgen.models import loading
-from kgen.models.optimizer_group import OptimizerGroup
+from kgen.models.optimizer_group import OptimizerGroup, check_accumulation_steps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +27,10 @@ class Update:
     ``repeat`` makes the step apply this update that many times in a row, on the same
     batch, each time seeing the variables the previous one changed (and drawing fresh
     noise from the model's seed generator); its logs are averaged over the repeats. A
-    Wasserstein GAN's critic, for instance, takes 5 updates per generator update.
+    Wasserstein GAN's critic, for instance, takes 5 updates per generator update. With
+    gradient accumulation (``compile(accumulation_steps=N)``) every repeat computes one
+    gradient, and the update applies the mean of each N it has computed: ``repeat``
+    updates every N steps.
     """
 
     name: str
@@ -117,13 +120,24 @@ class GenerativeModel(keras.Model):
         """The optimizer used for ``name`` when ``compile()`` is given none."""
         return keras.optimizers.Adam(learning_rate=1e-3)
 
-    def compile(self, optimizer=None, **kwargs):
+    def compile(self, optimizer=None, *, accumulation_steps=None, **kwargs):
         """Configures the model for training.
 
         Args:
             optimizer: for a model with one optimizer, its optimizer (instance or name);
                 for a model with several, an optimizer (instance or name) used as the
                 template of all those not given by name, or an `OptimizerGroup`.
+            accumulation_steps: gradient accumulation: the number of batches (training
+                steps) whose gradients are averaged into one update, an integer >= 1.
+                Each step adds its gradients to accumulators; every
+                ``accumulation_steps``-th step applies their mean and clears them, then
+                runs the work after an update (moving averages of the weights), and
+                ``optimizer.iterations``, learning-rate schedules and the moving
+                averages' warm-up count these applied updates. For a model with one
+                update and no batch statistics this is the update of one batch
+                ``accumulation_steps`` times larger, up to float rounding; see
+                docs/guides/training-core.md for what is not (batch normalisation,
+                GANs). None (default) keeps the given `OptimizerGroup`'s setting, else 1.
             **kwargs: ``<name>_optimizer=`` for each name in ``optimizer_names``, and the
                 usual `keras.Model.compile` arguments (``jit_compile``, ``run_eagerly``,
                 ``steps_per_execution``). ``loss`` and ``metrics`` are not accepted: the
@@ -138,8 +152,11 @@ class GenerativeModel(keras.Model):
         gan = kgen.models.GAN.from_shape((8, 8, 1), latent_dim=8, base_filters=4)
         gan.compile(generator_optimizer=keras.optimizers.Adam(1e-4),
                     discriminator_optimizer="rmsprop")
+        gan.compile(accumulation_steps=4)   # batches of 16 update like batches of 64
         ```
         """
+        if accumulation_steps is not None:
+            accumulation_steps = check_accumulation_steps(accumulation_steps)
         named = {}
         for name in self.optimizer_names:
             value = kwargs.pop(f"{name}_optimizer", None)
@@ -159,7 +176,7 @@ class GenerativeModel(keras.Model):
                 f"Unknown optimizer argument(s) {unknown} for {type(self).__name__}; "
                 f"it takes {[n + '_optimizer' for n in self.optimizer_names]}."
             )
-        group = self._make_optimizer_group(optimizer, named)
+        group = self._make_optimizer_group(optimizer, named, accumulation_steps)
         self._requested_jit_compile = kwargs.get("jit_compile", "auto")
         super().compile(optimizer=group, **kwargs)
         self._ensure_built()
@@ -167,7 +184,7 @@ class GenerativeModel(keras.Model):
         if self.built:
             group.build()
 
-    def _make_optimizer_group(self, optimizer, named):
+    def _make_optimizer_group(self, optimizer, named, accumulation_steps):
         if isinstance(optimizer, OptimizerGroup):
             if named:
                 raise ValueError("Pass either an OptimizerGroup or named optimizers, not both.")
@@ -176,7 +193,11 @@ class GenerativeModel(keras.Model):
                     f"The OptimizerGroup has optimizers {sorted(optimizer.members)}; "
                     f"{type(self).__name__} needs {list(self.optimizer_names)}."
                 )
-            return optimizer
+            if accumulation_steps in (None, optimizer.accumulation_steps):
+                return optimizer
+            # The same members, in a group with its own (empty) accumulators.
+            return OptimizerGroup(optimizer.members, name=optimizer.name,
+                                  accumulation_steps=accumulation_steps)
         members = {}
         single = len(self.optimizer_names) == 1
         for name in self.optimizer_names:
@@ -190,11 +211,22 @@ class GenerativeModel(keras.Model):
             else:
                 chosen = self.default_optimizer(name)
             members[name] = keras.optimizers.get(chosen)
-        return OptimizerGroup(members)
+        return OptimizerGroup(members, accumulation_steps=accumulation_steps)
+
+    @property
+    def accumulation_steps(self):
+        """The batches whose gradients make one update (`compile`); None before compile()."""
+        return getattr(self.optimizer, "accumulation_steps", None)
 
     def _variables_per_optimizer(self):
         lists = {name: [] for name in self.optimizer_names}
         seen = {name: set() for name in self.optimizer_names}
+        names = [update.name for update in self.training_updates()]
+        if self.optimizer.accumulation_steps > 1 and len(set(names)) < len(names):
+            raise ValueError(
+                f"{type(self).__name__} has several updates with one optimizer ({names}); "
+                "gradient accumulation keeps one sum per optimizer: give each update "
+                "its own optimizer name.")
         for update in self.training_updates():
             if update.name not in lists:
                 raise ValueError(
@@ -244,28 +276,72 @@ class GenerativeModel(keras.Model):
         Backend-free: called by ``kgen.backend.<name>.train_step`` in the backend's context.
         uint8 and uint16 images of the batch are converted to data space first
         (`kgen.checks.data_space_batch`), for every family.
+
+        With ``accumulation_steps`` N > 1 (`compile`), an update adds each gradient it
+        computes to its sum and applies the mean of every N gradients it has computed
+        (`_accumulate`); ``after_updates`` and ``optimizer.iterations`` follow the steps
+        that apply them, every N-th step.
         """
         x, y = self.prepare_batch(data)
+        steps = self.optimizer.accumulation_steps
+        # Steps since the last applied update: 0 .. N - 1.
+        held = None if steps == 1 else keras.ops.convert_to_tensor(
+            self.optimizer.accumulated_steps)
         logs = {}
         for update in self.training_updates():
             repeats = []
-            for _ in range(update.repeat):
+            for index in range(update.repeat):
                 (_, update_logs), grads = backend.value_and_grad(
                     update.loss, update.variables
                 )(x, y, training=True)
-                backend.apply_gradients(self.optimizer[update.name], grads, update.variables)
+                if steps == 1:
+                    backend.apply_gradients(self.optimizer[update.name], grads,
+                                            update.variables)
+                else:
+                    # Gradients this update computed since it last applied one: `repeat`
+                    # per step held, then the `index` earlier repeats of this step.
+                    self._accumulate(update, grads, held * update.repeat + index)
                 repeats.append(update_logs)
             logs.update(_mean_logs(repeats))
+        if steps == 1:
+            self._after_applied(x, y)
+        else:
+            applied = keras.ops.equal(held, steps - 1)
+            backend.run_if(applied, lambda: self._after_applied(x, y),
+                           self.variables + [self.optimizer.iterations])
+            self.optimizer.accumulated_steps.assign(keras.ops.where(applied, 0, held + 1))
+        return self._track(logs)
+
+    def _accumulate(self, update, grads, held):
+        """Adds ``grads`` to the sums of ``update``; applies their mean when they hold
+        ``accumulation_steps`` gradients (``held``, a tensor, were held before these)."""
+        steps = self.optimizer.accumulation_steps
+        apply = keras.ops.equal((held + 1) % steps, 0)
+        accumulators = [None if grad is None else
+                        self.optimizer.accumulator(update.name, variable)
+                        for variable, grad in zip(update.variables, grads)]
+        sums = [None if grad is None else accumulator.value + grad
+                for accumulator, grad in zip(accumulators, grads)]
+        means = [None if total is None else total / steps for total in sums]
+        optimizer = self.optimizer[update.name]
+        backend.run_if(apply, lambda: backend.apply_gradients(optimizer, means, update.variables),
+                       list(update.variables) + optimizer.variables)
+        for accumulator, total in zip(accumulators, sums):
+            if accumulator is not None:
+                accumulator.assign(keras.ops.where(apply, keras.ops.zeros_like(total), total))
+
+    def _after_applied(self, x, y):
         self.after_updates(x, y)
         self.optimizer.iterations.assign_add(1)
-        return self._track(logs)
 
     def after_updates(self, x, y):
         """Work done after all the updates of a training step on ``(x, y)`` (nothing by default).
 
         Runs inside the step, in the backend's context, so variables assigned here (such
         as the shadow weights of an exponential moving average, `kgen.models.ema`) are
-        carried from step to step on every backend. Not called by evaluation steps.
+        carried from step to step on every backend. Not called by evaluation steps. With
+        gradient accumulation (``compile(accumulation_steps=N)``) it runs only after the
+        steps that apply the updates (every N-th), on that step's batch.
         """
 
     def run_evaluation(self, data):

@@ -2,6 +2,8 @@
 
 import keras
 
+from kgen import checks
+
 
 @keras.saving.register_keras_serializable(package="kgen")
 class OptimizerGroup(keras.optimizers.Optimizer):
@@ -16,9 +18,20 @@ class OptimizerGroup(keras.optimizers.Optimizer):
     Members are applied by the model's training step by name (``group["generator"]``);
     calling ``apply`` on the group itself is not supported.
 
+    With ``accumulation_steps=N`` (N > 1) the group also holds the state of gradient
+    accumulation (`GenerativeModel.compile`): one accumulator per variable of each member,
+    the sum of the gradients not yet applied, and ``accumulated_steps``, the number of
+    training steps since the last update (0 to N - 1). They are optimizer variables, so
+    they are carried through JAX steps and saved in ``.keras`` files: a run resumed from
+    a checkpoint goes on with the partial sums it had. The members' own
+    ``gradient_accumulation_steps`` (Keras's accumulation, counted per ``apply``) must be
+    unset: the model's step accumulates for all of them.
+
     Args:
         optimizers: dict mapping an update name to a `keras.optimizers.Optimizer`.
         name: the group's name.
+        accumulation_steps: training steps (batches) whose gradients are averaged into one
+            update: an integer >= 1, or None (1: every batch updates).
 
     Example:
 
@@ -32,18 +45,29 @@ class OptimizerGroup(keras.optimizers.Optimizer):
     ```
     """
 
-    def __init__(self, optimizers, name="optimizer_group", **kwargs):
+    def __init__(self, optimizers, name="optimizer_group", accumulation_steps=None, **kwargs):
         super().__init__(learning_rate=0.0, name=name, **kwargs)
         if not optimizers:
             raise ValueError("OptimizerGroup needs at least one optimizer.")
+        self.accumulation_steps = check_accumulation_steps(accumulation_steps)
         for key, optimizer in optimizers.items():
             if not isinstance(optimizer, keras.optimizers.Optimizer):
                 raise TypeError(
                     f"The optimizer for {key!r} must be a keras.optimizers.Optimizer; "
                     f"got {optimizer!r}."
                 )
+            steps = getattr(optimizer, "gradient_accumulation_steps", None)
+            if steps:
+                raise ValueError(
+                    f"The optimizer for {key!r} has gradient_accumulation_steps={steps}; "
+                    "a kgen model accumulates gradients itself, for all its optimizers "
+                    "(and counts learning-rate schedules, moving averages and "
+                    "optimizer.iterations in applied updates): leave it unset and pass "
+                    f"compile(accumulation_steps={steps}).")
         self._members = dict(optimizers)
         self._variable_lists = None
+        self._accumulators = None
+        self.accumulated_steps = None
 
     @property
     def members(self):
@@ -74,9 +98,22 @@ class OptimizerGroup(keras.optimizers.Optimizer):
                 "compile the model that owns it (model.compile(...))."
             )
         super().build([])
+        if self.accumulation_steps > 1:
+            self.accumulated_steps = self.add_variable(
+                (), initializer="zeros", dtype="int32", aggregation="only_first_replica",
+                name="accumulated_steps")
+            self._accumulators = {
+                key: {id(variable): self.add_variable_from_reference(
+                    variable, name=f"{key}_accumulator") for variable in variables}
+                for key, variables in self._variable_lists.items()}
         for key, optimizer in self._members.items():
             if not optimizer.built:
                 optimizer.build(self._variable_lists[key])
+
+    def accumulator(self, key, variable):
+        """The sum of the gradients of ``variable`` held for member ``key`` (with
+        ``accumulation_steps > 1``, once built)."""
+        return self._accumulators[key][id(variable)]
 
     @property
     def variables(self):
@@ -98,6 +135,7 @@ class OptimizerGroup(keras.optimizers.Optimizer):
     def get_config(self):
         return {
             "name": self.name,
+            "accumulation_steps": self.accumulation_steps,
             "optimizers": {
                 key: keras.saving.serialize_keras_object(optimizer)
                 for key, optimizer in self._members.items()
@@ -111,4 +149,17 @@ class OptimizerGroup(keras.optimizers.Optimizer):
             key: keras.saving.deserialize_keras_object(value, custom_objects=custom_objects)
             for key, value in config.pop("optimizers").items()
         }
-        return cls(optimizers, name=config.get("name", "optimizer_group"))
+        return cls(optimizers, name=config.get("name", "optimizer_group"),
+                   accumulation_steps=config.get("accumulation_steps"))
+
+
+def check_accumulation_steps(value):
+    """``accumulation_steps`` as an int >= 1 (None gives 1), with a message that says what
+    it is when it is not an integer >= 1 (0, a negative number, a float, a bool)."""
+    try:
+        return checks.optional_integer(value, "accumulation_steps", 1) or 1
+    except (TypeError, ValueError) as error:
+        raise type(error)(
+            f"{error} It is the number of batches whose gradients are averaged into one "
+            "update: an integer of at least 1 (None or 1: every batch updates; "
+            "compile(accumulation_steps=4) trains like batches 4 times larger).") from None

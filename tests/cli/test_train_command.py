@@ -215,6 +215,24 @@ def test_a_run_killed_mid_training_resumes_to_the_weights_of_an_uninterrupted_on
         assert [row["epoch"] for row in csv.DictReader(file)] == ["0", "1", "2"]
 
 
+def test_accumulation_steps_from_the_flag_to_the_compiled_model():
+    from kgen.cli import train as training
+
+    family = kgen.models.registry.get("vae")
+    args = cli.build_parser().parse_args(["train", "vae", "--accumulation-steps", "4",
+                                          "--lr-schedule", "cosine", "--epochs", "3"])
+    resolved = configs.resolve(training.config_from_flags(args, family), family)
+    assert resolved["train"]["accumulation_steps"] == 4
+    model = kgen.models.VAE.from_shape((2,), latent_dim=2, base_filters=2)
+    training.compile_model(model, resolved, steps_per_epoch=10)
+    assert model.accumulation_steps == 4
+    # The schedule runs over the run's updates: 3 epochs of 10 steps, one update in 4.
+    schedule = model.optimizer["model"].get_config()["learning_rate"]
+    assert schedule["class_name"] == "CosineDecay" and schedule["config"]["decay_steps"] == 7
+    # An older configuration without the key trains without accumulation.
+    assert configs.resolve({"family": "vae"}, family)["train"]["accumulation_steps"] == 1
+
+
 # ------------------------------------------------------------------- errors
 @covers("cli-option-minimum", "cli-seed", "cli-unknown-data")
 def test_clear_errors(tmp_path, capsys):
@@ -231,6 +249,8 @@ def test_clear_errors(tmp_path, capsys):
     with pytest.raises(SystemExit, match="--epochs must be an integer of at least 1") as error:
         cli.main(["train", "gan", "--epochs", "0"])
     assert error.value.code == 2
+    with pytest.raises(SystemExit, match="--accumulation-steps must be an integer of at least 1"):
+        cli.main(["train", "gan", "--accumulation-steps", "0"])
     with pytest.raises(SystemExit, match="Unknown data source 'nope'"):
         cli.main(["train", "gan", "--data", "nope", "--epochs", "1", "--out",
                   str(tmp_path / "x")])
