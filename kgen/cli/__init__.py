@@ -57,7 +57,7 @@ def _add_run_flags(parser, suppress):
     data = parser.add_argument_group("data")
     data.add_argument("--data", dest="source", default=default,
                       help="data source: a bundled name (digits, ring, grid, digits-edges, "
-                           "digits-rotated, a scikit-image picture), tfds:NAME[:SPLIT] or "
+                           "digits-inverted, digits-rotated, photos-negative, a scikit-image picture), tfds:NAME[:SPLIT] or "
                            "folder:PATH (default: the family's)")
     data.add_argument("--split", default=default, choices=("all", "train"),
                       help="split to train on (default: all); 'train' keeps the held-out "

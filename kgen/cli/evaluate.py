@@ -35,7 +35,7 @@ def _sample_shape(model):
 def _split_of(args):
     """``--split``, or "all" for a source with no splits (a folder, a picture)."""
     if args.data in kgen.data.BUNDLED or args.data.startswith("tfds:") or \
-            args.data.startswith("digits-"):
+            args.data.startswith("digits-") or args.data in kgen.data.translation.UNPAIRED:
         return args.split
     return "all"
 
@@ -77,17 +77,27 @@ def _translation_data(args, family):
 
 def _evaluate_l1(args, model, family):
     inputs, targets = _translation_data(args, family)
-    if family.data != "paired":
-        fail("--metric l1 compares each translation with its own target: it needs paired "
-             "data (--data digits-edges, or folder:PATH with A/ and B/ of matching names).")
     count = min(len(inputs), args.num_samples)
+    if family.data == "paired":
+        truth, baseline_of, pairs = targets[:count], targets, "its target"
+    elif args.data in kgen.data.translation.UNPAIRED:
+        # Unpaired domains, but a bundled set is made by a known map: its true translation.
+        truth, baseline_of = kgen.data.true_translation(args.data, inputs[:count]), targets
+        pairs = "its true translation (kgen.data.true_translation)"
+    else:
+        fail("--metric l1 compares each translation with its own target: it needs paired "
+             "data (--data digits-edges, or folder:PATH with A/ and B/ of matching names), "
+             f"or a bundled unpaired set whose true translation is known "
+             f"({', '.join(kgen.data.translation.UNPAIRED)}).")
     translated = Translations(model, inputs[:count]).generate(count)
-    targets = kgen.data.to_data_space(targets[:count])
-    error = float(np.mean(np.abs(translated - targets)))
-    baseline = float(np.mean(np.abs(targets.mean(axis=0, keepdims=True) - targets)))
+    truth = kgen.data.to_data_space(truth)
+    error = float(np.mean(np.abs(translated - truth)))
+    mean_target = kgen.data.to_data_space(baseline_of).mean(axis=0, keepdims=True)
+    baseline = float(np.mean(np.abs(mean_target - truth)))
     print(f"Protocol: mean absolute error in data space ([-1, 1]) between the translation "
-          f"of each input and its target, over {count} pairs of {args.data} (split "
-          f"{_split_of(args)!r}); beside it, the error of always answering the mean target.")
+          f"of each input and {pairs}, over {count} inputs of {args.data} (split "
+          f"{_split_of(args)!r}); beside it, the error of always answering the mean "
+          f"{'target' if family.data == 'paired' else 'B image'}.")
     print(f"l1: {error:.6g}")
     print(f"mean-target l1: {baseline:.6g}")
     return 0

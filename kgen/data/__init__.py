@@ -13,7 +13,7 @@
 - `mixture_modes`: the modes of the 2-D Gaussian mixtures.
 - `load_image`: one of the photographs and textures shipped inside scikit-image
   (`BUNDLED_IMAGES`), for single-image models.
-- `load_paired`, `load_unpaired`, `load_folder`, `edge_map`: image-to-image
+- `load_paired`, `load_unpaired`, `load_folder`, `edge_map`, `true_translation`: image-to-image
   translation data (bundled digit pairs, image folders, TensorFlow Datasets).
 - `paired_images`, `unpaired_images`: pipelines of ``(a, b)`` batches in
   ``[-1, 1]`` for paired and unpaired translation.
@@ -42,7 +42,13 @@ from kgen.data.pipeline import (
     validate_images,
 )
 from kgen.data.sources import KINDS, DataSource, open_source
-from kgen.data.translation import edge_map, load_folder, load_paired, load_unpaired
+from kgen.data.translation import (
+    edge_map,
+    load_folder,
+    load_paired,
+    load_unpaired,
+    true_translation,
+)
 
 __all__ = [
     "BUNDLED",
@@ -58,6 +64,7 @@ __all__ = [
     "load_folder",
     "load_paired",
     "load_unpaired",
+    "true_translation",
     "mixture_modes",
     "open_source",
     "paired_images",

@@ -278,7 +278,8 @@ def open_source(spec, *, kind="samples", labels=False, image_size=None, channels
 
             - a bundled name: ``"digits"``, ``"ring"``, ``"grid"`` (samples);
               ``"digits-edges"``, ``"digits-inverted"`` (paired);
-              ``"digits-rotated"``, ``"digits-inverted"`` (unpaired); a picture of
+              ``"digits-inverted"``, ``"digits-rotated"``, ``"photos-negative"``
+              (unpaired); a picture of
               `kgen.data.BUNDLED_IMAGES` (image, content_style);
             - ``"tfds:NAME[:SPLIT]"``: a prepared TensorFlow Datasets set
               (``"tfds:mnist:test"``, ``"tfds:cycle_gan/horse2zebra"`` for unpaired

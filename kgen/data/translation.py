@@ -14,13 +14,14 @@ import numpy as np
 
 from kgen import checks
 from kgen.data.bundled import _TFDS_PREFIX, SPLITS, _load_tfds, load
+from kgen.data.photo_patches import photo_patches
 from kgen.data.folders import IMAGE_EXTENSIONS, check_channels, list_images  # noqa: F401
 
 #: Bundled paired data sets accepted by `load_paired`.
 PAIRED = ("digits-edges", "digits-inverted")
 
 #: Bundled unpaired data sets accepted by `load_unpaired`.
-UNPAIRED = ("digits-rotated", "digits-inverted")
+UNPAIRED = ("digits-inverted", "digits-rotated", "photos-negative")
 
 
 # Edge maps mark pixels whose Sobel gradient magnitude is at least this fraction of
@@ -110,18 +111,24 @@ def load_unpaired(name_or_folders, *, split="all", image_size=None):
               90 degrees counter-clockwise.
             - ``"digits-inverted"``: A holds digits, B inverted digits
               (``255 - x``).
+            - ``"photos-negative"``: A holds 16x16 RGB patches of
+              scikit-image's colour photographs, B other patches of them as
+              colour negatives (``255 - x``); training patches come from the
+              left 96 columns of each photograph, test patches from the right
+              32 (`kgen.data.photo_patches.photo_patches`).
             - a pair of folders ``(folder_a, folder_b)``, read with `load_folder`.
             - one folder laid out as the CycleGAN data sets ship:
               ``trainA``, ``trainB``, ``testA``, ``testB`` subfolders.
             - ``"tfds:<name>"``: a prepared TensorFlow Datasets data set with
               the same splits, such as ``"tfds:cycle_gan/horse2zebra"``.
 
-            For the digits, the split's images are divided into two disjoint
-            halves (stratified by class, fixed): A is made from one half and B
-            from the other, so no digit appears in both domains and nothing
-            pairs them.
+            For the bundled sets, the split's images are divided into two
+            disjoint halves (fixed; stratified by class for the digits): A is
+            made from one half and B from the other, so no image appears in
+            both domains and nothing pairs them.
         split: ``"all"``, ``"train"`` or ``"test"``. The digits use the fixed
-            80/20 split of ``kgen.data.load("digits")``. For a CycleGAN folder
+            80/20 split of ``kgen.data.load("digits")``; the photo patches
+            `kgen.data.photo_patches.photo_patches`'s. For a CycleGAN folder
             or TensorFlow Datasets name, ``"train"`` (and ``"all"``) reads
             ``trainA``/``trainB`` and ``"test"`` reads ``testA``/``testB``.
             A pair of folders is read whole and takes ``"all"`` only.
@@ -158,11 +165,9 @@ def load_unpaired(name_or_folders, *, split="all", image_size=None):
         _check_folder_split(split, "load_unpaired")
         return load_folder(folder_a, image_size=size), load_folder(folder_b, image_size=size)
     if name_or_folders in UNPAIRED:
-        a, b = _digit_halves(split)
-        if name_or_folders == "digits-rotated":
-            b = np.ascontiguousarray(np.rot90(b, k=1, axes=(1, 2)))
-        else:
-            b = 255 - b
+        a, b = _halves(photo_patches(split)) if name_or_folders == "photos-negative" \
+            else _digit_halves(split)
+        b = true_translation(name_or_folders, b)
         return (_resize(a, size), _resize(b, size)) if size else (a, b)
     if isinstance(name_or_folders, str) and name_or_folders.startswith(_TFDS_PREFIX):
         part = _cycle_split(split)
@@ -187,6 +192,46 @@ def load_unpaired(name_or_folders, *, split="all", image_size=None):
         "name, nor an existing folder with trainA/trainB/testA/testB subfolders. For two "
         "folders pass a tuple: load_unpaired((folder_a, folder_b))."
     )
+
+
+def true_translation(name, images):
+    """The true A -> B translation of a bundled unpaired data set, applied to ``images``.
+
+    The bundled unpaired sets are made by a known map, which a translator trained on
+    them without pairs should find: ``"digits-inverted"`` inverts (``255 - x``),
+    ``"digits-rotated"`` turns by 90 degrees counter-clockwise, ``"photos-negative"``
+    inverts every channel (``255 - x``). Comparing a model's translations of
+    held-out A images with this gives its translation error (``kgen evaluate RUN
+    --metric l1``).
+
+    Args:
+        name: one of `UNPAIRED`.
+        images: uint8 domain A images ``(N, H, W, C)``, as `load_unpaired` returns them.
+
+    Returns:
+        uint8 array: what a perfect translator gives for ``images``.
+
+    Raises:
+        ValueError: an unknown name, or images that are not uint8 ``(N, H, W, C)``.
+
+    Example:
+
+    ```python
+    import kgen
+
+    a, _ = kgen.data.load_unpaired("digits-inverted", split="test")
+    target = kgen.data.true_translation("digits-inverted", a)   # 255 - a
+    ```
+    """
+    checks.one_of(name, "name", UNPAIRED)
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise ValueError(
+            f"true_translation takes the uint8 (N, H, W, C) images load_unpaired returns; "
+            f"got dtype {images.dtype} and shape {images.shape}.")
+    if name == "digits-rotated":
+        return np.ascontiguousarray(np.rot90(images, k=1, axes=(1, 2)))
+    return 255 - images
 
 
 def load_folder(path, *, image_size=None, channels=None):
@@ -286,6 +331,13 @@ def _digits(split, size):
     """The digits of a split as uint8 (N, H, W, 1), resized when size is given."""
     images = load("digits", split=split)
     return _resize(images, size) if size else images
+
+
+def _halves(images):
+    """Two disjoint halves of ``images``, picked by a fixed permutation."""
+    order = np.random.default_rng(0).permutation(len(images))
+    half = len(images) // 2
+    return images[np.sort(order[:half])], images[np.sort(order[half:])]
 
 
 def _digit_halves(split):

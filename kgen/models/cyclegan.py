@@ -16,6 +16,7 @@ from kgen.models.translation import (
     image_network_shapes,
     mean_absolute_error,
 )
+from kgen.networks.resnet_generator import resnet_normalization
 from kgen.networks.unet import check_image_shape
 
 DIRECTIONS = ("a_to_b", "b_to_a")
@@ -59,9 +60,12 @@ class CycleGAN(GenerativeModel):
             `kgen.networks.patchgan_discriminator`).
         discriminator_b: the same for B images.
         cycle_weight: the cycle loss's weight (the paper's lambda, 10).
-        identity_weight: the identity loss's weight *relative to* ``cycle_weight`` (0.5
-            in the paper, i.e. 5 in absolute terms); 0 turns it off. It needs domains of
-            the same image shape.
+        identity_weight: the identity loss's weight *relative to* ``cycle_weight``; 0
+            (the default) turns it off. The paper uses 0.5 (5 in absolute terms) for
+            paintings to photos, where it keeps the colours: it asks ``G_AB`` to leave B
+            images unchanged, which suits translations that keep colours and works
+            against those that change them (inversion, recolouring). It needs domains
+            of the same image shape.
         loss: adversarial loss; the paper's is ``"least_squares"`` (Mao et al. 2017).
         pool_size: images in each history pool (50 in the paper; 0 turns the pools off).
         seed: seed of the model's noise generator (the pools' random choices).
@@ -70,16 +74,15 @@ class CycleGAN(GenerativeModel):
     Example:
 
     ```python
-    import numpy as np
     import kgen
 
     digits = kgen.data.to_data_space(kgen.data.load("digits")[:256])
-    a, b = digits[:128], np.rot90(digits[128:], axes=(1, 2))
+    a, b = digits[:128], -digits[128:]          # digits and other, inverted digits
     model = kgen.models.CycleGAN.from_shape((8, 8, 1), base_filters=8, num_blocks=1)
     model.compile()
     model.fit(a, b, batch_size=16, epochs=1, verbose=0)
-    rotated = model.generate(inputs=a[:8])                       # A -> B
-    back = model.generate(inputs=rotated, direction="b_to_a")    # B -> A
+    inverted = model.generate(inputs=a[:8])                      # A -> B
+    back = model.generate(inputs=inverted, direction="b_to_a")   # B -> A
     ```
 
     References:
@@ -96,7 +99,7 @@ class CycleGAN(GenerativeModel):
     network_names = ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b")
 
     def __init__(self, generator_ab, generator_ba, discriminator_a, discriminator_b,
-                 cycle_weight=10.0, identity_weight=0.5, loss="least_squares", pool_size=50,
+                 cycle_weight=10.0, identity_weight=0.0, loss="least_squares", pool_size=50,
                  seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.generator_ab = generator_ab
@@ -144,11 +147,12 @@ class CycleGAN(GenerativeModel):
 
     @classmethod
     def from_shape(cls, shape_a, shape_b=None, base_filters=None, num_blocks=None,
-                   num_layers=3, normalization="instance", **kwargs):
+                   num_layers=3, normalization="auto", **kwargs):
         """A CycleGAN with the paper's networks for domains of ``shape_a`` and ``shape_b``.
 
         Generators: `kgen.networks.resnet_generator`; discriminators:
-        `kgen.networks.patchgan_discriminator` (both with instance normalisation).
+        `kgen.networks.patchgan_discriminator` (both with instance normalisation from 32
+        pixels a side, and none below).
 
         Args:
             shape_a: image shape of domain A ``(height, width, channels)``.
@@ -156,9 +160,14 @@ class CycleGAN(GenerativeModel):
                 With other channels, pass ``identity_weight=0``.
             base_filters: width of all four networks (default 32 for images up to 16
                 pixels on a side, 64 above, the paper's).
-            num_blocks: residual blocks per generator (default 6, or 9 above 128 pixels).
+            num_blocks: residual blocks per generator (default
+                `kgen.networks.resnet_generator.resnet_blocks`: 6, or 9 above 128
+                pixels, and fewer under 32 pixels, 2 for the 8x8 digits).
             num_layers: strided layers of the PatchGANs (clipped for small images).
-            normalization: normalisation of all four networks.
+            normalization: normalisation of all four networks: ``"instance"``,
+                ``"batch"``, None (``"none"``), or ``"auto"`` (default,
+                `kgen.networks.resnet_generator.resnet_normalization`: ``"instance"``,
+                the paper's, for images of at least 32 pixels a side, none below).
             **kwargs: constructor arguments (``cycle_weight``, ``identity_weight``,
                 ``loss``, ``pool_size``, ``seed``, ``name``).
 
@@ -178,6 +187,8 @@ class CycleGAN(GenerativeModel):
                 f"{shape_a} and B is {shape_b}. Resize one domain or pass your own networks.")
         width = checks.optional_integer(base_filters, "base_filters", 1) \
             or networks.default_base_filters(shape_a)
+        if normalization == "auto":
+            normalization = resnet_normalization(*shape_a[:2])
 
         def generator(source, target, name):
             return networks.resnet_generator(source, target[-1], width, num_blocks,
@@ -397,10 +408,10 @@ registry.register(registry.Family(
         registry.Option("num_blocks", int, "residual blocks of each generator", minimum=0),
         registry.Option("num_layers", int, "strided layers of each PatchGAN", default=3),
         registry.Option("normalization", str, "normalisation of the networks",
-                        choices=("instance", "batch", "none"), default="instance"),
+                        choices=("auto", "instance", "batch", "none"), default="auto"),
         registry.Option("cycle_weight", float, "weight of the cycle loss", default=10.0),
         registry.Option("identity_weight", float, "weight of the identity loss, as a share "
-                        "of the cycle weight", default=0.5),
+                        "of the cycle weight", default=0.0),
         registry.Option("loss", str, "adversarial loss", default="least_squares",
                         choices=tuple(losses.ADVERSARIAL_LOSSES)),
         registry.Option("pool_size", int, "generated images kept for the discriminators",
@@ -410,10 +421,10 @@ registry.register(registry.Family(
     conditions=("inputs", "direction"),
     export_options=(registry.Option("direction", str, "the generator to export",
                                     choices=DIRECTIONS, default="a_to_b"),),
-    default_data="digits-rotated",
+    default_data="digits-inverted",
     default_epochs=30,
     monitor="cycle",
     tiny={"base_filters": 4, "num_blocks": 0, "num_layers": 1, "pool_size": 8},
-    metrics=("fid", "kid", "pr"),
+    metrics=("l1", "fid", "kid", "pr"),
     seeded=False,
 ))

@@ -19,7 +19,15 @@ import keras
 from kgen import checks
 from kgen.networks.unet import check_image_shape
 
-NORMALIZATIONS = ("batch", "instance", None)
+#: The normalisations of the image-to-image networks; ``"none"`` (the command line's
+#: spelling) is the same as None.
+NORMALIZATIONS = ("batch", "instance", "none", None)
+
+
+def check_normalization(kind):
+    """``kind`` checked to be one of `NORMALIZATIONS`, with ``"none"`` as None."""
+    checks.one_of(kind, "normalization", NORMALIZATIONS)
+    return None if kind == "none" else kind
 
 
 def normalization_layer(kind, name):
@@ -28,7 +36,7 @@ def normalization_layer(kind, name):
     Instance normalisation (Ulyanov et al. 2016) is
     ``keras.layers.GroupNormalization(groups=-1)``: one group per channel.
     """
-    checks.one_of(kind, "normalization", NORMALIZATIONS)
+    kind = check_normalization(kind)
     if kind == "batch":
         return keras.layers.BatchNormalization(momentum=0.9, name=name)
     if kind == "instance":
@@ -101,7 +109,7 @@ def patchgan_discriminator(shape, condition_shape=None, base_filters=64, num_lay
         Adversarial Networks", CVPR 2017.
     """
     height, width, channels = check_image_shape(shape, "patchgan_discriminator")
-    checks.one_of(normalization, "normalization", NORMALIZATIONS)
+    normalization = check_normalization(normalization)
     base_filters = checks.integer(base_filters, "base_filters", 1)
     num_layers = patchgan_layers(height, width, checks.integer(num_layers, "num_layers", 1))
     image = keras.Input((height, width, channels), name=f"{name}_image")

@@ -20,7 +20,7 @@ import keras
 from keras import ops
 
 from kgen import checks
-from kgen.networks.patchgan import NORMALIZATIONS, normalization_layer
+from kgen.networks.patchgan import check_normalization, normalization_layer
 from kgen.networks.unet import check_image_shape
 
 
@@ -83,24 +83,80 @@ class ReflectionPadding2D(keras.layers.Layer):
         return config
 
 
+#: The smallest side the residual blocks work at: the paper's generators halve 128- and
+#: 256-pixel images twice, to 32 and 64 pixels, and never go below.
+SMALLEST_BLOCK_SIDE = 32
+
+
 def resnet_downsamplings(height, width, at_most=2):
-    """How many stride-2 halvings the generator makes: up to 2, keeping both sides >= 4."""
+    """How many stride-2 halvings the generator makes: up to 2, keeping both sides >= 32.
+
+    Example:
+
+    ```python
+    from kgen.networks.resnet_generator import resnet_downsamplings
+    [resnet_downsamplings(s, s) for s in (8, 32, 64, 128, 256)]  # [0, 0, 1, 2, 2]
+    ```
+    """
     count = 0
     while count < at_most and height % 2 == 0 and width % 2 == 0 \
-            and height // 2 >= 4 and width // 2 >= 4:
+            and min(height, width) // 2 >= SMALLEST_BLOCK_SIDE:
         height, width, count = height // 2, width // 2, count + 1
     return count
 
 
+def resnet_normalization(height, width):
+    """The default normalisation for images of ``height x width``: ``"instance"`` (the
+    paper's) from 32 pixels a side, where the generator's feature maps hold at least
+    32x32 positions to compute each image's statistics from, and None below.
+
+    On the 8x8 digits, instance normalisation let the discriminators win within the
+    first epochs for two seeds of three, and CycleGAN's translations failed; without
+    it, the generators and discriminators stay matched.
+
+    Example:
+
+    ```python
+    from kgen.networks.resnet_generator import resnet_normalization
+    resnet_normalization(8, 8), resnet_normalization(64, 64)  # (None, 'instance')
+    ```
+    """
+    return "instance" if min(height, width) >= SMALLEST_BLOCK_SIDE else None
+
+
+def resnet_blocks(height, width):
+    """The default number of residual blocks for images of ``height x width``.
+
+    The paper's 6 blocks (9 above 128 pixels), but no more than a quarter of the
+    larger side at the blocks' resolution: each block's two 3x3 convolutions widen the
+    receptive field by 4 pixels there, and the paper's generators keep that growth
+    within the side (6 blocks at 32 pixels for 128-pixel images, 9 at 64 for 256).
+    On small images, a deeper stack sees the whole image many times over and can
+    redraw it freely: on 8x8 digits, CycleGAN's translations then keep the style of
+    the target domain but not the content of the input.
+
+    Example:
+
+    ```python
+    from kgen.networks.resnet_generator import resnet_blocks
+    [resnet_blocks(s, s) for s in (8, 16, 32, 128, 256)]  # [2, 4, 6, 6, 9]
+    ```
+    """
+    halvings = resnet_downsamplings(height, width)
+    side = max(height, width) // 2**halvings
+    return max(1, min(6 if max(height, width) <= 128 else 9, side // 4))
+
+
 def resnet_generator(shape, output_channels=None, base_filters=64, num_blocks=None,
-                     normalization="instance", name="resnet_generator"):
+                     normalization="auto", name="resnet_generator"):
     """A residual generator: an image of ``shape`` to an image of the same size.
 
     ``c7s1-f, d2f, d4f, R4f x num_blocks, u2f, uf, c7s1-out`` in the notation of Zhu et
     al. (``f = base_filters``): a reflection-padded 7x7 convolution; two 3x3
     convolutions with stride 2 (fewer for small images: halvings stop before a side
-    drops under 4, so 8x8 images get one); residual blocks of two reflection-padded 3x3
-    convolutions; 3x3 transposed convolutions with stride 2 back to full size; a
+    drops under 32, the smallest the paper's generators work at, so images up to 32
+    pixels get none and 64-pixel images one); residual blocks of two reflection-padded
+    3x3 convolutions; 3x3 transposed convolutions with stride 2 back to full size; a
     reflection-padded 7x7 convolution to ``output_channels`` with a tanh. Every hidden
     convolution is followed by the normalisation and a ReLU (the second convolution of
     a residual block by the normalisation only, before the addition).
@@ -109,9 +165,12 @@ def resnet_generator(shape, output_channels=None, base_filters=64, num_blocks=No
         shape: input image shape ``(height, width, channels)``, at least 4x4.
         output_channels: channels of the output image (default: those of the input).
         base_filters: filters of the first convolution (64 in the paper).
-        num_blocks: residual blocks; default 6 for images up to 128 pixels on a side,
-            9 above (as in the paper).
-        normalization: ``"instance"`` (default, the paper's), ``"batch"`` or None.
+        num_blocks: residual blocks; default `resnet_blocks`: 6 for images up to 128
+            pixels on a side, 9 above (as in the paper), fewer for images under 32
+            pixels (2 for 8x8, 4 for 16x16).
+        normalization: ``"instance"`` (the paper's), ``"batch"``, None (``"none"``),
+            or ``"auto"`` (default, `resnet_normalization`: instance normalisation
+            from 32 pixels a side, none below).
         name: model name (prefix of its layer names).
 
     Returns:
@@ -140,13 +199,15 @@ def resnet_generator(shape, output_channels=None, base_filters=64, num_blocks=No
         raise ValueError(
             f"resnet_generator needs images of at least 4x4 pixels (its 7x7 convolutions "
             f"are reflection-padded by 3); got {height}x{width}.")
-    checks.one_of(normalization, "normalization", NORMALIZATIONS)
+    if normalization == "auto":
+        normalization = resnet_normalization(height, width)
+    normalization = check_normalization(normalization)
     output_channels = checks.optional_integer(output_channels, "output_channels", 1)
     output_channels = channels if output_channels is None else output_channels
     base_filters = checks.integer(base_filters, "base_filters", 1)
     num_blocks = checks.optional_integer(num_blocks, "num_blocks", 0)
     if num_blocks is None:
-        num_blocks = 6 if max(height, width) <= 128 else 9
+        num_blocks = resnet_blocks(height, width)
     downsamplings = resnet_downsamplings(height, width)
     use_bias = normalization is None
 

@@ -5,6 +5,7 @@ import re
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 
 import kgen
 from harness import RecordLogs
@@ -134,3 +135,27 @@ def test_cli_evaluate_bad_arguments(tmp_path, capsys):
     small_image_vae().save(path)
     with pytest.raises(SystemExit, match="Unknown data source 'nope'"):
         cli.main(["evaluate", path, "--metric", "nll", "--data", "nope"])
+
+
+def test_cli_evaluate_l1_of_cyclegan_against_the_true_translation(tmp_path, capsys):
+    model = kgen.models.CycleGAN.from_shape((8, 8, 1), base_filters=4, num_blocks=0,
+                                            num_layers=1)
+    path = str(tmp_path / "cyclegan.keras")
+    model.save(path)
+    assert cli.main(["evaluate", path, "--metric", "l1", "--data", "digits-inverted"]) == 0
+    printed = capsys.readouterr().out
+    assert "its true translation (kgen.data.true_translation)" in printed
+    a, b = kgen.data.load_unpaired("digits-inverted", split="test")
+    truth = kgen.data.to_data_space(255 - a)
+    expected = np.mean(np.abs(model.generate(inputs=a) - truth))
+    baseline = np.mean(np.abs(kgen.data.to_data_space(b).mean(axis=0) - truth))
+    assert float(re.search(r"^l1: ([0-9.]+)$", printed, re.M).group(1)) == pytest.approx(
+        expected, rel=1e-4)
+    assert float(re.search(r"^mean-target l1: ([0-9.]+)$", printed, re.M).group(1)) == \
+        pytest.approx(baseline, rel=1e-4)
+    folders = tmp_path / "domains"
+    for domain in "AB":
+        (folders / domain).mkdir(parents=True)
+        Image.fromarray(a[0, ..., 0]).save(folders / domain / "0.png")
+    with pytest.raises(SystemExit, match="or a bundled unpaired set whose true translation"):
+        cli.main(["evaluate", path, "--metric", "l1", "--data", f"folder:{folders}"])

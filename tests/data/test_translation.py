@@ -111,6 +111,43 @@ def test_digits_inverted_unpaired_domains():
     assert not (_rows(a) | _rows(b)) & (_rows(a_train) | _rows(b_train))
 
 
+def test_photos_negative_domains_come_from_disjoint_columns():
+    from kgen.data.photo_patches import photo_patches
+
+    train, test = photo_patches("train"), photo_patches("test")
+    assert train.shape == (660, 16, 16, 3) and test.shape == (180, 16, 16, 3)
+    # The training patches lie left of column 96 of each 128x128 photograph, the test
+    # patches right of it: the test split's pixels are all in columns 96-127.
+    photo = data.load_image("astronaut", size=128, channels=3)
+    np.testing.assert_array_equal(test[0], photo[:16, 96:112])
+    np.testing.assert_array_equal(train[10], photo[:16, 80:96])
+    a, b = data.load_unpaired("photos-negative", split="test")
+    assert a.shape == b.shape == (90, 16, 16, 3) and a.dtype == b.dtype == np.uint8
+    # B is the other half, as negatives: turned back, it gives the patches A lacks.
+    assert _rows(a) | _rows(255 - b) == _rows(test)
+    assert not _rows(a) & _rows(255 - b)
+    with pytest.raises(ValueError, match="Unknown split 'valid'"):
+        photo_patches("valid")
+
+
+@pytest.mark.parametrize("name", ["digits-inverted", "digits-rotated", "photos-negative"])
+def test_true_translation_is_the_map_that_made_domain_b(name):
+    from kgen.data.photo_patches import photo_patches
+
+    # B is the true translation of the half of the split that A does not hold.
+    a, b = data.load_unpaired(name, split="test")
+    translated = data.true_translation(name, a)
+    assert translated.dtype == np.uint8 and translated.shape == a.shape
+    whole = photo_patches("test") if name == "photos-negative" else data.load("digits", split="test")
+    assert _rows(translated) | _rows(b) == _rows(data.true_translation(name, whole))
+    if name == "digits-inverted":
+        np.testing.assert_array_equal(translated, 255 - a)
+    with pytest.raises(ValueError, match="Unknown name 'digits-edges'"):
+        data.true_translation("digits-edges", a)
+    with pytest.raises(ValueError, match="uint8 \\(N, H, W, C\\)"):
+        data.true_translation(name, a[0])
+
+
 @pytest.mark.parametrize("name", ["digits-rotated", "digits-inverted"])
 def test_unpaired_image_size_applies_to_both_domains(name):
     a, b = data.load_unpaired(name, split="test", image_size=(16, 12))

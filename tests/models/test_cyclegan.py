@@ -40,15 +40,21 @@ def test_reflection_padding_and_the_resnet_generator():
     with pytest.raises(ValueError, match="needs a height above 3"):
         ReflectionPadding2D(3)(x)
 
+    def norms(model):
+        return [layer for layer in model.layers
+                if isinstance(layer, keras.layers.GroupNormalization)]
+
+    # Under 32 pixels: no halving, a quarter of the side in blocks, no normalisation.
     g = resnet_generator((8, 8, 1), output_channels=3, base_filters=4)
     assert g.output_shape == (None, 8, 8, 3)
     adds = [layer for layer in g.layers if isinstance(layer, keras.layers.Add)]
-    assert len(adds) == 6 and tuple(adds[0].output.shape[1:]) == (4, 4, 8)  # one halving
-    norms = [layer for layer in g.layers if isinstance(layer, keras.layers.GroupNormalization)]
-    assert len(norms) == 1 + 1 + 2 * 6 + 1
-    g = resnet_generator((16, 16, 1), 3, base_filters=4, num_blocks=2, normalization=None)
-    assert tuple(g.get_layer("resnet_generator_res_0_add").output.shape[1:]) == (4, 4, 16)
-    assert not [layer for layer in g.layers if isinstance(layer, keras.layers.GroupNormalization)]
+    assert len(adds) == 2 and tuple(adds[0].output.shape[1:]) == (8, 8, 4)
+    assert not norms(g)
+    assert len(norms(resnet_generator((8, 8, 1), 3, 4, normalization="instance"))) == 1 + 2 * 2
+    assert len(norms(resnet_generator((32, 32, 1), 3, 4, num_blocks=1))) == 1 + 2 * 1
+    g = resnet_generator((64, 64, 1), 3, base_filters=4, num_blocks=1, normalization="none")
+    assert tuple(g.get_layer("resnet_generator_res_0_add").output.shape[1:]) == (32, 32, 8)
+    assert not norms(g)
     # Above 128 pixels: 9 residual blocks (a 4-pixel side allows no downsampling).
     wide = resnet_generator((4, 136, 1), 3, base_filters=4)
     assert sum(isinstance(layer, keras.layers.Add) for layer in wide.layers) == 9
@@ -146,8 +152,10 @@ def test_cycle_and_identity_losses_in_closed_form():
 def test_cyclegan_trains_fills_its_pools_and_round_trips(tmp_path):
     a, b = unpaired_digits(32)
     # Small networks keep the step quick to compile: no residual block, one strided layer.
+    assert (CycleGAN.from_shape((8, 8, 1), base_filters=4, num_blocks=0).identity_weight
+            == 0.0)  # off by default; on here, to check that its term is counted
     model = CycleGAN.from_shape((8, 8, 1), base_filters=4, num_blocks=0, num_layers=1,
-                                pool_size=8, seed=0)
+                                pool_size=8, seed=0, identity_weight=0.5)
     assert (model.cycle_weight, model.identity_weight, model.loss) == (10.0, 0.5,
                                                                       "least_squares")
     pool_variables = model.pool_a.weights + model.pool_b.weights
@@ -198,7 +206,7 @@ def test_cyclegan_between_different_channel_counts():
     assert model.pool_b.images.shape == (50, 8, 8, 3)
     with pytest.raises(ValueError, match="Pass identity_weight=0"):
         CycleGAN.from_shape((8, 8, 1), (8, 8, 3), base_filters=4, num_blocks=0,
-                            num_layers=1)
+                            num_layers=1, identity_weight=0.5)
 
 
 def test_cyclegan_bad_inputs_get_clear_errors():
