@@ -26,20 +26,22 @@ import kgen
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=30)
 parser.add_argument("--batch-size", type=int, default=16)
+parser.add_argument("--seed", type=int, default=0,
+                    help="random seed of the weights, the data order and the samples")
 parser.add_argument("--out", default="runs/cyclegan_digits")
 args = parser.parse_args()
 os.makedirs(args.out, exist_ok=True)
-keras.utils.set_random_seed(0)
+keras.utils.set_random_seed(args.seed)
 
 # Data: two unaligned uint8 domains (N, 8, 8, 1); the pipeline scales them to [-1, 1].
 domain_a, domain_b = kgen.data.load_unpaired("digits-rotated", split="train")
 test_a, test_b = kgen.data.load_unpaired("digits-rotated", split="test")
-dataset = kgen.data.unpaired_images(domain_a, domain_b, batch_size=args.batch_size, seed=0)
+dataset = kgen.data.unpaired_images(domain_a, domain_b, batch_size=args.batch_size, seed=args.seed)
 test_a, test_b = kgen.data.to_data_space(test_a), kgen.data.to_data_space(test_b)
 rotated = np.ascontiguousarray(np.rot90(test_a, axes=(1, 2)))  # counter-clockwise
 shown = test_a[:16]
 
-model = kgen.models.CycleGAN.from_shape(domain_a.shape[1:], domain_b.shape[1:], seed=0)
+model = kgen.models.CycleGAN.from_shape(domain_a.shape[1:], domain_b.shape[1:], seed=args.seed)
 model.compile()  # Adam(2e-4, beta_1=0.5) for the discriminators and the generators
 
 
