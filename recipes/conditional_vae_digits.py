@@ -20,10 +20,12 @@ import kgen
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=60)
 parser.add_argument("--latent-dim", type=int, default=8)
+parser.add_argument("--seed", type=int, default=0,
+                    help="random seed of the weights, the data order and the samples")
 parser.add_argument("--out", default="runs/conditional_vae_digits")
 args = parser.parse_args()
 os.makedirs(args.out, exist_ok=True)
-keras.utils.set_random_seed(0)
+keras.utils.set_random_seed(args.seed)
 
 x, y = kgen.data.load("digits", split="train", return_labels=True)
 x_test, y_test = kgen.data.load("digits", split="test", return_labels=True)
@@ -31,10 +33,10 @@ x_test, y_test = kgen.data.load("digits", split="test", return_labels=True)
 # Bernoulli decoder; the label goes to the encoder (a learned 8x8 map per class, as an
 # extra channel) and to the decoder (a learned embedding concatenated to z).
 cvae = kgen.models.ConditionalVAE.from_shape(x.shape[1:], num_classes=10,
-                                             latent_dim=args.latent_dim, seed=0)
+                                             latent_dim=args.latent_dim, seed=args.seed)
 cvae.compile(optimizer=keras.optimizers.Adam(1e-3))
 cvae.fit(
-    kgen.data.images(x, labels=y, batch_size=64, seed=0),
+    kgen.data.images(x, labels=y, batch_size=64, seed=args.seed),
     validation_data=kgen.data.images(x_test, labels=y_test, batch_size=256, shuffle=False),
     epochs=args.epochs,
     callbacks=[
@@ -48,13 +50,13 @@ cvae.fit(
 result = cvae.evaluate(kgen.data.images(x_test, labels=y_test, batch_size=256, shuffle=False),
                        return_dict=True, verbose=0)
 log_p = cvae.log_likelihood(kgen.data.to_data_space(x_test), labels=y_test, num_samples=100,
-                            seed=0)
+                            seed=args.seed)
 print(f"held-out negative ELBO: {result['loss']:.2f} nats per image "
       f"(reconstruction {result['reconstruction']:.2f}, KL {result['kl']:.2f}); "
       f"IWAE -log p(x|y), K=100: {-log_p.mean():.2f}")
 
 # One row per class, the same ten latent vectors in every row.
-z = cvae.standard_normal((10, args.latent_dim), 0)
+z = cvae.standard_normal((10, args.latent_dim), args.seed)
 grid = cvae.generate(latents=np.tile(z, (10, 1)), labels=np.repeat(np.arange(10), 10))
 kgen.images.save_grid(grid, os.path.join(args.out, "classes.png"), ncols=10)
 print("Wrote", sorted(os.listdir(args.out)), "to", args.out)

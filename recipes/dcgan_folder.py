@@ -28,18 +28,20 @@ parser = argparse.ArgumentParser()
 parser.add_argument("folder")
 parser.add_argument("--image-size", type=int, default=64)
 parser.add_argument("--epochs", type=int, default=200)
+parser.add_argument("--seed", type=int, default=0,
+                    help="random seed of the weights, the data order and the samples")
 parser.add_argument("--out", default="runs/dcgan_folder")
 args = parser.parse_args()
 os.makedirs(args.out, exist_ok=True)
-keras.utils.set_random_seed(0)
+keras.utils.set_random_seed(args.seed)
 
 # Data: a streaming pipeline over the folder, batches of float32 images in [-1, 1].
 source = kgen.data.open_source(f"folder:{args.folder}", image_size=args.image_size)
 print(source)
-dataset = source.dataset(64, seed=0, flip=True)
+dataset = source.dataset(64, seed=args.seed, flip=True)
 
 # Model: DCGAN networks for this image size, DiffAugment on both sides of the discriminator.
-gan = kgen.models.GAN.from_shape(source.shape, augment="color,translation,cutout", seed=0)
+gan = kgen.models.GAN.from_shape(source.shape, augment="color,translation,cutout", seed=args.seed)
 gan.compile()
 
 gan.fit(
@@ -54,5 +56,5 @@ gan.fit(
         keras.callbacks.CSVLogger(os.path.join(args.out, "log.csv")),
     ],
 )
-kgen.images.save_grid(gan.generate(64, seed=0), os.path.join(args.out, "samples.png"))
+kgen.images.save_grid(gan.generate(64, seed=args.seed), os.path.join(args.out, "samples.png"))
 print("Wrote", sorted(os.listdir(args.out)), "to", args.out)

@@ -28,14 +28,17 @@ parser.add_argument("--timesteps", type=int, default=1000)
 parser.add_argument("--base-filters", type=int, default=16)
 parser.add_argument("--channel-multipliers", type=int, nargs="+", default=[1, 2])
 parser.add_argument("--num-res-blocks", type=int, default=1)
+parser.add_argument("--seed", type=int, default=0,
+                    help="random seed of the weights, the data order and the samples")
 parser.add_argument("--out", default="runs/diffusion_digits")
 args = parser.parse_args()
 os.makedirs(args.out, exist_ok=True)
-keras.utils.set_random_seed(0)
+keras.utils.set_random_seed(args.seed)
 
 x, y = kgen.data.load("digits", split="train", return_labels=True)
 num_classes = 10 if args.conditional else None
-dataset = kgen.data.images(x, batch_size=64, labels=y if args.conditional else None, seed=0)
+dataset = kgen.data.images(x, batch_size=64, labels=y if args.conditional else None,
+                           seed=args.seed)
 
 # A U-Net sized for a 2-core CPU (16 filters at 8x8, 32 at 4x4 with attention, one residual
 # block per level; --base-filters 32 --channel-multipliers 1 2 2 --num-res-blocks 2 is
@@ -44,7 +47,7 @@ dataset = kgen.data.images(x, batch_size=64, labels=y if args.conditional else N
 model = kgen.models.Diffusion.from_shape(
     x.shape[1:], num_classes=num_classes, base_filters=args.base_filters,
     channel_multipliers=args.channel_multipliers, num_res_blocks=args.num_res_blocks,
-    timesteps=args.timesteps, schedule="cosine", seed=0)
+    timesteps=args.timesteps, schedule="cosine", seed=args.seed)
 model.compile(optimizer=keras.optimizers.Adam(1e-3))
 
 
@@ -64,17 +67,17 @@ print(f"Trained for {time.time() - start:.0f} s.")
 # Samples: DDIM with 50 steps (deterministic given the seed).
 if args.conditional:
     labels = np.repeat(np.arange(10), 10)   # one row per class
-    samples = model.generate(seed=0, labels=labels, guidance_scale=args.guidance, steps=50)
+    samples = model.generate(seed=args.seed, labels=labels, guidance_scale=args.guidance, steps=50)
     kgen.images.save_grid(samples, os.path.join(args.out, "samples.png"), ncols=10)
 else:
     labels = None
-    samples = model.generate(64, seed=0, steps=50)
+    samples = model.generate(64, seed=args.seed, steps=50)
     kgen.images.save_grid(samples, os.path.join(args.out, "samples.png"))
 
 # The denoising trajectory: x_t at 10 timesteps of the DDIM chain, for 8 samples.
 row_labels = None if labels is None else np.arange(8)
 visited, frames = model.denoising_trajectory(
-    8, seed=1, steps=50, labels=row_labels,
+    8, seed=args.seed + 1, steps=50, labels=row_labels,
     guidance_scale=None if labels is None else args.guidance)
 picked = np.linspace(0, len(visited) - 1, 10).round().astype(int)
 tiles = np.clip(frames[picked], -1, 1).transpose(1, 0, 2, 3, 4).reshape((-1,) + x.shape[1:])

@@ -25,19 +25,21 @@ parser.add_argument("--size", type=int, default=64)
 parser.add_argument("--sigma", type=float, default=0.2)
 parser.add_argument("--steps", type=int, default=800)
 parser.add_argument("--width", type=int, default=32)
+parser.add_argument("--seed", type=int, default=0,
+                    help="random seed of the weights, the input code and the added noise")
 parser.add_argument("--out", default="runs/dip_denoise")
 args = parser.parse_args()
 os.makedirs(args.out, exist_ok=True)
-keras.utils.set_random_seed(0)
+keras.utils.set_random_seed(args.seed)
 
 clean = kgen.data.to_data_space(kgen.data.load_image(args.image, size=args.size)[None])
-noise = args.sigma * np.random.default_rng(0).normal(size=clean.shape)
+noise = args.sigma * np.random.default_rng(args.seed).normal(size=clean.shape)
 noisy = np.clip(clean + noise, -1.0, 1.0).astype("float32")
 print(f"noisy image: PSNR {psnr(noisy, clean):.2f} dB")
 
 network = kgen.networks.skip_network(32, clean.shape[-1], down_channels=(args.width,) * 4,
                                      skip_channels=(4,) * 4)
-dip = kgen.models.DeepImagePrior(noisy, network=network, seed=0)
+dip = kgen.models.DeepImagePrior(noisy, network=network, seed=args.seed)
 tracker = kgen.callbacks.PSNR(clean, every_n_steps=50)
 began = time.time()
 dip.fit(epochs=args.steps // 50, steps_per_epoch=50, verbose=2, callbacks=[

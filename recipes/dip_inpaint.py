@@ -25,20 +25,22 @@ parser.add_argument("--size", type=int, default=64)
 parser.add_argument("--missing", type=float, default=0.5)
 parser.add_argument("--steps", type=int, default=600)
 parser.add_argument("--width", type=int, default=32)
+parser.add_argument("--seed", type=int, default=0,
+                    help="random seed of the weights, the input code and the missing pixels")
 parser.add_argument("--out", default="runs/dip_inpaint")
 args = parser.parse_args()
 os.makedirs(args.out, exist_ok=True)
-keras.utils.set_random_seed(0)
+keras.utils.set_random_seed(args.seed)
 
 original = kgen.data.to_data_space(kgen.data.load_image(args.image, size=args.size)[None])
-mask = (np.random.default_rng(0).uniform(size=original.shape[1:3]) >= args.missing)
+mask = (np.random.default_rng(args.seed).uniform(size=original.shape[1:3]) >= args.missing)
 mask = mask.astype("float32")
 observed = original * mask[None, :, :, None] - (1.0 - mask[None, :, :, None])  # missing: black
 
 network = kgen.networks.skip_network(32, original.shape[-1], down_channels=(args.width,) * 4,
                                      skip_channels=(4,) * 4)
 dip = kgen.models.DeepImagePrior(observed, mask=mask, task="inpaint", network=network,
-                                 input_noise_std=0.0, seed=0)
+                                 input_noise_std=0.0, seed=args.seed)
 began = time.time()
 dip.fit(steps=args.steps, verbose=2)
 restored = dip.generate()

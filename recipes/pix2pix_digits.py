@@ -22,19 +22,21 @@ import kgen
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=40)
 parser.add_argument("--batch-size", type=int, default=32)
+parser.add_argument("--seed", type=int, default=0,
+                    help="random seed of the weights, the data order and the samples")
 parser.add_argument("--out", default="runs/pix2pix_digits")
 args = parser.parse_args()
 os.makedirs(args.out, exist_ok=True)
-keras.utils.set_random_seed(0)
+keras.utils.set_random_seed(args.seed)
 
 # Data: uint8 (N, 8, 8, 1) pairs; the pipeline scales both to [-1, 1].
 inputs, targets = kgen.data.load_paired("digits-edges", split="train")
 test_inputs, test_targets = kgen.data.load_paired("digits-edges", split="test")
-dataset = kgen.data.paired_images(inputs, targets, batch_size=args.batch_size, seed=0)
+dataset = kgen.data.paired_images(inputs, targets, batch_size=args.batch_size, seed=args.seed)
 shown_inputs = kgen.data.to_data_space(test_inputs[:16])
 shown_targets = kgen.data.to_data_space(test_targets[:16])
 
-model = kgen.models.Pix2Pix.from_shape(inputs.shape[1:], targets.shape[1:], seed=0)
+model = kgen.models.Pix2Pix.from_shape(inputs.shape[1:], targets.shape[1:], seed=args.seed)
 model.compile()  # Adam(2e-4, beta_1=0.5) for both networks
 
 

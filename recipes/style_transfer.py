@@ -26,23 +26,26 @@ parser.add_argument("--style", default="gravel", choices=kgen.data.BUNDLED_IMAGE
 parser.add_argument("--size", type=int, default=64)
 parser.add_argument("--steps", type=int, default=200)
 parser.add_argument("--style-weight", type=float, default=10.0)
+parser.add_argument("--seed", type=int, default=0,
+                    help="random seed of the VGG-19 weights when they are random "
+                         "(the image starts from the content)")
 parser.add_argument("--out", default="runs/style_transfer")
 args = parser.parse_args()
 os.makedirs(args.out, exist_ok=True)
-keras.utils.set_random_seed(0)
+keras.utils.set_random_seed(args.seed)
 
 layers = DEFAULT_STYLE_LAYERS + DEFAULT_CONTENT_LAYERS
 try:
     extractor = vgg19_features(layers, weights="imagenet")
     print("VGG-19 weights: ImageNet")
 except RuntimeError as error:
-    print(f"VGG-19 weights: random (seed 0); ImageNet weights unavailable:\n  {error}")
-    extractor = vgg19_features(layers, weights=None, seed=0)
+    print(f"VGG-19 weights: random (seed {args.seed}); ImageNet weights unavailable:\n  {error}")
+    extractor = vgg19_features(layers, weights=None, seed=args.seed)
 
 content = kgen.data.load_image(args.content, size=args.size, channels=3)
 style = kgen.data.load_image(args.style, size=args.size, channels=3)
 model = kgen.models.StyleTransfer(content, style, style_weight=args.style_weight,
-                                  extractor=extractor, seed=0)
+                                  extractor=extractor, seed=args.seed)
 began = time.time()
 history = model.fit(steps=args.steps, verbose=2).history
 print(f"{args.steps} steps in {time.time() - began:.0f} s; averages over the last epoch: "

@@ -23,20 +23,22 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--texture", default="gravel", choices=kgen.data.BUNDLED_IMAGES)
 parser.add_argument("--size", type=int, default=64)
 parser.add_argument("--steps", type=int, default=300)
+parser.add_argument("--seed", type=int, default=0,
+                    help="random seed of the starting noise (and of random VGG-19 weights)")
 parser.add_argument("--out", default="runs/texture_synthesis")
 args = parser.parse_args()
 os.makedirs(args.out, exist_ok=True)
-keras.utils.set_random_seed(0)
+keras.utils.set_random_seed(args.seed)
 
 try:
     extractor = vgg19_features(DEFAULT_STYLE_LAYERS, weights="imagenet")
     print("VGG-19 weights: ImageNet")
 except RuntimeError as error:
-    print(f"VGG-19 weights: random (seed 0); ImageNet weights unavailable:\n  {error}")
-    extractor = vgg19_features(DEFAULT_STYLE_LAYERS, weights=None, seed=0)
+    print(f"VGG-19 weights: random (seed {args.seed}); ImageNet weights unavailable:\n  {error}")
+    extractor = vgg19_features(DEFAULT_STYLE_LAYERS, weights=None, seed=args.seed)
 
 texture = kgen.data.load_image(args.texture, size=args.size, channels=3)
-model = kgen.models.TextureSynthesis(texture, extractor=extractor, seed=0)
+model = kgen.models.TextureSynthesis(texture, extractor=extractor, seed=args.seed)
 start = model.generate()
 began = time.time()
 history = model.fit(steps=args.steps, verbose=2).history

@@ -11,7 +11,7 @@ fits a `kgen.models.TokenTransformer` to the 4x4 grids of code indices of the tr
 images, read in raster order (16 tokens after a start token; with ``--conditional``, a
 class token per digit). Reports, on the held-out 20%: the transformer's negative
 log-likelihood in bits per code. Writes vqvae.keras, prior.keras, the logs, samples.png
-(64 samples, seed 0), completion.png (rows of: a test digit, its reconstruction, and
+(64 samples, seed ``--seed``), completion.png (rows of: a test digit, its reconstruction, and
 four completions from its top two rows of codes) and, with ``--conditional``,
 samples_by_class.png (one row per class). Chen et al. (2020); Esser et al. (2021).
 
@@ -38,10 +38,12 @@ parser.add_argument("--width", type=int, default=64)
 parser.add_argument("--num-layers", type=int, default=4)
 parser.add_argument("--num-heads", type=int, default=4)
 parser.add_argument("--dropout", type=float, default=0.1)
+parser.add_argument("--seed", type=int, default=0,
+                    help="random seed of the weights, the data order and the samples")
 parser.add_argument("--out", default="runs/token_transformer_digits")
 args = parser.parse_args()
 os.makedirs(args.out, exist_ok=True)
-keras.utils.set_random_seed(0)
+keras.utils.set_random_seed(args.seed)
 
 train, train_labels = kgen.data.load("digits", split="train", return_labels=True)
 test, test_labels = kgen.data.load("digits", split="test", return_labels=True)
@@ -52,9 +54,9 @@ if args.vqvae:
     vqvae = keras.saving.load_model(args.vqvae)
 else:
     vqvae = kgen.models.VQVAE.from_shape(train.shape[1:], num_embeddings=args.num_embeddings,
-                                         embedding_dim=16, base_filters=32, seed=0)
+                                         embedding_dim=16, base_filters=32, seed=args.seed)
     vqvae.compile(optimizer=keras.optimizers.Adam(1e-3))
-    vqvae.fit(kgen.data.images(train, batch_size=64, seed=0), epochs=args.epochs,
+    vqvae.fit(kgen.data.images(train, batch_size=64, seed=args.seed), epochs=args.epochs,
               callbacks=[kgen.callbacks.StopOnNaN(),
                          keras.callbacks.CSVLogger(os.path.join(args.out, "vqvae_log.csv"))],
               verbose=2)
@@ -63,11 +65,11 @@ vqvae.save(os.path.join(args.out, "vqvae.keras"))
 # Stage 2: the transformer over code grids, the VQ-VAE frozen.
 model = kgen.models.TokenTransformer.from_vqvae(
     vqvae, width=args.width, num_layers=args.num_layers, num_heads=args.num_heads,
-    dropout=args.dropout, num_classes=10 if args.conditional else None, seed=0)
+    dropout=args.dropout, num_classes=10 if args.conditional else None, seed=args.seed)
 model.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=0.01))
 validation = kgen.data.images(test, batch_size=len(test), shuffle=False, labels=labels[1])
 model.fit(
-    kgen.data.images(train, batch_size=64, labels=labels[0], seed=0),
+    kgen.data.images(train, batch_size=64, labels=labels[0], seed=args.seed),
     validation_data=validation,
     epochs=args.prior_epochs,
     callbacks=[kgen.callbacks.StopOnNaN(),
@@ -80,16 +82,17 @@ print(f"held-out NLL: {model.bits_per_code(test, labels[1]):.3f} bits per code (
       f"codes: {uniform:.3f}); train: {model.bits_per_code(train, labels[0]):.3f}")
 
 condition = {"labels": np.arange(64) % 10} if args.conditional else {}
-kgen.images.save_grid(model.generate(64, seed=0, **condition),
+kgen.images.save_grid(model.generate(64, seed=args.seed, **condition),
                       os.path.join(args.out, "samples.png"))
 # Completion: each row a test digit, its reconstruction, and 4 completions of its top half.
 digits = kgen.data.to_data_space(test[:8])
 given = {"labels": test_labels[:8]} if args.conditional else {}
-completions = [model.generate(images=digits, rows=2, seed=seed, **given) for seed in range(4)]
+completions = [model.generate(images=digits, rows=2, seed=args.seed + i, **given)
+               for i in range(4)]
 rows = np.stack([digits, vqvae.reconstruct(digits)] + completions, axis=1)
 kgen.images.save_grid(rows.reshape((-1,) + digits.shape[1:]),
                       os.path.join(args.out, "completion.png"), ncols=6)
 if args.conditional:
-    by_class = model.generate(80, seed=1, labels=np.repeat(np.arange(10), 8))
+    by_class = model.generate(80, seed=args.seed + 1, labels=np.repeat(np.arange(10), 8))
     kgen.images.save_grid(by_class, os.path.join(args.out, "samples_by_class.png"), ncols=8)
 print("Wrote", sorted(os.listdir(args.out)), "to", args.out)

@@ -18,20 +18,22 @@ import kgen
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=100)
 parser.add_argument("--latent-dim", type=int, default=8)
+parser.add_argument("--seed", type=int, default=0,
+                    help="random seed of the weights, the data order and the samples")
 parser.add_argument("--out", default="runs/vae_digits")
 args = parser.parse_args()
 os.makedirs(args.out, exist_ok=True)
-keras.utils.set_random_seed(0)
+keras.utils.set_random_seed(args.seed)
 
 train = kgen.data.load("digits", split="train")
 test = kgen.data.load("digits", split="test")
 
 # Bernoulli decoder: pixel intensities in [0, 1] are the targets of a binary cross-entropy.
 vae = kgen.models.VAE.from_shape(train.shape[1:], latent_dim=args.latent_dim,
-                                 likelihood="bernoulli", seed=0)
+                                 likelihood="bernoulli", seed=args.seed)
 vae.compile(optimizer=keras.optimizers.Adam(1e-3))
 vae.fit(
-    kgen.data.images(train, batch_size=64, seed=0),
+    kgen.data.images(train, batch_size=64, seed=args.seed),
     validation_data=kgen.data.images(test, batch_size=256, shuffle=False),
     epochs=args.epochs,
     callbacks=[
@@ -47,7 +49,7 @@ result = vae.evaluate(kgen.data.images(test, batch_size=256, shuffle=False),
 print(f"held-out negative ELBO: {result['loss']:.2f} nats per image "
       f"(reconstruction {result['reconstruction']:.2f}, KL {result['kl']:.2f})")
 
-kgen.images.save_grid(vae.generate(64, seed=0), os.path.join(args.out, "samples.png"))
+kgen.images.save_grid(vae.generate(64, seed=args.seed), os.path.join(args.out, "samples.png"))
 originals = kgen.data.to_data_space(test[:32])
 pairs = np.stack([originals, vae.reconstruct(originals)], axis=1).reshape(-1, 8, 8, 1)
 kgen.images.save_grid(pairs, os.path.join(args.out, "reconstructions.png"), ncols=16)

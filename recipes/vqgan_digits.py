@@ -35,10 +35,12 @@ parser.add_argument("--num-embeddings", type=int, default=32)
 parser.add_argument("--discriminator-start", type=int, default=230,
                     help="training steps before the adversarial loss (230: 10 epochs)")
 parser.add_argument("--perceptual-weights", default="imagenet")
+parser.add_argument("--seed", type=int, default=0,
+                    help="random seed of the weights, the data order and the samples")
 parser.add_argument("--out", default="runs/vqgan_digits")
 args = parser.parse_args()
 os.makedirs(args.out, exist_ok=True)
-keras.utils.set_random_seed(0)
+keras.utils.set_random_seed(args.seed)
 
 train = kgen.data.load("digits", split="train")
 test = kgen.data.load("digits", split="test")
@@ -49,7 +51,7 @@ def build(perceptual_weights):
     return kgen.models.VQGAN.from_shape(
         train.shape[1:], num_embeddings=args.num_embeddings, embedding_dim=16,
         base_filters=32, perceptual_weights=perceptual_weights,
-        discriminator_start=args.discriminator_start, seed=0)
+        discriminator_start=args.discriminator_start, seed=args.seed)
 
 
 # Stage 1: the VQ-GAN. 8x8 images -> 4x4 grids of codes from a codebook of 32 vectors.
@@ -61,7 +63,7 @@ except RuntimeError as error:   # offline without VGG-19's ImageNet weights
 vqgan.compile(model_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5, beta_2=0.9),
               discriminator_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.9))
 vqgan.fit(
-    kgen.data.images(train, batch_size=64, seed=0),
+    kgen.data.images(train, batch_size=64, seed=args.seed),
     validation_data=test_images,
     epochs=args.epochs,
     callbacks=[kgen.callbacks.StopOnNaN(),
@@ -81,10 +83,10 @@ print(f"held-out reconstruction MSE (data space [-1, 1]): {held_out['reconstruct
       f"usage {held_out['usage']:.2f}")
 
 # Stage 2: the prior over code grids, the VQ-GAN frozen.
-model = kgen.models.LatentPrior.from_vqvae(vqgan, filters=32, num_layers=4, seed=0)
+model = kgen.models.LatentPrior.from_vqvae(vqgan, filters=32, num_layers=4, seed=args.seed)
 model.compile(optimizer=keras.optimizers.Adam(1e-3))
 model.fit(
-    kgen.data.images(train, batch_size=64, seed=0),
+    kgen.data.images(train, batch_size=64, seed=args.seed),
     validation_data=test_images,
     epochs=args.prior_epochs,
     callbacks=[kgen.callbacks.StopOnNaN(),
@@ -98,5 +100,5 @@ print(f"held-out prior NLL: {model.bits_per_code(test):.3f} bits per code "
 rows = np.concatenate([originals[:16], reconstructions[:16],
                        originals[16:32], reconstructions[16:32]])
 kgen.images.save_grid(rows, os.path.join(args.out, "reconstructions.png"), ncols=16)
-kgen.images.save_grid(model.generate(64, seed=0), os.path.join(args.out, "samples.png"))
+kgen.images.save_grid(model.generate(64, seed=args.seed), os.path.join(args.out, "samples.png"))
 print("Wrote", sorted(os.listdir(args.out)), "to", args.out)

@@ -23,10 +23,12 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=40)
 parser.add_argument("--prior-epochs", type=int, default=40)
 parser.add_argument("--num-embeddings", type=int, default=32)
+parser.add_argument("--seed", type=int, default=0,
+                    help="random seed of the weights, the data order and the samples")
 parser.add_argument("--out", default="runs/vqvae_digits")
 args = parser.parse_args()
 os.makedirs(args.out, exist_ok=True)
-keras.utils.set_random_seed(0)
+keras.utils.set_random_seed(args.seed)
 
 train = kgen.data.load("digits", split="train")
 test = kgen.data.load("digits", split="test")
@@ -34,10 +36,10 @@ test_images = kgen.data.images(test, batch_size=len(test), shuffle=False)
 
 # Stage 1: the VQ-VAE. 8x8 images -> 4x4 grids of codes from a codebook of 32 vectors.
 vqvae = kgen.models.VQVAE.from_shape(train.shape[1:], num_embeddings=args.num_embeddings,
-                                     embedding_dim=16, base_filters=32, seed=0)
+                                     embedding_dim=16, base_filters=32, seed=args.seed)
 vqvae.compile(optimizer=keras.optimizers.Adam(1e-3))
 vqvae.fit(
-    kgen.data.images(train, batch_size=64, seed=0),
+    kgen.data.images(train, batch_size=64, seed=args.seed),
     validation_data=test_images,
     epochs=args.epochs,
     callbacks=[kgen.callbacks.StopOnNaN(),
@@ -51,10 +53,10 @@ print(f"held-out reconstruction MSE (data space [-1, 1]): {held_out['reconstruct
       f"usage {held_out['usage']:.2f}")
 
 # Stage 2: the prior over code grids, the VQ-VAE frozen.
-model = kgen.models.LatentPrior.from_vqvae(vqvae, filters=32, num_layers=4, seed=0)
+model = kgen.models.LatentPrior.from_vqvae(vqvae, filters=32, num_layers=4, seed=args.seed)
 model.compile(optimizer=keras.optimizers.Adam(1e-3))
 model.fit(
-    kgen.data.images(train, batch_size=64, seed=0),
+    kgen.data.images(train, batch_size=64, seed=args.seed),
     validation_data=test_images,
     epochs=args.prior_epochs,
     callbacks=[kgen.callbacks.StopOnNaN(),
@@ -70,5 +72,5 @@ originals = kgen.data.to_data_space(test[:32])
 rows = np.concatenate([originals[:16], vqvae.reconstruct(originals[:16]),
                        originals[16:], vqvae.reconstruct(originals[16:])])
 kgen.images.save_grid(rows, os.path.join(args.out, "reconstructions.png"), ncols=16)
-kgen.images.save_grid(model.generate(64, seed=0), os.path.join(args.out, "samples.png"))
+kgen.images.save_grid(model.generate(64, seed=args.seed), os.path.join(args.out, "samples.png"))
 print("Wrote", sorted(os.listdir(args.out)), "to", args.out)

@@ -19,22 +19,24 @@ import kgen
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=60)
+parser.add_argument("--seed", type=int, default=0,
+                    help="random seed of the weights, the data order and the samples")
 parser.add_argument("--out", default="runs/wgan_gp_digits")
 args = parser.parse_args()
 os.makedirs(args.out, exist_ok=True)
-keras.utils.set_random_seed(0)
+keras.utils.set_random_seed(args.seed)
 
 x = kgen.data.load("digits", split="train")
 # Batches of 32: 44 generator updates per epoch, so that the average of the generator's
 # weights (over about the last 1000 updates) has forgotten the untrained start in a few
 # tens of epochs.
-dataset = kgen.data.images(x, batch_size=32, seed=0)
+dataset = kgen.data.images(x, batch_size=32, seed=args.seed)
 
 # With a gradient penalty, from_shape leaves batch normalisation out of the critic
 # (the penalty is per sample). Adam(1e-4, beta_1=0, beta_2=0.9), as in the paper.
 wgan = kgen.models.GAN.from_shape(x.shape[1:], latent_dim=64, loss="wasserstein",
                                   gradient_penalty="wgan-gp", discriminator_steps=5,
-                                  ema=0.999, seed=0)
+                                  ema=0.999, seed=args.seed)
 wgan.compile(
     generator_optimizer=keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9),
     discriminator_optimizer=keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9),
@@ -53,5 +55,5 @@ wgan.fit(
 )
 
 # gp - d_loss estimates the Wasserstein-1 distance between the data and the samples.
-kgen.images.save_grid(wgan.generate(64, seed=0), os.path.join(args.out, "samples.png"))
+kgen.images.save_grid(wgan.generate(64, seed=args.seed), os.path.join(args.out, "samples.png"))
 print("Wrote", sorted(os.listdir(args.out)), "to", args.out)
