@@ -140,6 +140,16 @@ class Note:
     text: str
 
 
+#: What the CycleGAN recipes print: the error of the test translations against the true
+#: ones, the mean B image's error, and (digits) the test cycle loss.
+CYCLEGAN_VALUES = (
+    Value("mae", "mean absolute error against the true translations (data space)",
+          r"mean absolute error[^:]*: {n}", digits=4),
+    Value("baseline", "mean B image's error", r"the mean B image's: {n}", digits=4),
+    Value("cycle", "test cycle loss", r"cycle loss: {n}", digits=4, required=False),
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class Row:
     name: str
@@ -262,16 +272,16 @@ ROWS = (
         evaluations=(Evaluation("l1", "model.keras", (
             Value("baseline", "mean-target baseline", r"^mean-target l1: {n}", digits=4),),
             options=("--data", "digits-edges")),)),
-    Row("cyclegan_digits", "recipes/cyclegan_digits.py", "CycleGAN (upright to rotated)",
-        "digits-rotated, unpaired, train split; the test split's upright digits translated "
-        "A -> B against their 90° rotations",
+    Row("cyclegan_digits", "recipes/cyclegan_digits.py", "CycleGAN (digits to inverted digits)",
+        "digits-inverted, unpaired, train split; the test split's 180 A digits translated "
+        "A -> B against their true translations (kgen.data.true_translation)",
         (Length("--epochs", 30, 2),),
-        values=(Value("mae", "mean absolute error (data space)",
-                      r"mean absolute error[^:]*: {n}", digits=4),
-                Value("baseline", "mean-image baseline", r"mean-image baseline[^0-9-]*{n}",
-                      digits=4, required=False),
-                Value("cycle", "test cycle loss", r"cycle loss: {n}", digits=4,
-                      required=False))),
+        values=CYCLEGAN_VALUES),
+    Row("cyclegan_photos", "recipes/cyclegan_photos.py", "CycleGAN (photo patches to negatives)",
+        "photos-negative, unpaired 16x16 RGB patches, train split (left 96 columns); the 90 "
+        "test A patches (right 32 columns) against their true translations",
+        (Length("--epochs", 30, 2),),
+        values=CYCLEGAN_VALUES),
     Row("dip_denoise", "recipes/dip_denoise.py", "Deep Image Prior, denoising",
         "astronaut 64x64, Gaussian noise std 0.2 (25.5 of 255) drawn from the seed",
         (Length("--steps", 800, 100, multiple=50),), backend="torch",
