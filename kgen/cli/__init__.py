@@ -81,6 +81,11 @@ def _add_run_flags(parser, suppress):
                      help="learning rate of every optimizer (default: the family's)")
     run.add_argument("--lr-schedule", default=default, choices=("constant", "cosine"),
                      help="learning-rate schedule over the run (default: constant)")
+    run.add_argument("--precision", default=default,
+                     choices=("float32", "mixed_bfloat16", "mixed_float16"),
+                     help="precision of the networks (default: float32); the mixed ones "
+                          "keep float32 weights, mixed_float16 adds loss scaling "
+                          "(kgen.precision)")
     run.add_argument("--devices", default=default,
                      help="devices to train on, an integer or 'all' (default: 1); the batch "
                           "size is the global batch (JAX: keras.distribution; TensorFlow: "

@@ -28,6 +28,7 @@ epochs = 100
 batch_size = 64
 steps_per_epoch = 100   # single-image families: optimisation steps per epoch
 devices = "1"
+precision = "float32"   # or "mixed_bfloat16", "mixed_float16" (kgen.precision)
 
 [callbacks]
 samples = 64            # images in the grid written every epoch
@@ -62,7 +63,7 @@ SECTIONS = {
     "model": {},
     "optimizer": {},
     "train": {"epochs": None, "batch_size": 64, "steps_per_epoch": None, "devices": "1",
-              "learning_rate": None, "lr_schedule": "constant"},
+              "learning_rate": None, "lr_schedule": "constant", "precision": "float32"},
     "callbacks": {"samples": 64, "evaluate": None, "every": 1, "eval_samples": None,
                   "tensorboard": True},
 }
@@ -70,6 +71,8 @@ SECTIONS = {
 TOP = {"family": None, "seed": 0}
 #: Learning-rate schedules of ``train.lr_schedule``.
 LR_SCHEDULES = ("constant", "cosine")
+#: Precisions of ``train.precision`` (`kgen.precision.POLICIES`).
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 def read(path):
@@ -189,4 +192,7 @@ def resolve(config, family=None):
     if resolved["train"]["lr_schedule"] not in LR_SCHEDULES:
         fail(f"train.lr_schedule must be one of {LR_SCHEDULES}; got "
              f"{resolved['train']['lr_schedule']!r}.")
+    if train["precision"] not in PRECISIONS:
+        fail(f"train.precision (--precision) must be one of {PRECISIONS}; got "
+             f"{train['precision']!r}.")
     return resolved
