@@ -27,11 +27,20 @@ The hand-written loops draw their latent noise with the backend's own RNG from t
 (seed, counter) pairs that kgen's ``SeedGenerator`` uses, so that both loops see the same noise
 and their first-step losses can be compared (printed as a sanity check; not asserted).
 
+With ``--precision P [P ...]`` it measures something else: the step time of fit() alone in
+each precision (``float32``, ``mixed_bfloat16``, ``mixed_float16``; `kgen.precision`), for
+the same DCGAN and for a diffusion U-Net step (`DIFFUSION`: 16x16x1 images, batch 64). One
+model per precision, from the same seed, is built and compiled with
+``compile(precision=P)``; their fit() calls alternate, one epoch of ``steps / epochs``
+batches each, so that every precision sees the same machine load, and the first
+``--warmup`` steps of each model (compilation) are left out of the medians.
+
 Usage::
 
     python benchmarks/step_time.py                    # every backend, one subprocess each
     python benchmarks/step_time.py --backend jax      # one backend, in this process
     python benchmarks/step_time.py --steps 100 --json
+    python benchmarks/step_time.py --precision float32 mixed_bfloat16 --steps 24 --warmup 4
 
 See ``benchmarks/README.md``.
 """
@@ -60,6 +69,11 @@ DATA_SEED = 1234
 WEIGHT_SEED = 0
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: The models of ``--precision``: the DCGAN above, and a small diffusion U-Net (its
+#: default attention at the lowest resolution, 8x8) on the same images.
+PRECISION_MODELS = ("dcgan", "diffusion")
+DIFFUSION = {"base_filters": 16, "channel_multipliers": (1, 2), "num_res_blocks": 1}
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 # =====================================================================================
@@ -535,6 +549,128 @@ def run_backend(backend_name, steps, warmup, epochs):
 
 
 # =====================================================================================
+# --precision: fit() alone, per precision
+# =====================================================================================
+def _precision_model(name, precision):
+    import keras
+
+    import kgen
+
+    keras.utils.set_random_seed(WEIGHT_SEED)
+    if name == "dcgan":
+        model = kgen.models.GAN.from_shape(SHAPE, base_filters=BASE_FILTERS, seed=SEED)
+    else:
+        model = kgen.models.Diffusion.from_shape(SHAPE, seed=SEED, **DIFFUSION)
+    model.compile(precision=precision)
+    return model
+
+
+def _block_logs(backend_name):
+    """Waits for the step's results: the logs (and, on JAX, the new training state)."""
+    if backend_name == "jax":
+        import jax
+
+        return lambda logs, model: jax.block_until_ready(
+            (logs, getattr(model, "_jax_state", None)))
+    return lambda logs, model: [float(value) for value in logs.values()]
+
+
+def run_precision(backend_name, models, precisions, steps, warmup, epochs):
+    """fit()'s step time of each model in each precision on the active backend; a dict."""
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    import keras
+    import numpy as np
+
+    if keras.backend.backend() != backend_name:
+        raise SystemExit(f"run with KERAS_BACKEND={backend_name}.")
+    batches = math.ceil(steps / epochs)
+    x = np.random.default_rng(DATA_SEED).uniform(
+        -1.0, 1.0, (BATCH * batches,) + SHAPE).astype("float32")
+    load_before = os.getloadavg()
+    results = {}
+    for name in models:
+        built, times, failed = {}, {}, {}
+        for precision in precisions:
+            try:
+                built[precision] = _precision_model(name, precision)
+                times[precision] = []
+            except Exception as error:  # noqa: BLE001 - reported in the table
+                failed[precision] = f"{type(error).__name__}: {str(error)[:200]}"
+        for epoch in range(epochs):   # the precisions take turns, one epoch each
+            for precision, model in list(built.items()):
+                timer = _StepTimer(_block_logs(backend_name))
+                try:
+                    model.fit(x, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
+                              callbacks=[timer])
+                except Exception as error:  # noqa: BLE001 - a precision the backend lacks
+                    failed[precision] = f"{type(error).__name__}: {str(error)[:200]}"
+                    del built[precision]
+                    continue
+                step_times = [e - b for b, e in zip(timer.begin, timer.end)]
+                times[precision] += step_times[warmup:] if epoch == 0 else step_times
+        results[name] = {
+            precision: {"ms": _median_ms(times[precision], 0),
+                        "quantiles_ms": _quantiles_ms(times[precision], 0),
+                        "steps_timed": len(times[precision])}
+            for precision in built}
+        results[name].update({precision: {"failed": why} for precision, why in failed.items()})
+    return {"backend": backend_name, "mode": "precision", "models": results,
+            "precisions": list(precisions), "warmup": warmup, "epochs": epochs,
+            "batches_per_epoch": batches,
+            "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+            "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                        "cpu_count": os.cpu_count()},
+            "versions": _versions(backend_name)}
+
+
+def precision_report(results, failures):
+    precisions = results[0]["precisions"] if results else []
+    base = precisions[0] if precisions else None
+    header = "| backend | model | " + " | ".join(f"{p} ms/step" for p in precisions)
+    header += "".join(f" | {p} / {base}" for p in precisions[1:]) + " |"
+    lines = [header, "|---|---|" + "---:|" * (2 * len(precisions) - 1)]
+    for r in results:
+        for name, row in r["models"].items():
+            cells = [_fmt(row[p]["ms"]) if "ms" in row[p] else "failed" for p in precisions]
+            ratios = [_fmt(row[p]["ms"] / row[base]["ms"])
+                      if "ms" in row[p] and "ms" in row[base] else "-" for p in precisions[1:]]
+            lines.append(f"| {r['backend']} | {name} | " + " | ".join(cells + ratios) + " |")
+    for name, why in failures:
+        lines.append(f"| {name} | - | " + " | ".join(["failed"] * len(precisions)) + " |")
+    lines.append("")
+    if results:
+        r0 = results[0]
+        lines.append(
+            f"fit() medians over the steps of {r0['epochs']} epochs x "
+            f"{r0['batches_per_epoch']} batches of {BATCH} per precision (the precisions "
+            f"alternate epoch by epoch), the first {r0['warmup']} steps of each left out; "
+            f"DCGAN {SHAPE[0]}x{SHAPE[1]}x{SHAPE[2]} base_filters {BASE_FILTERS}; diffusion "
+            f"U-Net {DIFFUSION}.")
+        m = r0["machine"]
+        lines.append(f"Machine: {m['platform']}, {m['processor'] or platform.machine()}, "
+                     f"{m['cpu_count']} CPUs.")
+        versions = {}
+        for r in results:
+            versions.update(r["versions"])
+        lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".")
+        for r in results:
+            lines.append(f"- {r['backend']}: load average {r['loadavg_before'][0]:.2f} -> "
+                         f"{r['loadavg_after'][0]:.2f}; p10/p90 (ms): " + "; ".join(
+                             f"{name} {p} {_fmt(row[p]['quantiles_ms']['p10'])}/"
+                             f"{_fmt(row[p]['quantiles_ms']['p90'])}"
+                             for name, row in r["models"].items() for p in precisions
+                             if "ms" in row[p]))
+            for name, row in r["models"].items():
+                for p in precisions:
+                    if "failed" in row[p]:
+                        lines.append(f"  - {name} {p} failed: {row[p]['failed']}")
+    for name, why in failures:
+        lines.append(f"- **{name}** failed: {why}")
+    return "\n".join(lines)
+
+
+# =====================================================================================
 # Report
 # =====================================================================================
 def _fmt(value, digits=2):
@@ -619,6 +755,8 @@ def run_all(args):
         command = [sys.executable, os.path.abspath(__file__), "--backend", name, "--json",
                    "--steps", str(args.steps), "--warmup", str(args.warmup),
                    "--epochs", str(args.epochs)]
+        if args.precision:
+            command += ["--precision", *args.precision, "--models", *args.models]
         print(f"running {name} ...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         try:
@@ -635,7 +773,7 @@ def run_all(args):
             failures.append((name, f"exit status {proc.returncode}"))
             continue
         results.append(json.loads(payload[-1]))
-    print(report(results, failures))
+    print(precision_report(results, failures) if args.precision else report(results, failures))
     return 1 if failures else 0
 
 
@@ -653,6 +791,12 @@ def main(argv=None):
                         help="fit() epochs the steps are spread over; the data holds "
                              "64 * ceil(steps / epochs) images (default 3)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line")
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS,
+                        help="time fit() alone in each of these precisions (the first is the "
+                             "reference of the ratios) instead of fit() against a "
+                             "hand-written loop")
+    parser.add_argument("--models", nargs="+", choices=PRECISION_MODELS,
+                        default=list(PRECISION_MODELS), help="models of --precision")
     parser.add_argument("--timeout", type=int, default=600,
                         help="seconds allowed per backend subprocess (default 600)")
     args = parser.parse_args(argv)
@@ -669,6 +813,11 @@ def main(argv=None):
         if "keras" in sys.modules:
             parser.error(f"set KERAS_BACKEND={args.backend} (keras is already imported)")
         os.environ["KERAS_BACKEND"] = args.backend
+    if args.precision:
+        result = run_precision(args.backend, args.models, args.precision, args.steps,
+                               args.warmup, args.epochs)
+        print(json.dumps(result) if args.json else precision_report([result], []))
+        return 0
     result = run_backend(args.backend, args.steps, args.warmup, args.epochs)
     if args.json:
         print(json.dumps(result))

@@ -28,6 +28,7 @@ from kgen import (  # noqa: E402,F401
     metrics,
     models,
     networks,
+    precision,
     samplers,
 )
 from kgen.distribute import DistributedScope, distribute  # noqa: E402,F401

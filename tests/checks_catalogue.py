@@ -131,6 +131,22 @@ ROWS = (
     Row("cli-bad-checkpoint", "models",
         "`kgen generate FILE` with an empty, truncated or foreign file",
         "`kgen: error: could not load ...` with the reason, exit status 2."),
+    Row("compile-precision-unknown", "models",
+        "`compile(precision=...)` other than `\"float32\"`, `\"mixed_bfloat16\"` or "
+        "`\"mixed_float16\"` (`\"fp16\"`, `\"bfloat16\"`, a number)",
+        "`ValueError` (`TypeError` for a non-string) listing the three; for `\"bfloat16\"` "
+        "and `\"float16\"`, which would keep the variables in that dtype, "
+        "`\"mixed_bfloat16\"` (`\"mixed_float16\"`) as the fix."),
+    Row("compile-precision-conflict", "models",
+        "`compile(precision=P)` for networks built under another mixed dtype policy",
+        "`ValueError` naming the policy the networks compute in and the fix: "
+        "`keras.config.set_dtype_policy(P)` before `from_shape()`; the networks are left "
+        "as they were. (Networks built in float32 are switched to `P`.)"),
+    Row("compile-precision-reduced-variables", "models",
+        "networks built under the `\"bfloat16\"` or `\"float16\"` dtype policy "
+        "(variables in reduced precision)",
+        "`ValueError` at `compile()` naming the layer and `\"mixed_bfloat16\"` "
+        "(`\"mixed_float16\"`): kgen trains with float32 variables."),
     # -------------------------------------------------------------- metrics
     Row("kid-nonfinite", "metrics",
         "NaN or infinite features to `kernel_inception_distance`",
@@ -230,6 +246,11 @@ ROWS = (
         "The file (or folder) in the way is named, before any work is done."),
     Row("cli-out-jpeg", "cli", "`kgen generate --out grid.jpg`",
         "A JPEG file: the grid is written in the format of its extension."),
+    Row("cli-precision", "cli",
+        "`--precision` (or `train.precision` of a configuration) other than `float32`, "
+        "`mixed_bfloat16` or `mixed_float16`",
+        "The three are named (the flag's choices, or `train.precision (--precision) must "
+        "be one of ...`)."),
 )
 
 

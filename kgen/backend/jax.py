@@ -113,6 +113,16 @@ def value_and_grad(fn, variables):
 
 
 def apply_gradients(optimizer, gradients, variables):
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        # Its apply() chooses between the update and a skipped step with ops.cond over
+        # assignments, which cannot run inside the step's StatelessScope on JAX; its
+        # stateless_apply() (what Keras's own JAX trainer calls) returns the new values.
+        new_variables, new_slots = optimizer.stateless_apply(
+            [v.value for v in optimizer.variables], gradients, [v.value for v in variables])
+        for variable, value in zip(list(variables) + list(optimizer.variables),
+                                   list(new_variables) + list(new_slots)):
+            variable.assign(value)
+        return
     optimizer.apply(gradients, variables)
 
 

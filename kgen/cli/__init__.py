@@ -84,6 +84,11 @@ def _add_run_flags(parser, suppress):
     run.add_argument("--accumulation-steps", type=int, default=default,
                      help="batches whose gradients are averaged into one update (default: 1): "
                           "--batch-size 16 --accumulation-steps 4 updates like batches of 64")
+    run.add_argument("--precision", default=default,
+                     choices=("float32", "mixed_bfloat16", "mixed_float16"),
+                     help="precision of the networks (default: float32); the mixed ones "
+                          "keep float32 weights, mixed_float16 adds loss scaling "
+                          "(kgen.precision)")
     run.add_argument("--devices", default=default,
                      help="devices to train on, an integer or 'all' (default: 1); the batch "
                           "size is the global batch (JAX: keras.distribution; TensorFlow: "

@@ -29,6 +29,7 @@ batch_size = 64
 accumulation_steps = 1  # batches whose gradients are averaged into one update
 steps_per_epoch = 100   # single-image families: optimisation steps per epoch
 devices = "1"
+precision = "float32"   # or "mixed_bfloat16", "mixed_float16" (kgen.precision)
 
 [callbacks]
 samples = 64            # images in the grid written every epoch
@@ -64,7 +65,7 @@ SECTIONS = {
     "optimizer": {},
     "train": {"epochs": None, "batch_size": 64, "accumulation_steps": 1,
               "steps_per_epoch": None, "devices": "1", "learning_rate": None,
-              "lr_schedule": "constant"},
+              "lr_schedule": "constant", "precision": "float32"},
     "callbacks": {"samples": 64, "evaluate": None, "every": 1, "eval_samples": None,
                   "tensorboard": True},
 }
@@ -72,6 +73,8 @@ SECTIONS = {
 TOP = {"family": None, "seed": 0}
 #: Learning-rate schedules of ``train.lr_schedule``.
 LR_SCHEDULES = ("constant", "cosine")
+#: Precisions of ``train.precision`` (`kgen.precision.POLICIES`).
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 def read(path):
@@ -191,4 +194,7 @@ def resolve(config, family=None):
     if resolved["train"]["lr_schedule"] not in LR_SCHEDULES:
         fail(f"train.lr_schedule must be one of {LR_SCHEDULES}; got "
              f"{resolved['train']['lr_schedule']!r}.")
+    if train["precision"] not in PRECISIONS:
+        fail(f"train.precision (--precision) must be one of {PRECISIONS}; got "
+             f"{train['precision']!r}.")
     return resolved

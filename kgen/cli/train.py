@@ -43,7 +43,7 @@ def config_from_flags(args, family):
     flags = {
         "data": ("source", "split", "image_size", "channels", "flip", "labels"),
         "train": ("epochs", "batch_size", "accumulation_steps", "steps_per_epoch", "devices",
-                  "learning_rate", "lr_schedule"),
+                  "learning_rate", "lr_schedule", "precision"),
         "callbacks": ("samples", "evaluate", "every", "eval_samples", "tensorboard"),
     }
     for section, names in flags.items():
@@ -176,18 +176,25 @@ def optimizers(model, resolved, steps_per_epoch):
 def compile_model(model, resolved, steps_per_epoch):
     chosen = optimizers(model, resolved, steps_per_epoch)
     steps = resolved["train"]["accumulation_steps"]
-    if len(model.optimizer_names) == 1:
-        model.compile(optimizer=chosen[model.optimizer_names[0]], accumulation_steps=steps)
-    else:
-        model.compile(**{f"{name}_optimizer": value for name, value in chosen.items()},
-                      accumulation_steps=steps)
+    precision = resolved["train"]["precision"]
+    try:
+        if len(model.optimizer_names) == 1:
+            model.compile(optimizer=chosen[model.optimizer_names[0]], precision=precision,
+                          accumulation_steps=steps)
+        else:
+            model.compile(precision=precision, accumulation_steps=steps,
+                          **{f"{name}_optimizer": value for name, value in chosen.items()})
+    except ValueError as error:   # networks built in another precision
+        fail(f"--precision {precision}: {error}")
 
 
 def optimizer_configs(model):
-    """The Keras configs of the model's optimizers, for ``[optimizer]`` of config.toml."""
-    return {name: {"class_name": type(model.optimizer[name]).__name__,
-                   "config": _plain(keras.optimizers.serialize(model.optimizer[name])["config"])}
-            for name in model.optimizer_names}
+    """The Keras configs of the model's optimizers, for ``[optimizer]`` of config.toml
+    (without the loss scaling of ``mixed_float16``, which ``train.precision`` sets)."""
+    chosen = {name: kgen.precision.inner(model.optimizer[name]) for name in model.optimizer_names}
+    return {name: {"class_name": type(optimizer).__name__,
+                   "config": _plain(keras.optimizers.serialize(optimizer)["config"])}
+            for name, optimizer in chosen.items()}
 
 
 def _plain(value):

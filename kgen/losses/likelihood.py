@@ -2,10 +2,14 @@
 
 Each term is summed over every axis but the batch axis (`sum_per_example`), so that it is
 the log-density of a whole example: the negative ELBO of a VAE is
-``reconstruction NLL + KL`` per example, averaged over the batch by the model.
+``reconstruction NLL + KL`` per example, averaged over the batch by the model. Every term
+is computed in float32, whatever the precision of its inputs (the outputs of
+mixed-precision networks, `kgen.precision`).
 """
 
 from keras import ops
+
+from kgen.precision import float32
 
 
 def sum_per_example(x):
@@ -25,7 +29,7 @@ def sum_per_example(x):
     sum_per_example(np.ones((2, 3, 4), "float32"))   # [12., 12.]
     ```
     """
-    x = ops.convert_to_tensor(x)
+    x = float32(ops.convert_to_tensor(x))
     if len(x.shape) < 1:
         raise ValueError("sum_per_example takes a batch (batch, ...); got a scalar.")
     return ops.sum(ops.reshape(x, (ops.shape(x)[0], -1)), axis=-1)
@@ -56,7 +60,8 @@ def gaussian_kl(mean, log_variance):
     References:
         Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014.
     """
-    mean, log_variance = ops.convert_to_tensor(mean), ops.convert_to_tensor(log_variance)
+    mean = float32(ops.convert_to_tensor(mean))
+    log_variance = float32(ops.convert_to_tensor(log_variance))
     kl = 0.5 * (ops.exp(log_variance) + ops.square(mean) - 1.0 - log_variance)
     return sum_per_example(kl)
 
@@ -82,7 +87,8 @@ def bernoulli_nll(targets, logits):
     bernoulli_nll(np.ones((1, 2), "float32"), np.zeros((1, 2), "float32"))  # [2 log 2] = [1.386]
     ```
     """
-    targets, logits = ops.convert_to_tensor(targets), ops.convert_to_tensor(logits)
+    targets = float32(ops.convert_to_tensor(targets))
+    logits = float32(ops.convert_to_tensor(logits))
     nll = ops.softplus(logits) - targets * logits
     return sum_per_example(nll)
 
@@ -111,8 +117,8 @@ def gaussian_nll(x, mean, log_scale):
     ```
     """
     log_2pi = 1.8378770664093453
-    x, mean = ops.convert_to_tensor(x), ops.convert_to_tensor(mean)
-    log_scale = ops.convert_to_tensor(log_scale, dtype=x.dtype)
+    x, mean = float32(ops.convert_to_tensor(x)), float32(ops.convert_to_tensor(mean))
+    log_scale = ops.convert_to_tensor(float32(log_scale), dtype=x.dtype)
     z = (x - mean) * ops.exp(-log_scale)
     nll = 0.5 * ops.square(z) + log_scale + 0.5 * log_2pi
     nll = nll + ops.zeros_like(x)

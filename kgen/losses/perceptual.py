@@ -3,12 +3,15 @@
 `gram_matrix` and `style_loss` compare textures (Gatys et al.), `feature_loss` and
 `perceptual_loss` compare content in a feature space (Johnson et al.), and
 `total_variation_loss` smooths images synthesised by gradient descent. Feature maps are
-``(batch, H, W, C)`` tensors, such as the outputs of `kgen.networks.vgg19_features`.
+``(batch, H, W, C)`` tensors, such as the outputs of `kgen.networks.vgg19_features`;
+every statistic and loss is computed in float32, whatever the precision of the features
+(`kgen.precision`).
 """
 
 from keras import ops
 
 from kgen import checks
+from kgen.precision import float32
 
 
 def _as_list(features):
@@ -54,7 +57,7 @@ def gram_matrix(features):
         Gatys, Ecker & Bethge, "Texture Synthesis Using Convolutional Neural Networks",
         NeurIPS 2015.
     """
-    features = ops.convert_to_tensor(features)
+    features = float32(ops.convert_to_tensor(features))
     if len(features.shape) != 4:
         raise ValueError(
             f"gram_matrix takes feature maps (batch, height, width, channels); got shape "
@@ -104,7 +107,7 @@ def style_loss(features, target_grams, weights=None, normalize=False):
     total = 0.0
     for w, f, target in zip(_layer_weights(weights, len(features), "style_loss"),
                             features, target_grams):
-        target = ops.convert_to_tensor(target)
+        target = float32(ops.convert_to_tensor(target))
         term = ops.mean(ops.square(gram_matrix(f) - target))
         if normalize:
             term = term / (ops.mean(ops.square(target)) + 1e-12)
@@ -152,8 +155,8 @@ def feature_loss(features, target_features, weights=None, normalize=False):
     total = 0.0
     for w, f, target in zip(_layer_weights(weights, len(features), "feature_loss"),
                             features, target_features):
-        target = ops.convert_to_tensor(target)
-        term = ops.mean(ops.square(ops.convert_to_tensor(f) - target))
+        target = float32(ops.convert_to_tensor(target))
+        term = ops.mean(ops.square(float32(ops.convert_to_tensor(f)) - target))
         if normalize:
             term = term / (ops.mean(ops.square(target)) + 1e-12)
         total = total + w * term
@@ -227,7 +230,7 @@ def total_variation_loss(images, power=2.0):
         Super-Resolution", ECCV 2016.
     """
     power = checks.number(power, "power", minimum=0.0, exclusive_minimum=True)
-    images = ops.convert_to_tensor(images)
+    images = float32(ops.convert_to_tensor(images))
     if len(images.shape) != 4:
         raise ValueError(
             f"total_variation_loss takes images (batch, height, width, channels); got shape "

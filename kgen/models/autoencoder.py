@@ -9,6 +9,7 @@ from kgen.models import registry
 from kgen.models.base import GenerativeModel, Update
 from kgen.models.network_checks import check_data_space, check_logits, output_rank
 from kgen.models.serving import ServingFunctions, ServingInput
+from kgen.precision import float32
 
 
 def as_model_input(x):
@@ -246,8 +247,8 @@ class Autoencoder(GenerativeModel):
         return ops.mean(ops.reshape(ops.square(decoded - x), (ops.shape(x)[0], -1)), axis=-1)
 
     def reconstruction_loss(self, x, y=None, training=True):
-        decoded = self.decoder(self.encoder(self.corrupt(x, training), training=training),
-                               training=training)
+        decoded = float32(self.decoder(
+            self.encoder(self.corrupt(x, training), training=training), training=training))
         loss = ops.mean(self.reconstruction_error(x, decoded))
         return loss, {"loss": loss}
 

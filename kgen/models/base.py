@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from kgen import backend, checks
+from kgen import precision as mixed_precision
 from kgen.data import epochs as data_epochs
 from kgen.data import guard
 from kgen.models import loading
@@ -54,6 +55,21 @@ def _mean_logs(repeats):
         key: sum(keras.ops.cast(logs[key], "float32") for logs in repeats) / len(repeats)
         for key in repeats[0]
     }
+
+
+def _scaled_loss(loss, optimizer):
+    """``loss`` (an `Update`'s) times the optimizer's loss scale when the optimizer is a
+    `keras.optimizers.LossScaleOptimizer` (``mixed_float16``), else ``loss`` itself: the
+    step differentiates the scaled loss, and the optimizer unscales the gradients. The
+    logs keep the unscaled values."""
+    if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return loss
+
+    def scaled(*args, **kwargs):
+        value, logs = loss(*args, **kwargs)
+        return optimizer.scale_loss(mixed_precision.float32(value)), logs
+
+    return scaled
 
 
 class GenerativeModel(keras.Model):
@@ -120,13 +136,21 @@ class GenerativeModel(keras.Model):
         """The optimizer used for ``name`` when ``compile()`` is given none."""
         return keras.optimizers.Adam(learning_rate=1e-3)
 
-    def compile(self, optimizer=None, *, accumulation_steps=None, **kwargs):
+    def compile(self, optimizer=None, precision=None, *, accumulation_steps=None, **kwargs):
         """Configures the model for training.
 
         Args:
             optimizer: for a model with one optimizer, its optimizer (instance or name);
                 for a model with several, an optimizer (instance or name) used as the
                 template of all those not given by name, or an `OptimizerGroup`.
+            precision: ``"float32"``, ``"mixed_bfloat16"`` or ``"mixed_float16"``
+                (`kgen.precision`), or None: the ``dtype=`` the model was created with
+                (or the Keras global dtype policy then) when it is a mixed one, else the
+                precision the networks were built in. Networks built in float32 are
+                switched to a mixed precision (their variables stay float32); networks
+                built in another mixed policy are refused. ``"mixed_float16"`` wraps
+                each optimizer in a `keras.optimizers.LossScaleOptimizer`: a loss scale
+                per update, lowered (and the update skipped) when its gradients overflow.
             accumulation_steps: gradient accumulation: the number of batches (training
                 steps) whose gradients are averaged into one update, an integer >= 1.
                 Each step adds its gradients to accumulators; every
@@ -153,6 +177,7 @@ class GenerativeModel(keras.Model):
         gan.compile(generator_optimizer=keras.optimizers.Adam(1e-4),
                     discriminator_optimizer="rmsprop")
         gan.compile(accumulation_steps=4)   # batches of 16 update like batches of 64
+        gan.compile(precision="mixed_bfloat16")   # bfloat16 networks, float32 weights
         ```
         """
         if accumulation_steps is not None:
@@ -176,13 +201,30 @@ class GenerativeModel(keras.Model):
                 f"Unknown optimizer argument(s) {unknown} for {type(self).__name__}; "
                 f"it takes {[n + '_optimizer' for n in self.optimizer_names]}."
             )
+        precision = mixed_precision.apply(self, self._requested_precision(precision))
         group = self._make_optimizer_group(optimizer, named, accumulation_steps)
+        if precision == "mixed_float16":
+            group = group.with_loss_scale()
+        kwargs["auto_scale_loss"] = False   # one loss scale per optimizer of the group
         self._requested_jit_compile = kwargs.get("jit_compile", "auto")
         super().compile(optimizer=group, **kwargs)
         self._ensure_built()
         group.set_variable_lists(self._variables_per_optimizer())
         if self.built:
             group.build()
+
+    def _requested_precision(self, precision):
+        """``compile()``'s ``precision``, else the model's own dtype policy if mixed."""
+        precision = mixed_precision.check(precision)
+        if precision is None and self.dtype_policy.name in mixed_precision.COMPUTE_DTYPES:
+            precision = self.dtype_policy.name
+        return precision
+
+    @property
+    def precision(self):
+        """The precision the model's networks compute in: ``"float32"``,
+        ``"mixed_bfloat16"`` or ``"mixed_float16"`` (`kgen.precision.of_model`)."""
+        return mixed_precision.of_model(self)
 
     def _make_optimizer_group(self, optimizer, named, accumulation_steps):
         if isinstance(optimizer, OptimizerGroup):
@@ -248,6 +290,7 @@ class GenerativeModel(keras.Model):
             # this backend: a checkpoint may be loaded under another backend.
             "jit_compile": getattr(self, "_requested_jit_compile", "auto"),
             "steps_per_execution": self.steps_per_execution,
+            "precision": self.precision,
         }
 
     def compile_from_config(self, config):
@@ -289,14 +332,15 @@ class GenerativeModel(keras.Model):
             self.optimizer.accumulated_steps)
         logs = {}
         for update in self.training_updates():
+            optimizer = self.optimizer[update.name]
+            loss = _scaled_loss(update.loss, optimizer)
             repeats = []
             for index in range(update.repeat):
                 (_, update_logs), grads = backend.value_and_grad(
-                    update.loss, update.variables
+                    loss, update.variables
                 )(x, y, training=True)
                 if steps == 1:
-                    backend.apply_gradients(self.optimizer[update.name], grads,
-                                            update.variables)
+                    backend.apply_gradients(optimizer, grads, update.variables)
                 else:
                     # Gradients this update computed since it last applied one: `repeat`
                     # per step held, then the `index` earlier repeats of this step.

@@ -11,6 +11,7 @@ from kgen.models.gan import ADVERSARIAL_OPTIONS, GAN, adversarial_options, objec
 from kgen.models.network_checks import input_count, input_shapes
 from kgen.models.serving import ServingFunctions, ServingInput
 from kgen.networks.conditional import sample_shape
+from kgen.precision import float32
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -150,8 +151,8 @@ class ConditionalGAN(GAN):
         return self.generator([latents, self._label_tensor(labels)], training=training)
 
     def discriminate(self, samples, labels=None, training=True):
-        return self.discriminator([self.augmented(samples, training),
-                                   self._label_tensor(labels)], training=training)
+        return float32(self.discriminator([self.augmented(samples, training),
+                                           self._label_tensor(labels)], training=training))
 
     def call(self, inputs, training=False):
         latents, labels = inputs

@@ -18,6 +18,7 @@ from kgen.models.translation import (
 )
 from kgen.networks.resnet_generator import resnet_normalization
 from kgen.networks.unet import check_image_shape
+from kgen.precision import float32
 
 DIRECTIONS = ("a_to_b", "b_to_a")
 
@@ -272,11 +273,11 @@ class CycleGAN(GenerativeModel):
             fake_a = self.pool_a(fake_a, seed=self.seed_generator)
             fake_b = self.pool_b(fake_b, seed=self.seed_generator)
         d_a = self.adversarial_loss.discriminator_loss(
-            self.discriminator_a(a, training=training),
-            self.discriminator_a(fake_a, training=training))
+            float32(self.discriminator_a(a, training=training)),
+            float32(self.discriminator_a(fake_a, training=training)))
         d_b = self.adversarial_loss.discriminator_loss(
-            self.discriminator_b(b, training=training),
-            self.discriminator_b(fake_b, training=training))
+            float32(self.discriminator_b(b, training=training)),
+            float32(self.discriminator_b(fake_b, training=training)))
         loss = d_a + d_b
         return loss, {"d_loss": loss, "d_a_loss": d_a, "d_b_loss": d_b}
 
@@ -286,9 +287,9 @@ class CycleGAN(GenerativeModel):
         fake_b = self.generator_ab(a, training=training)
         fake_a = self.generator_ba(b, training=training)
         adv_ab = self.adversarial_loss.generator_loss(
-            self.discriminator_b(fake_b, training=training))
+            float32(self.discriminator_b(fake_b, training=training)))
         adv_ba = self.adversarial_loss.generator_loss(
-            self.discriminator_a(fake_a, training=training))
+            float32(self.discriminator_a(fake_a, training=training)))
         cycle = self._cycle(a, b, fake_b, fake_a, training)
         loss = adv_ab + adv_ba + self.cycle_weight * cycle
         if self.identity_weight:

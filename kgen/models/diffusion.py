@@ -14,6 +14,7 @@ from kgen.models.serving import ServingFunctions, ServingInput
 from kgen.models import registry
 from kgen.models.base import GenerativeModel, Update
 from kgen.models.ema import ExponentialMovingAverage
+from kgen.precision import float32
 from kgen.samplers.noise_schedule import PREDICTIONS, NoiseSchedule
 from kgen.samplers.schedules import SCHEDULES
 
@@ -379,8 +380,16 @@ class Diffusion(GenerativeModel):
             guidance_scale: None, or ``w`` of ``out_uncond + w (out_cond - out_uncond)``.
             training: run the network in training mode.
             network: the network to run (default `sampling_network`).
+
+        Returns:
+            A float32 tensor like ``x_t``, whatever the network's dtype policy (the
+            losses, the schedule and the samplers compute in float32).
         """
-        network = self.sampling_network if network is None else network
+        selected = self.sampling_network if network is None else network
+
+        def network(inputs, training):
+            return float32(selected(inputs, training=training))
+
         x_t = ops.convert_to_tensor(x_t)
         t = self.network_timesteps(t)
         if self.num_classes is None:

@@ -19,6 +19,7 @@ from kgen.models.network_checks import check_data_space, check_logits, input_cou
     input_shapes
 from kgen.networks.diff_augment import DiffAugment
 from kgen.networks.spectral_norm import SpectralNormalization
+from kgen.precision import float32
 
 #: What each objective trains with when its options are left to their defaults: the
 #: gradient penalty and its weight, discriminator updates per generator update, the moving
@@ -398,7 +399,8 @@ class GAN(GenerativeModel):
         With ``augment``, the samples (real and generated alike) go through the same random
         differentiable transforms first, in training (Zhao et al. 2020).
         """
-        return self.discriminator(self.augmented(samples, training), training=training)
+        return float32(
+            self.discriminator(self.augmented(samples, training), training=training))
 
     @property
     def resolved_penalty_weight(self):

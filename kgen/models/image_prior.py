@@ -11,6 +11,7 @@ from kgen.models import registry
 from kgen.models.base import Update
 from kgen.models.single_image import SingleImageModel, image_to_data_space
 from kgen.networks.image_prior import skip_network
+from kgen.precision import float32
 
 TASKS = ("denoise", "inpaint", "super_resolution")
 # The paper fills the code with uniform noise in [0, 1/10].
@@ -214,7 +215,7 @@ class DeepImagePrior(SingleImageModel):
         if self.input_noise_std > 0:
             code = code + self.input_noise_std * keras.random.normal(
                 ops.shape(code), seed=self.seed_generator)
-        squared = ops.square(self.degrade(self.network(code, training=training))
+        squared = ops.square(self.degrade(float32(self.network(code, training=training)))
                              - self.observation)
         if self.observation_mask is None:
             loss = ops.mean(squared)

@@ -3,6 +3,7 @@
 import keras
 
 from kgen import checks
+from kgen import precision
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -81,6 +82,17 @@ class OptimizerGroup(keras.optimizers.Optimizer):
             raise KeyError(
                 f"No optimizer named {key!r} in this group; it has {sorted(self._members)}."
             ) from None
+
+    def with_loss_scale(self):
+        """This group with every member wrapped in a `keras.optimizers.LossScaleOptimizer`
+        (``mixed_float16``): each update gets its own loss scale. The group itself when
+        every member already has one."""
+        if all(isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+               for optimizer in self._members.values()):
+            return self
+        return OptimizerGroup({key: precision.loss_scaled(optimizer)
+                               for key, optimizer in self._members.items()}, name=self.name,
+                              accumulation_steps=self.accumulation_steps)
 
     def set_variable_lists(self, variable_lists):
         """Tells the group which variables each member trains (a dict name -> variables)."""

@@ -16,6 +16,7 @@ from kgen.models.translation import (
     mean_absolute_error,
 )
 from kgen.networks.unet import check_image_shape
+from kgen.precision import float32
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -176,8 +177,8 @@ class Pix2Pix(GenerativeModel):
         """The conditional discriminator's loss on real pairs ``(x, y)`` and fake ``(x, G(x))``."""
         x, y = self._pairs(x, y)
         fake = ops.stop_gradient(self.generator(x, training=training))
-        real_logits = self.discriminator([x, y], training=training)
-        fake_logits = self.discriminator([x, fake], training=training)
+        real_logits = float32(self.discriminator([x, y], training=training))
+        fake_logits = float32(self.discriminator([x, fake], training=training))
         loss = self.adversarial_loss.discriminator_loss(real_logits, fake_logits)
         threshold = self.adversarial_loss.threshold
         return loss, {
@@ -191,7 +192,7 @@ class Pix2Pix(GenerativeModel):
         x, y = self._pairs(x, y)
         fake = self.generator(x, training=training)
         adversarial = self.adversarial_loss.generator_loss(
-            self.discriminator([x, fake], training=training))
+            float32(self.discriminator([x, fake], training=training)))
         l1 = mean_absolute_error(y, fake)
         loss = adversarial + self.l1_weight * l1
         return loss, {"g_loss": loss, "g_adv": adversarial, "l1": l1}

@@ -12,6 +12,7 @@ from kgen.models.serving import ServingFunctions, ServingInput
 from kgen.models import registry
 from kgen.models.base import GenerativeModel, Update
 from kgen.networks.pixelcnn import GatedPixelCNN
+from kgen.precision import float32
 from kgen.samplers import autoregressive
 
 _INPUTS = ("images", "levels")
@@ -270,7 +271,7 @@ class PixelCNN(GenerativeModel):
             out = self.network([values, labels], training=training)
         if len(out.shape) == 4:   # one channel, without its axis
             out = ops.expand_dims(out, -2)
-        return out
+        return float32(out)   # the likelihoods in float32 under a mixed dtype policy
 
     def _log_probs(self, levels, labels=None, training=False):
         """``log p(x_t | x_<t)`` of every position, ``(N, H, W, C)``."""

@@ -13,6 +13,7 @@ import keras
 from keras import ops
 
 from kgen import checks
+from kgen.precision import float32
 
 #: Integer image dtypes and the divisor ``d`` of their conversion ``x / d - 1`` to data
 #: space (the package rule, `kgen.checks.INTEGER_IMAGES`).
@@ -143,7 +144,8 @@ def data_space_batch(batch, shape, role, fix):
 
 
 def mean_absolute_error(target, output):
-    """``mean |target - output|`` over every axis, in the output's dtype: the L1 distance.
+    """``mean |target - output|`` over every axis, in float32 (or the output's wider dtype): the L1
+    distance.
 
     Example:
 
@@ -154,5 +156,5 @@ def mean_absolute_error(target, output):
     mean_absolute_error(np.zeros(4, "float32"), np.array([1, -1, 2, 0], "float32"))  # 1.0
     ```
     """
-    output = ops.convert_to_tensor(output)
+    output = float32(ops.convert_to_tensor(output))
     return ops.mean(ops.abs(ops.cast(target, output.dtype) - output))

@@ -13,6 +13,7 @@ from kgen.models import registry
 from kgen.models.base import GenerativeModel, Update
 from kgen.models.network_checks import check_data_space, check_logits, output_rank
 from kgen.models.serving import ServingFunctions, ServingInput
+from kgen.precision import float32
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -191,7 +192,8 @@ class VAE(GenerativeModel):
                     f"(mean and log-variance); it outputs {out.shape[-1]}."
                 )
             mean, log_var = ops.split(out, 2, axis=-1)
-        return mean, log_var
+        # The posterior in float32 (mixed precision): the noise, KL and likelihoods are.
+        return float32(mean), float32(log_var)
 
     def reparameterize(self, mean, log_var):
         """``z = mean + exp(log_var / 2) * eps``, eps ~ N(0, I) (Kingma & Welling 2014, §2.4)."""

@@ -10,6 +10,7 @@ from kgen.models.vqvae import VQVAE
 from kgen.networks.patchgan import NORMALIZATIONS, patchgan_discriminator
 from kgen.networks.unet import check_image_shape
 from kgen.networks.vgg import vgg19_features
+from kgen.precision import float32
 
 #: Pixel losses of the reconstruction term.
 PIXEL_LOSSES = ("l1", "l2")
@@ -344,10 +345,10 @@ class VQGAN(VQVAE):
                                           self.discriminator_start), "float32")
 
     def _quantize_decode(self, x, training):
-        z = self.encoder(x, training=training)
+        z = float32(self.encoder(x, training=training))
         codes = self.quantizer.nearest_codes(z)
         e = self.quantizer.lookup(codes)
-        decoded = self.decoder(z + ops.stop_gradient(e - z), training=training)
+        decoded = float32(self.decoder(z + ops.stop_gradient(e - z), training=training))
         return z, codes, e, decoded
 
     def perceptual_features(self, images):
@@ -382,7 +383,7 @@ class VQGAN(VQVAE):
     def generator_adversarial_loss(self, decoded, training=True):
         """``L_GAN``: the adversarial loss of the reconstructions (``-mean D(x_hat)``)."""
         return self.adversarial_loss.generator_loss(
-            self.discriminator(decoded, training=training))
+            float32(self.discriminator(decoded, training=training)))
 
     def adaptive_weight(self, x, training=True, target_features=None):
         """``lambda = ||grad_{G_L} L_rec|| / (||grad_{G_L} L_GAN|| + 1e-4)`` on batch ``x``.
@@ -450,8 +451,8 @@ class VQGAN(VQVAE):
         """The discriminator's loss on real ``x`` and the reconstructions, and its logs."""
         x = ops.convert_to_tensor(x)
         fake = ops.stop_gradient(self._quantize_decode(x, training)[-1])
-        real_logits = self.discriminator(x, training=training)
-        fake_logits = self.discriminator(fake, training=training)
+        real_logits = float32(self.discriminator(x, training=training))
+        fake_logits = float32(self.discriminator(fake, training=training))
         value = self.adversarial_loss.discriminator_loss(real_logits, fake_logits)
         threshold = self.adversarial_loss.threshold
         return self.discriminator_started() * value, {

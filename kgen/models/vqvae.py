@@ -11,6 +11,7 @@ from kgen.models import registry
 from kgen.models.base import GenerativeModel, Update
 from kgen.networks.unet import check_image_shape
 from kgen.networks.vector_quantizer import VectorQuantizer
+from kgen.precision import float32
 
 
 def default_downsamples(height, width):
@@ -199,11 +200,11 @@ class VQVAE(GenerativeModel):
     def vq_loss(self, x, y=None, training=True):
         """The loss of a batch and its logs (see the class docstring)."""
         x = ops.convert_to_tensor(x)
-        z = self.encoder(x, training=training)
+        z = float32(self.encoder(x, training=training))
         codes = self.quantizer.nearest_codes(z)
         e = self.quantizer.lookup(codes)
         quantized = z + ops.stop_gradient(e - z)          # straight-through
-        decoded = self.decoder(quantized, training=training)
+        decoded = float32(self.decoder(quantized, training=training))
         reconstruction = ops.mean(ops.square(decoded - x))
         commitment = ops.mean(ops.square(z - ops.stop_gradient(e)))
         loss = reconstruction + self.beta * commitment

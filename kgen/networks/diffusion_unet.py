@@ -16,7 +16,8 @@ class SinusoidalEmbedding(layers.Layer):
 
     ``t`` of shape ``(batch,)`` (or ``(batch, 1)``) becomes ``(batch, dim)``: the sines
     then the cosines of ``t * f_k``, with frequencies ``f_k = max_period ** (-k / (dim/2))``
-    spaced geometrically from 1 down to ``1 / max_period``.
+    spaced geometrically from 1 down to ``1 / max_period``. Computed in float32 under any
+    dtype policy (a mixed-precision network keeps its timesteps exact).
 
     Args:
         dim: embedding size, an even number.
@@ -43,6 +44,12 @@ class SinusoidalEmbedding(layers.Layer):
             raise ValueError(f"SinusoidalEmbedding needs an even dim of at least 2; got {dim!r}.")
         self.dim = dim
         self.max_period = checks.number(max_period, "max_period", 0, exclusive_minimum=True)
+
+    @property
+    def input_dtype(self):
+        # The timesteps stay float32 under a mixed dtype policy: bfloat16 holds integers
+        # exactly only up to 256 (timestep 999 would read 1000), float16 up to 2048.
+        return "float32"
 
     def call(self, t):
         t = ops.reshape(ops.cast(t, "float32"), (-1, 1))

@@ -171,21 +171,24 @@ class TransformerBlock(keras.layers.Layer):
         if not self.cross_attention and (context is not None or context_mask is not None):
             raise ValueError("This TransformerBlock has no cross-attention "
                              "(cross_attention=False): it takes no context.")
-        fast = cache is not None   # a decoding step: the built layers' call() directly
+        # A decoding step calls the built layers' call() directly, without Keras's dtype
+        # casts: under a mixed policy its tensors mix float32 and the compute dtype, so the
+        # residual sums promote (ops.add).
+        fast = cache is not None
         h = _apply(self.attention_norm, fast, x)
         if cache is None:
             h = self.attention(h, mask=mask, training=training)
         else:
             h, cache = self.attention.call(h, mask=mask, cache=cache, position=position,
                                            training=training)
-        x = x + self._drop(h, training)
+        x = ops.add(x, self._drop(h, training))
         if self.cross_attention:
             h = _apply(self.cross, fast, _apply(self.cross_norm, fast, x), context=context,
                        mask=_padding_mask(context_mask), training=training)
-            x = x + self._drop(h, training)
+            x = ops.add(x, self._drop(h, training))
         h = _apply(self.mlp_norm, fast, x)
         h = _apply(self.mlp_out, fast, _apply(self.mlp_in, fast, h))
-        x = x + self._drop(h, training)
+        x = ops.add(x, self._drop(h, training))
         return x if cache is None else (x, cache)
 
     def compute_mask(self, inputs, previous_mask=None):

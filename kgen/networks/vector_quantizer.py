@@ -19,6 +19,7 @@ import numpy as np
 from keras import ops
 
 from kgen import checks, replica
+from kgen.precision import float32
 
 CODEBOOK_UPDATES = ("ema", "loss")
 
@@ -118,7 +119,7 @@ class VectorQuantizer(keras.layers.Layer):
 
     # ------------------------------------------------------------ quantising
     def _flatten(self, z):
-        z = ops.convert_to_tensor(z)
+        z = float32(ops.convert_to_tensor(z))
         if z.shape[-1] is not None and int(z.shape[-1]) != self.embedding_dim:
             raise ValueError(
                 f"VectorQuantizer expects vectors of size embedding_dim={self.embedding_dim} "
@@ -128,7 +129,7 @@ class VectorQuantizer(keras.layers.Layer):
     def distances(self, z):
         """Squared distances ``||z - e_j||^2`` of every input vector to every code, (M, K)."""
         flat = self._flatten(z)
-        codebook = ops.convert_to_tensor(self.embeddings)
+        codebook = float32(ops.convert_to_tensor(self.embeddings))
         return (ops.sum(ops.square(flat), axis=1, keepdims=True)
                 - 2.0 * ops.matmul(flat, ops.transpose(codebook))
                 + ops.sum(ops.square(codebook), axis=1)[None, :])
@@ -141,10 +142,10 @@ class VectorQuantizer(keras.layers.Layer):
     def lookup(self, indices):
         """The codebook vectors of integer ``indices``: shape ``indices.shape + (D,)``."""
         indices = ops.cast(indices, "int32")
-        return ops.take(ops.convert_to_tensor(self.embeddings), indices, axis=0)
+        return float32(ops.take(ops.convert_to_tensor(self.embeddings), indices, axis=0))
 
     def call(self, z):
-        z = ops.convert_to_tensor(z)
+        z = float32(ops.convert_to_tensor(z))
         quantized = self.lookup(self.nearest_codes(z))
         return z + ops.stop_gradient(quantized - z)
 
@@ -188,7 +189,7 @@ class VectorQuantizer(keras.layers.Layer):
         indices = ops.reshape(self.nearest_codes(flat), (-1,))
         counts = self.histogram(indices)
         used = counts > 0
-        codebook = ops.convert_to_tensor(self.embeddings)
+        codebook = float32(ops.convert_to_tensor(self.embeddings))
         if self.codebook_update == "ema":
             one_hot = ops.one_hot(indices, self.num_embeddings, dtype="float32")
             sums = ops.matmul(ops.transpose(one_hot), flat)

@@ -11,6 +11,7 @@ import numpy as np
 from keras import ops
 
 from kgen import checks
+from kgen.precision import float32
 from kgen.samplers import schedules
 
 #: What a diffusion network may predict: the noise, the clean data or the velocity.
@@ -59,8 +60,9 @@ def posterior(alpha_bar, alpha_bar_prev):
 
 
 def _tensors(*values):
-    """The values as tensors (numpy arrays included), for arithmetic on every backend."""
-    return tuple(ops.convert_to_tensor(value) for value in values)
+    """The values as float32 tensors (numpy arrays included), for arithmetic on every
+    backend: the outputs of a mixed-precision network meet the schedule in float32."""
+    return tuple(float32(ops.convert_to_tensor(value)) for value in values)
 
 
 class NoiseSchedule:
@@ -73,7 +75,8 @@ class NoiseSchedule:
     written with `keras.ops` and take timesteps ``t`` either per example (an integer
     array ``(n,)``, one value gathered for each example) or as one scalar (every example
     at the same step, as in a sampler's loop). Timesteps count from 0: ``t`` runs over
-    ``0 .. T-1``.
+    ``0 .. T-1``. The methods compute in float32 whatever the precision of their inputs
+    (the outputs of a network under a mixed dtype policy, `kgen.precision`).
 
     A sampler that visits a subsequence of the timesteps (DDIM) walks
     `respaced` (the same ``alpha_bar`` at the visited timesteps): on it, ``t - 1`` is the

@@ -14,6 +14,7 @@ import numpy as np
 from keras import ops
 
 from kgen import checks
+from kgen.precision import policy_scope
 
 #: Values of ``output`` accepted by the built-in extractors.
 OUTPUTS = ("features", "logits")
@@ -237,13 +238,15 @@ def cached_model(key, path, build):
         build: a function of no argument that builds the model.
 
     Returns:
-        The cached model.
+        The cached model, built in float32 whatever the Keras global dtype policy (a
+        metric does not depend on the precision a model trains in).
     """
     info = os.stat(path)
     stamp = (info.st_mtime_ns, info.st_size)
     entry = _MODELS.get(key)
     if entry is None or entry[0] != stamp:
-        entry = _MODELS[key] = (stamp, build())
+        with policy_scope("float32"):
+            entry = _MODELS[key] = (stamp, build())
     return entry[1]
 
 

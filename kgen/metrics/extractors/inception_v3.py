@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from kgen import checks, pretrained
+from kgen.precision import policy_scope
 from kgen.metrics.extractors.base import FeatureExtractor, cached_model, check_output
 
 #: Input size of InceptionV3: images are resized to it.
@@ -162,7 +163,8 @@ def inception_v3(weights="imagenet", *, output="features", antialias=True, batch
     batch_size = checks.integer(batch_size, "batch_size", 1)
 
     def build():
-        return _build_inception(path, output, antialias)
+        with policy_scope("float32"):   # whatever the global policy: comparable scores
+            return _build_inception(path, output, antialias)
 
     if path is None:
         model = build()  # a new random initialisation every time
