@@ -12,12 +12,13 @@ It prints the mean absolute error of the translations of the 180 held-out A digi
 against their true translations, beside that of always answering the mean B image
 (what `kgen evaluate RUN --metric l1` reports too).
 
-Networks, losses and optimizers follow Zhu et al. (2017), at the scale of 8x8 images:
-a residual generator that works at full resolution with 2 blocks (the class's default
-for this size: deeper generators redraw the whole digit and lose its content),
-PatchGAN discriminators, instance normalisation, least-squares GAN loss, cycle weight
-10, no identity loss (the default: it would ask the A -> B generator to leave inverted
-digits as they are), a pool of 50 generated images, Adam(2e-4, beta_1=0.5).
+Networks, losses and optimizers follow Zhu et al. (2017), at the scale of 8x8 images
+(the class's defaults for this size): residual generators that work at full resolution
+with 2 blocks and no normalisation (deeper generators redraw the whole digit and lose
+its content), PatchGAN discriminators, least-squares GAN loss, no identity loss (it
+would ask the A -> B generator to leave inverted digits as they are), a pool of 50
+generated images, Adam(2e-4, beta_1=0.5). The cycle weight is 5, not the paper's 10:
+at 10, two seeds of four lost the digits' content (docs/models/cyclegan.md).
 ``--data digits-rotated`` trains on upright and rotated digits instead: a geometric
 change, which the paper reports CycleGAN failing at, and which it fails at here too.
 """
@@ -50,7 +51,7 @@ truth = kgen.data.to_data_space(kgen.data.true_translation(args.data, test_a))
 test_a, test_b = kgen.data.to_data_space(test_a), kgen.data.to_data_space(test_b)
 
 model = kgen.models.CycleGAN.from_shape(domain_a.shape[1:], domain_b.shape[1:],
-                                        seed=args.seed)
+                                        cycle_weight=5.0, seed=args.seed)
 model.compile()  # Adam(2e-4, beta_1=0.5) for the discriminators and the generators
 
 
