@@ -647,13 +647,7 @@ def precision_report(results, failures):
             f"alternate epoch by epoch), the first {r0['warmup']} steps of each left out; "
             f"DCGAN {SHAPE[0]}x{SHAPE[1]}x{SHAPE[2]} base_filters {BASE_FILTERS}; diffusion "
             f"U-Net {DIFFUSION}.")
-        m = r0["machine"]
-        lines.append(f"Machine: {m['platform']}, {m['processor'] or platform.machine()}, "
-                     f"{m['cpu_count']} CPUs.")
-        versions = {}
-        for r in results:
-            versions.update(r["versions"])
-        lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".")
+        lines += _machine_lines(results)
         for r in results:
             lines.append(f"- {r['backend']}: load average {r['loadavg_before'][0]:.2f} -> "
                          f"{r['loadavg_after'][0]:.2f}; p10/p90 (ms): " + "; ".join(
@@ -673,6 +667,17 @@ def precision_report(results, failures):
 # =====================================================================================
 # Report
 # =====================================================================================
+def _machine_lines(results):
+    """The machine and library versions of ``results``, one line each."""
+    m = results[0]["machine"]
+    versions = {}
+    for r in results:
+        versions.update(r["versions"])
+    return [f"Machine: {m['platform']}, {m['processor'] or platform.machine()}, "
+            f"{m['cpu_count']} CPUs.",
+            "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + "."]
+
+
 def _fmt(value, digits=2):
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
@@ -711,12 +716,7 @@ def report(results, failures):
             f"DCGAN {SHAPE[0]}x{SHAPE[1]}x{SHAPE[2]}, base_filters {BASE_FILTERS}, latent {LATENT}."
         )
         m = r0["machine"]
-        lines.append(f"Machine: {m['platform']}, {m['processor'] or platform.machine()}, "
-                     f"{m['cpu_count']} CPUs.")
-        versions = {}
-        for r in results:
-            versions.update(r["versions"])
-        lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".")
+        lines += _machine_lines(results)
         lines.append(f"OMP_WAIT_POLICY={r0.get('omp_wait_policy')} (see benchmarks/README.md).")
         busiest = max(max(r["loadavg_before"][0], r["loadavg_after"][0]) for r in results)
         if busiest > 0.75 * (m["cpu_count"] or 1):
