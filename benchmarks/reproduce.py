@@ -652,7 +652,10 @@ def escape(text):
 
 
 def table(records, rows, mode, backend_choice=None, seeds=None):
-    """The markdown table of ``records`` for ``rows`` run in ``mode``, and a note below it."""
+    """The markdown table of ``records`` for ``rows`` run in ``mode``, and a note below it.
+
+    A row with no finished run says "not run" (or "failed") and has empty cells.
+    """
     lines = ["| recipe | command | data and split | seeds | time per run | quality "
              "(mean ± std over seeds) | published |",
              "|---|---|---|---|---|---|---|"]
@@ -705,12 +708,14 @@ def write_markdown(path, text):
         return
     with open(path) as f:
         page = f.read()
-    start = page.find(MARKER)
-    if start < 0:
+    # The markers are lines of their own (the page may quote them in its prose).
+    found = re.search(f"^{re.escape(MARKER)}$", page, re.MULTILINE)
+    if not found:
         raise SystemExit(f"reproduce: {path} has no {MARKER} line to replace; add one where "
                          "the table goes.")
-    end = page.find(END_MARKER, start)
-    end = start + len(MARKER) if end < 0 else end + len(END_MARKER)
+    start = found.start()
+    closing = re.compile(f"^{re.escape(END_MARKER)}$", re.MULTILINE).search(page, start)
+    end = start + len(MARKER) if closing is None else closing.end()
     with open(path, "w") as f:
         f.write(page[:start] + block + page[end:])
 
@@ -799,7 +804,9 @@ def main(argv=None):
     print()
     print(text)
     if args.out_md:
-        write_markdown(args.out_md, text)
+        # The page holds every row, measured or not, whichever rows this call ran.
+        write_markdown(args.out_md, table(read_results(args.results), ROWS, mode,
+                                          args.backend, args.seeds))
         print(f"reproduce: wrote the table into {args.out_md}")
     return 1 if failures else 0
 

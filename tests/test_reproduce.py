@@ -66,10 +66,12 @@ def test_table_from_results():
 
 def test_the_table_goes_between_the_markers(tmp_path):
     page = tmp_path / "page.md"
-    page.write_text("# Title\n\nBefore.\n\n<!-- table -->\n\nAfter.\n")
+    # The prose may quote the markers: only lines of their own count.
+    prose = "Before: between `<!-- table -->` and `<!-- /table -->`."
+    page.write_text(f"# Title\n\n{prose}\n\n<!-- table -->\n\nAfter.\n")
     reproduce.write_markdown(str(page), "| a |\n")
     reproduce.write_markdown(str(page), "| b |\n")
     text = page.read_text()
-    assert text.count("<!-- table -->") == 1 and text.count("<!-- /table -->") == 1
+    assert text.count("\n<!-- table -->\n") == 1 and text.count("\n<!-- /table -->\n") == 1
     assert "| b |" in text and "| a |" not in text
-    assert text.startswith("# Title\n\nBefore.") and text.endswith("\n\nAfter.\n")
+    assert text.startswith(f"# Title\n\n{prose}") and text.endswith("\n\nAfter.\n")
