@@ -576,7 +576,10 @@ def _summary(run, state, seconds, family, resolved, skipped=None):
     print(f"  config:     {run.config}")
     print(f"Sample again with: kgen generate {run.path} -n 64 --seed 1 --out grid.png")
     if family.metrics:
-        metric = "modes" if resolved["data"]["source"] in ("ring", "grid") else family.metrics[0]
+        source = resolved["data"]["source"]
+        metric = "modes" if source in ("ring", "grid") else \
+            "l1" if source in kgen.data.translation.UNPAIRED and "l1" in family.metrics \
+            else family.metrics[0]
         print(f"Evaluate with:     kgen evaluate {run.path} --metric {metric}")
     print(f"Export with:       kgen export {run.path} export/{family.name}/1")
 

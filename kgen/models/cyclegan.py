@@ -426,6 +426,6 @@ registry.register(registry.Family(
     default_epochs=30,
     monitor="cycle",
     tiny={"base_filters": 4, "num_blocks": 0, "num_layers": 1, "pool_size": 8},
-    metrics=("l1", "fid", "kid", "pr"),
+    metrics=("fid", "kid", "pr", "l1"),
     seeded=False,
 ))
