@@ -183,6 +183,10 @@ ROWS = (
         "batches of the epochs it resumes and ends with the weights of an uninterrupted "
         "run."),
     # --------------------------------------------------------------- images
+    Row("true-translation-unknown", "images",
+        "`kgen.data.true_translation(name, a)` of a set with no known translation, or of "
+        "images that are not uint8 `(N, H, W, C)`",
+        "The bundled unpaired sets are named; the dtype and shape given are named."),
     Row("images-one-image", "images",
         "one image `(H, W, C)` to `kgen.data.images` (where a batch is expected)",
         "`ValueError`: it looks like one image; `x[None]` for one image."),
@@ -246,6 +250,10 @@ ROWS = (
         "The file (or folder) in the way is named, before any work is done."),
     Row("cli-out-jpeg", "cli", "`kgen generate --out grid.jpg`",
         "A JPEG file: the grid is written in the format of its extension."),
+    Row("cli-evaluate-l1-without-truth", "cli",
+        "`kgen evaluate RUN --metric l1` of a CycleGAN on a folder of unpaired images",
+        "Refused: the translation error needs a target per input, paired data or a bundled "
+        "unpaired set whose true translation is known (they are named)."),
     Row("cli-precision", "cli",
         "`--precision` (or `train.precision` of a configuration) other than `float32`, "
         "`mixed_bfloat16` or `mixed_float16`",

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 import kgen
+from checks_catalogue import covers
 from harness import RecordLogs
 from kgen import cli
 from kgen.callbacks import Evaluate
@@ -137,6 +138,7 @@ def test_cli_evaluate_bad_arguments(tmp_path, capsys):
         cli.main(["evaluate", path, "--metric", "nll", "--data", "nope"])
 
 
+@covers("cli-evaluate-l1-without-truth")
 def test_cli_evaluate_l1_of_cyclegan_against_the_true_translation(tmp_path, capsys):
     model = kgen.models.CycleGAN.from_shape((8, 8, 1), base_filters=4, num_blocks=0,
                                             num_layers=1)

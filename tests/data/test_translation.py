@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from checks_catalogue import covers
 from kgen import data
 
 # ---------------------------------------------------------------------------
@@ -130,6 +131,7 @@ def test_photos_negative_domains_come_from_disjoint_columns():
         photo_patches("valid")
 
 
+@covers("true-translation-unknown")
 @pytest.mark.parametrize("name", ["digits-inverted", "digits-rotated", "photos-negative"])
 def test_true_translation_is_the_map_that_made_domain_b(name):
     from kgen.data.photo_patches import photo_patches
