@@ -188,8 +188,7 @@ class CycleGAN(GenerativeModel):
                 f"{shape_a} and B is {shape_b}. Resize one domain or pass your own networks.")
         width = checks.optional_integer(base_filters, "base_filters", 1) \
             or networks.default_base_filters(shape_a)
-        if normalization == "auto":
-            normalization = resnet_normalization(*shape_a[:2])
+        normalization = resnet_normalization(*shape_a[:2], normalization)
 
         def generator(source, target, name):
             return networks.resnet_generator(source, target[-1], width, num_blocks,

@@ -20,7 +20,7 @@ import keras
 from keras import ops
 
 from kgen import checks
-from kgen.networks.patchgan import check_normalization, normalization_layer
+from kgen.networks.patchgan import NORMALIZATIONS, check_normalization, normalization_layer
 from kgen.networks.unet import check_image_shape
 
 
@@ -105,10 +105,13 @@ def resnet_downsamplings(height, width, at_most=2):
     return count
 
 
-def resnet_normalization(height, width):
-    """The default normalisation for images of ``height x width``: ``"instance"`` (the
+def resnet_normalization(height, width, kind="auto"):
+    """The normalisation ``kind`` for images of ``height x width``, ``"auto"`` resolved.
+
+    ``"auto"`` is the default: ``"instance"`` (the
     paper's) from 32 pixels a side, where the generator's feature maps hold at least
-    32x32 positions to compute each image's statistics from, and None below.
+    32x32 positions to compute each image's statistics from, and None below. Any other
+    kind (``"batch"``, ``"instance"``, ``"none"`` or None) is returned as given.
 
     On the 8x8 digits, instance normalisation let the discriminators win within the
     first epochs for two seeds of three, and CycleGAN's translations failed; without
@@ -119,8 +122,16 @@ def resnet_normalization(height, width):
     ```python
     from kgen.networks.resnet_generator import resnet_normalization
     resnet_normalization(8, 8), resnet_normalization(64, 64)  # (None, 'instance')
+    resnet_normalization(8, 8, "batch")                         # 'batch'
     ```
+
+    Raises:
+        ValueError: ``kind`` is none of ``"auto"``, ``"batch"``, ``"instance"``,
+            ``"none"`` or None (the message lists them).
     """
+    checks.one_of(kind, "normalization", ("auto",) + NORMALIZATIONS)
+    if kind != "auto":
+        return kind
     return "instance" if min(height, width) >= SMALLEST_BLOCK_SIDE else None
 
 
@@ -199,9 +210,7 @@ def resnet_generator(shape, output_channels=None, base_filters=64, num_blocks=No
         raise ValueError(
             f"resnet_generator needs images of at least 4x4 pixels (its 7x7 convolutions "
             f"are reflection-padded by 3); got {height}x{width}.")
-    if normalization == "auto":
-        normalization = resnet_normalization(height, width)
-    normalization = check_normalization(normalization)
+    normalization = check_normalization(resnet_normalization(height, width, normalization))
     output_channels = checks.optional_integer(output_channels, "output_channels", 1)
     output_channels = channels if output_channels is None else output_channels
     base_filters = checks.integer(base_filters, "base_filters", 1)

@@ -61,8 +61,11 @@ def test_reflection_padding_and_the_resnet_generator():
     assert wide.output_shape == (None, 4, 136, 3)
     with pytest.raises(ValueError, match="at least 4x4"):
         resnet_generator((3, 8, 1))
-    with pytest.raises(ValueError, match="Unknown normalization"):
-        resnet_generator((8, 8, 1), normalization="group")
+    for build in (lambda kind: resnet_generator((8, 8, 1), normalization=kind),
+                  lambda kind: CycleGAN.from_shape((8, 8, 1), normalization=kind)):
+        with pytest.raises(ValueError, match="Unknown normalization 'group'; choose one of "
+                                             "'auto', 'batch', 'instance', 'none', None"):
+            build("group")
 
 
 # ------------------------------------------------------------------- pool
