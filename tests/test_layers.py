@@ -22,6 +22,7 @@ FORBIDDEN = {
     "data/": ("kgen.models", "kgen.backend", "kgen.cli"),
     "checks.py": ("kgen.",),
     "replica.py": ("kgen.",),
+    "fast_ops.py": ("kgen.",),
     "pretrained.py": ("kgen.models", "kgen.backend", "kgen.metrics"),
 }
 #: The exceptions, each with its reason: (file, imported module).

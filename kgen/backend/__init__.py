@@ -29,6 +29,11 @@ interface, used by `kgen.models.GenerativeModel`:
   this package installs these three in `kgen.replica`, through which the networks
   (`kgen.networks.Dropout`, `kgen.networks.VectorQuantizer`) and models reach them
   without importing a backend.
+- ``conv_transpose(x, kernel, strides, padding)`` (optional): a transposed convolution
+  for `kgen.networks.Conv2DTranspose`, where the backend's own is slow to differentiate
+  (JAX on CPU: ``jax_conv_transpose.py``); a module without it gets
+  ``keras.ops.conv_transpose``. Importing this package installs it in `kgen.fast_ops`,
+  through which the networks reach it.
 - ``distribution_scope(devices, model_parallel)``: the backend's engine for training on
   several devices (`kgen.distribute`): ``keras.distribution`` on JAX, ``tf.distribute``
   on TensorFlow, a clear error on PyTorch.
@@ -38,7 +43,7 @@ import importlib
 
 import keras
 
-from kgen import replica
+from kgen import fast_ops, replica
 
 _SUPPORTED = ("tensorflow", "jax", "torch")
 
@@ -159,6 +164,38 @@ def input_gradient(fn, x):
     if not keras.backend.is_float_dtype(keras.backend.standardize_dtype(x.dtype)):
         raise TypeError(f"input_gradient needs a float input; got dtype {x.dtype}.")
     return _module().input_gradient(fn, x)
+
+
+def conv_transpose(x, kernel, strides, padding):
+    """The transposed convolution of channels-last ``x`` with ``kernel``
+    ``(kh, kw, filters, channels)``: ``keras.ops.conv_transpose`` (no dilation, no output
+    padding), with the backend's faster gradient where it has one (JAX).
+
+    Args:
+        x: a tensor ``(N, H, W, channels)``.
+        kernel: a tensor ``(kh, kw, filters, channels)``.
+        strides: two ints.
+        padding: ``"same"`` or ``"valid"``.
+
+    Returns:
+        A tensor ``(N, H', W', filters)``, as ``keras.ops.conv_transpose`` returns.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kgen import backend
+
+    x = np.ones((1, 2, 2, 1), "float32")
+    kernel = np.ones((2, 2, 1, 1), "float32")
+    backend.conv_transpose(x, kernel, (2, 2), "same").shape   # (1, 4, 4, 1)
+    ```
+    """
+    function = getattr(_module(), "conv_transpose", None)
+    x, kernel = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(kernel)
+    if function is None:
+        return keras.ops.conv_transpose(x, kernel, strides=tuple(strides), padding=padding)
+    return function(x, kernel, tuple(strides), padding)
 
 
 def compile_function(fn, variables):
@@ -299,3 +336,4 @@ def distribution_scope(devices, model_parallel=None):
 # The replica-aware primitives of `kgen.replica` dispatch to the functions above, which
 # pick the active backend's implementation at each call.
 replica.install(batch_noise=batch_noise, gather_batch=gather_batch, local_rows=local_rows)
+fast_ops.install(conv_transpose=conv_transpose)

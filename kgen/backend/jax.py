@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import keras
 
+from kgen.backend.jax_conv_transpose import conv_transpose  # noqa: F401
+
 # The variables mapped by the innermost kgen scope: the step's, or those of a
 # value_and_grad inside it (a stack, since value_and_grad and input_gradient nest).
 _STEP_VARIABLES = []

@@ -9,6 +9,7 @@ from kgen.models.serving import ServingFunctions, ServingInput
 from kgen.models.autoencoder import as_model_input, check_sample_shape
 from kgen.models import registry
 from kgen.models.base import GenerativeModel, Update
+from kgen.networks.conv_transpose import Conv2DTranspose
 from kgen.networks.unet import check_image_shape
 from kgen.networks.vector_quantizer import VectorQuantizer
 from kgen.precision import float32
@@ -49,7 +50,7 @@ def _vq_networks(shape, embedding_dim, base_filters, downsamples):
     x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu",
                             name="vq_decoder_conv")(inputs)
     for i in range(downsamples):
-        x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same",
+        x = Conv2DTranspose(filters, 4, strides=2, padding="same",
                                          activation="relu", name=f"vq_decoder_up_{i}")(x)
     outputs = keras.layers.Conv2D(channels, 3, padding="same", name="vq_decoder_out")(x)
     decoder = keras.Model(inputs, outputs, name="decoder")

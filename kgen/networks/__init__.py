@@ -11,6 +11,7 @@ from kgen.networks.conditional import (  # noqa: F401
     conditional_discriminator,
     conditional_generator,
 )
+from kgen.networks.conv_transpose import Conv2DTranspose  # noqa: F401
 from kgen.networks.dcgan import (  # noqa: F401
     dcgan_discriminator,
     dcgan_generator,

@@ -18,6 +18,7 @@ References:
 
 import keras
 
+from kgen.networks.conv_transpose import Conv2DTranspose
 from kgen.networks.spectral_norm import _sn
 
 
@@ -110,7 +111,7 @@ def generator_body(x, shape, base_filters=64, batch_norm=True, output_activation
     x = keras.layers.ReLU(name=f"{name}_relu_0")(x)
     for i in range(1, count + 1):
         filters //= 2
-        x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same",
+        x = Conv2DTranspose(filters, 4, strides=2, padding="same",
                                          use_bias=not batch_norm, name=f"{name}_up_{i}")(x)
         if batch_norm:
             x = keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn_{i}")(x)

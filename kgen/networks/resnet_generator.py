@@ -20,6 +20,7 @@ import keras
 from keras import ops
 
 from kgen import checks
+from kgen.networks.conv_transpose import Conv2DTranspose
 from kgen.networks.patchgan import NORMALIZATIONS, check_normalization, normalization_layer
 from kgen.networks.unet import check_image_shape
 
@@ -246,7 +247,7 @@ def resnet_generator(shape, output_channels=None, base_filters=64, num_blocks=No
         y = norm_act(y, f"res_{i}_b", activation=False)
         x = keras.layers.Add(name=f"{name}_res_{i}_add")([x, y])
     for i in reversed(range(downsamplings)):
-        x = keras.layers.Conv2DTranspose(base_filters * 2**i, 3, strides=2, padding="same",
+        x = Conv2DTranspose(base_filters * 2**i, 3, strides=2, padding="same",
                                          use_bias=use_bias, name=f"{name}_up_{i}")(x)
         x = norm_act(x, f"up_{i}")
     x = ReflectionPadding2D(3, name=f"{name}_out_pad")(x)

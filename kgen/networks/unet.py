@@ -20,6 +20,7 @@ References:
 import keras
 
 from kgen import checks
+from kgen.networks.conv_transpose import Conv2DTranspose
 from kgen.networks.dropout import Dropout
 
 _MOMENTUM = 0.9
@@ -144,13 +145,13 @@ def unet_generator(shape, output_channels=None, base_filters=64, depth=None, dro
         x = keras.layers.LeakyReLU(0.2, name=f"{name}_down_act_{i}")(x)
         skips.append(x)
     for i in range(depth - 1, 0, -1):
-        x = keras.layers.Conv2DTranspose(filters(i - 1), 4, strides=2, padding="same",
+        x = Conv2DTranspose(filters(i - 1), 4, strides=2, padding="same",
                                          use_bias=False, name=f"{name}_up_{i}")(x)
         x = keras.layers.BatchNormalization(momentum=_MOMENTUM, name=f"{name}_up_bn_{i}")(x)
         if depth - 1 - i < dropout_blocks:
             x = Dropout(dropout, name=f"{name}_up_dropout_{i}")(x)
         x = keras.layers.ReLU(name=f"{name}_up_act_{i}")(x)
         x = keras.layers.Concatenate(name=f"{name}_skip_{i}")([x, skips[i - 1]])
-    outputs = keras.layers.Conv2DTranspose(output_channels, 4, strides=2, padding="same",
+    outputs = Conv2DTranspose(output_channels, 4, strides=2, padding="same",
                                            activation="tanh", name=f"{name}_out")(x)
     return keras.Model(inputs, outputs, name=name)
