@@ -31,4 +31,5 @@ from kgen import (  # noqa: E402,F401
     precision,
     samplers,
 )
-from kgen.distribute import DistributedScope, distribute  # noqa: E402,F401
+from kgen.distribute import (  # noqa: E402,F401
+    DistributedScope, Processes, distribute, initialize_processes, processes)

@@ -37,8 +37,11 @@ interface, used by `kgen.models.GenerativeModel`:
 - ``distribution_scope(devices, model_parallel)``: the backend's engine for training on
   several devices (`kgen.distribute`): ``keras.distribution`` on JAX, ``tf.distribute``
   on TensorFlow, a clear error on PyTorch.
+- ``initialize_processes(coordinator, num_processes, process_id, addresses)``: this
+  process's part of a multi-process run (`kgen.initialize_processes`).
 """
 
+import contextlib
 import importlib
 
 import keras
@@ -331,6 +334,41 @@ def distribution_scope(devices, model_parallel=None):
     TensorFlow, ``distribution`` on JAX).
     """
     return _module().distribution_scope(devices, model_parallel)
+
+
+def initialize_processes(coordinator, num_processes, process_id, addresses):
+    """Starts this process's part of a multi-process run (see `kgen.initialize_processes`,
+    which checks the arguments): ``keras.distribution.initialize`` on JAX, a
+    ``MultiWorkerMirroredStrategy`` over ``addresses`` on TensorFlow, a clear error on
+    PyTorch. Returns the name of the engine."""
+    return _module().initialize_processes(coordinator, num_processes, process_id,
+                                          list(addresses or ()))
+
+
+def local_scope(variables):
+    """A context in which ``variables`` are this process's own copies, and no
+    distribution is active: sampling (`kgen.models.GenerativeModel.generate`) then runs
+    on this process alone, whatever the other processes of a multi-process run do.
+
+    Only a multi-process JAX run (`kgen.initialize_processes`) needs it: there a
+    variable is one array over the devices of every process, so a computation on it,
+    sampling included, would be one that every process must run. There, assignments made
+    inside the context (a seed generator's state advanced by ``generate(seed=None)``)
+    are discarded. Elsewhere it does nothing.
+    """
+    implementation = getattr(_module(), "local_scope", None)
+    return contextlib.nullcontext() if implementation is None \
+        else implementation(list(variables))
+
+
+def symbolic_build(model, build, iterator, data_batch):
+    """Keras's build of ``model`` from a first batch before ``fit()`` (TensorFlow only:
+    ``build`` is the trainer's own ``_maybe_symbolic_build``), made to work where Keras's
+    does not (a multi-worker cluster, `kgen.backend.tensorflow`)."""
+    implementation = getattr(_module(), "symbolic_build", None)
+    if implementation is None:
+        return build(iterator=iterator, data_batch=data_batch)
+    return implementation(model, build, iterator, data_batch)
 
 
 # The replica-aware primitives of `kgen.replica` dispatch to the functions above, which

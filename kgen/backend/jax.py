@@ -245,3 +245,55 @@ def distribution_scope(devices, model_parallel):
     return distribution.scope, {
         "distribution": distribution, "engine": engine,
         "num_replicas": distribution.device_mesh.shape[0]}
+
+
+def initialize_processes(coordinator, num_processes, process_id, addresses):
+    """Joins the JAX processes at ``coordinator`` (``keras.distribution.initialize``).
+
+    On CPU, JAX's cross-process collectives need an implementation: Gloo (the default
+    of JAX 0.10; set here where none is chosen). Keras then agrees on one random seed
+    over the processes, unless one was set with ``keras.utils.set_random_seed``.
+    Returns the engine's name.
+    """
+    del addresses
+    if jax.config.jax_cpu_collectives_implementation in (None, "", "none"):
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    try:
+        keras.distribution.initialize(coordinator, num_processes=num_processes,
+                                      process_id=process_id)
+    except RuntimeError as error:
+        if "must be called before" in str(error):
+            raise RuntimeError(
+                "initialize_processes must run before JAX starts its devices (before any "
+                "tensor, model or jax.devices() call): call it at the start of the "
+                f"program, before anything else uses Keras. JAX said: {error}") from None
+        raise
+    return "keras.distribution"
+
+
+def _this_process_copy(value):
+    """A variable's value as an array of this process alone (the whole value)."""
+    if not isinstance(value, jax.Array) or value.is_fully_addressable:
+        return value
+    if value.is_fully_replicated:
+        return value.addressable_data(0)
+    from jax.experimental import multihost_utils   # sharded over processes: gathered
+
+    return jnp.asarray(multihost_utils.process_allgather(value, tiled=True))
+
+
+@contextlib.contextmanager
+def local_scope(variables):
+    """Every variable mapped to this process's copy, and no distribution (see
+    `kgen.backend.local_scope`): only in a multi-process run."""
+    distribution = keras.distribution.distribution()
+    if distribution is None or jax.process_count() == 1:
+        yield
+        return
+    mapping = [(v, _this_process_copy(v.value)) for v in variables]
+    keras.distribution.set_distribution(None)
+    try:
+        with keras.StatelessScope(state_mapping=mapping):
+            yield
+    finally:
+        keras.distribution.set_distribution(distribution)

@@ -23,11 +23,53 @@ import tensorflow as tf
 
 def train_step(model, data):
     with _synchronized_batch_norm(model):
-        return model.run_updates(data)
+        return _reducible_logs(model.run_updates(data))
 
 
 def test_step(model, data):
-    return model.run_evaluation(data)
+    return _reducible_logs(model.run_evaluation(data))
+
+
+def _in_cluster(strategy):
+    """True for a multi-worker strategy whose workers are several processes."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
+        getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)()
+
+
+def symbolic_build(model, build, iterator, data_batch):
+    """Keras's build of the model from a first batch, before ``fit()`` traces its step.
+
+    Keras 3.15 reduces that batch with ``strategy.reduce("MEAN", batch)``; a
+    ``MultiWorkerMirroredStrategy`` cannot reduce a structure (``(images, labels)``:
+    "Attempt to convert a value (PerReplica...) to a Tensor"), and only the shapes and
+    dtypes matter to the build: in a cluster, the model is built from zeros of the
+    dataset's element shapes instead (no collective operation, no pass over the data)."""
+    strategy = model.distribute_strategy
+    if iterator is None or not _in_cluster(strategy):
+        return build(iterator=iterator, data_batch=data_batch)
+    # Zeros of the shapes and dtypes of a batch, not a batch read from the data: reading
+    # one would start a pass over the dataset, and the next pass (the first epoch's) of
+    # a kgen pipeline, which is one epoch per pass, would read the second epoch.
+    spec = iterator.data_adapter.get_tf_dataset().element_spec
+
+    def zeros(part):
+        return tf.zeros([1 if size is None else size for size in part.shape], part.dtype)
+
+    with strategy.scope():
+        model._symbolic_build(data_batch=tf.nest.map_structure(zeros, spec))
+
+
+def _reducible_logs(logs):
+    """The logs of a step, as Keras can average them over the workers of a cluster.
+
+    Keras 3.15 averages a step's logs over the replicas of a multi-worker strategy with
+    ``strategy.reduce("MEAN", value, axis=0)``, which fails on a scalar ("Invalid
+    reduction dimension 0 for input with 0 dimensions"): there each value is given as a
+    vector of one element, which that reduction averages into the scalar."""
+    if not _in_cluster(tf.distribute.get_strategy()) or not isinstance(logs, dict):
+        return logs
+    return {key: tf.reshape(value, [1]) if tf.is_tensor(value) and value.shape.rank == 0
+            else value for key, value in logs.items()}
 
 
 def _replicas_in_step():
@@ -139,7 +181,8 @@ def distribution_scope(devices, model_parallel):
     """``(make_scope, description)`` for training on ``devices`` replicas with ``tf.distribute``.
 
     ``TF_CONFIG`` set in the environment means a multi-worker cluster
-    (``MultiWorkerMirroredStrategy``, every local accelerator of every worker); otherwise
+    (``MultiWorkerMirroredStrategy``, every local accelerator of every worker), unless
+    ``devices`` is 1 (this worker's one device, on its own); otherwise
     ``MirroredStrategy`` over the first ``devices`` local GPUs, or CPUs when there is no GPU.
     """
     import json
@@ -150,14 +193,14 @@ def distribution_scope(devices, model_parallel):
             "model_parallel is implemented with keras.distribution, which Keras 3 runs on "
             "the JAX backend only; on TensorFlow kgen trains data parallel "
             "(model_parallel=None). Set KERAS_BACKEND=jax for model parallelism.")
-    if os.environ.get("TF_CONFIG"):
+    if os.environ.get("TF_CONFIG") and devices != 1:
         try:
             cluster = json.loads(os.environ["TF_CONFIG"])["cluster"]
         except (ValueError, KeyError):
             raise ValueError(
                 "TF_CONFIG is set but is not JSON with a 'cluster' entry; see "
                 "https://www.tensorflow.org/guide/distributed_training#TF_CONFIG") from None
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = _cluster_strategy()
         workers = sum(len(v) for k, v in cluster.items() if k in ("worker", "chief"))
         return strategy.scope, {
             "strategy": strategy, "engine": "tf.distribute.MultiWorkerMirroredStrategy",
@@ -182,3 +225,47 @@ def distribution_scope(devices, model_parallel):
     return strategy.scope, {
         "strategy": strategy, "engine": "tf.distribute.MirroredStrategy",
         "num_replicas": strategy.num_replicas_in_sync}
+
+
+_CLUSTER = []   # the MultiWorkerMirroredStrategy of this program, made once
+
+
+def _cluster_strategy():
+    """The program's ``MultiWorkerMirroredStrategy`` (of ``TF_CONFIG``), made on first use.
+
+    TensorFlow configures its collective operations once, when the strategy is made
+    before any tensor exists, so one strategy serves every `distribute` scope."""
+    if not _CLUSTER:
+        try:
+            _CLUSTER.append(tf.distribute.MultiWorkerMirroredStrategy())
+        except RuntimeError as error:
+            if "program startup" not in str(error):
+                raise
+            raise RuntimeError(
+                "TensorFlow's multi-worker strategy must be made before TensorFlow starts "
+                "(before any tensor or model exists): call kgen.initialize_processes (or "
+                "kgen.distribute, with TF_CONFIG set) at the start of the program. "
+                f"TensorFlow said: {error}") from None
+    return _CLUSTER[0]
+
+
+def initialize_processes(coordinator, num_processes, process_id, addresses):
+    """Makes the ``MultiWorkerMirroredStrategy`` of a cluster of ``addresses`` (worker
+    ``i`` listens at ``addresses[i]``; this is worker ``process_id``), writing
+    ``TF_CONFIG`` when it is not set. Returns the engine's name."""
+    import json
+    import os
+
+    del coordinator, num_processes
+    written = not os.environ.get("TF_CONFIG")
+    if written:
+        os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": list(addresses)},
+                                              "task": {"type": "worker",
+                                                       "index": int(process_id)}})
+    try:
+        _cluster_strategy()
+    except BaseException:
+        if written:   # nothing started: leave the environment as it was
+            del os.environ["TF_CONFIG"]
+        raise
+    return "tf.distribute.MultiWorkerMirroredStrategy"

@@ -80,3 +80,14 @@ def distribution_scope(devices, model_parallel):
             "Use KERAS_BACKEND=jax (keras.distribution) or KERAS_BACKEND=tensorflow "
             "(tf.distribute); a .keras checkpoint trained there loads on PyTorch.")
     return contextlib.nullcontext, {"engine": "one device", "num_replicas": 1}
+
+
+def initialize_processes(coordinator, num_processes, process_id, addresses):
+    """Refuses: Keras 3's ``fit()`` on PyTorch has no multi-process engine."""
+    raise RuntimeError(
+        "Training with several processes is not available on the PyTorch backend: Keras "
+        "3's fit() has no DistributedDataParallel (DDP) path. Use KERAS_BACKEND=jax "
+        "(keras.distribution) or KERAS_BACKEND=tensorflow (MultiWorkerMirroredStrategy) "
+        "with kgen.initialize_processes; a .keras checkpoint trained there loads on "
+        "PyTorch. For DDP itself, write a torch training loop around the networks "
+        "(model.generator, model.network, ...), which are torch modules on this backend.")

@@ -93,6 +93,20 @@ def _add_run_flags(parser, suppress):
                      help="devices to train on, an integer or 'all' (default: 1); the batch "
                           "size is the global batch (JAX: keras.distribution; TensorFlow: "
                           "tf.distribute; PyTorch: 1 only)")
+    group = parser.add_argument_group(
+        "several processes (one per machine or cluster task; see docs/guides/distributed.md)")
+    group.add_argument("--coordinator", default=default, metavar="HOST:PORT",
+                       help="address of process 0 (JAX); on TensorFlow without --workers, "
+                            "the first worker's, the others at the next ports of that host")
+    group.add_argument("--num-processes", type=int, default=default, metavar="N",
+                       help="processes training the model together (default: 1)")
+    group.add_argument("--process-id", type=int, default=default, metavar="I",
+                       help="this process's index, 0 to N-1; process 0 writes the run "
+                            "folder")
+    group.add_argument("--workers", default=default, metavar="H1:P1,H2:P2",
+                       help="TensorFlow: every worker's HOST:PORT, in process order "
+                            "(instead of --coordinator); a TF_CONFIG environment variable "
+                            "is used when no flag is given")
     run.add_argument("--seed", type=int, default=default, help="random seed (default: 0)")
     run.add_argument("--out", default=default,
                      help="run folder (default: runs/<family>-<data>-<time>)")

@@ -10,6 +10,7 @@ image pools) comes from ``last.keras`` and the data order of every epoch is a fu
 the seed and the epoch, so the resumed run ends with the weights of the uninterrupted one.
 """
 
+import contextlib
 import os
 import shutil
 import sys
@@ -412,10 +413,43 @@ def default_out(resolved):
     return os.path.join("runs", f"{resolved['family']}-{source}-{stamp}")
 
 
+def start_processes(args):
+    """Joins the other processes of the run (``--coordinator``, ``--num-processes``,
+    ``--process-id``, ``--workers``, or ``TF_CONFIG`` on TensorFlow) with
+    `kgen.initialize_processes`, before anything builds a model. Returns the
+    `kgen.Processes`. Already joined (a program that called `kgen.initialize_processes`
+    before `kgen.cli.main`): the flags must agree with it."""
+    names = ("coordinator", "num_processes", "process_id", "workers")
+    given = {name: getattr(args, name, None) for name in names}
+    flags = " ".join(f"--{name.replace('_', '-')} {value}"
+                     for name, value in given.items() if value is not None)
+    current = kgen.processes()
+    if current.initialized:
+        if given["num_processes"] not in (None, current.num_processes) or \
+                given["process_id"] not in (None, current.process_id):
+            fail(f"{flags}: this program already runs as process {current.process_id} of "
+                 f"{current.num_processes} (kgen.initialize_processes); give the same "
+                 "values or none.")
+        return current
+    if all(value is None for value in given.values()):
+        return current   # one process, or the cluster of TF_CONFIG (kgen.distribute)
+    try:
+        return kgen.initialize_processes(**given)
+    except (ValueError, RuntimeError) as error:
+        fail(f"{flags or 'TF_CONFIG'}: {error}")
+
+
 def train(args):
-    """``kgen train``: a new run (FAMILY and/or --config) or a resumed one (--resume RUN)."""
+    """``kgen train``: a new run (FAMILY and/or --config) or a resumed one (--resume RUN).
+
+    With several processes (`start_processes`), process 0 writes the run folder; every
+    other process runs the same computations (the sample grids and evaluations of every
+    epoch are computations of all the processes) and writes its files into a temporary
+    folder of its own, removed at the end, so no two processes write one file.
+    """
     from kgen.models import registry
 
+    start_processes(args)
     if args.resume:
         return resume(args.resume)
     config = configs.read(args.config) if args.config else {}
@@ -431,12 +465,33 @@ def train(args):
     resolved = configs.resolve(configs.merge(config, config_from_flags(args, family)), family)
     _check_resolved(resolved, family)
     out = args.out or default_out(resolved)
+    if args.out is None and kgen.processes().num_processes > 1:
+        fail("--out RUN is needed with several processes, so that all of them name the "
+             "same run folder.")
     run = RunFolder(out)
+    if not kgen.processes().is_writer:
+        with _private_run() as own:
+            return _train(resolved, family, own, initial_epoch=0, model=None)
     if run.is_run() and os.path.exists(run.last):
         fail(f"{out!r} already holds a run; continue it with kgen train --resume {out}, or "
              "choose a new --out.")
     run.create()
     return _train(resolved, family, run, initial_epoch=0, model=None)
+
+
+@contextlib.contextmanager
+def _private_run():
+    """A run folder of this process's own (not process 0 of several), removed after it."""
+    import tempfile
+
+    processes = kgen.processes()
+    path = tempfile.mkdtemp(prefix=f"kgen-process{processes.process_id}-")
+    try:
+        run = RunFolder(path)
+        run.create()
+        yield run
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def resume(path):
@@ -449,8 +504,10 @@ def resume(path):
     resolved = configs.read(run.config)
     family = registry.get(resolved.get("family"))
     resolved = configs.resolve(resolved, family)
-    removed = run.remove_stale_temporaries()
-    _keep_log_rows(run, int(run.read_state().get("epoch", 0)))
+    writer = kgen.processes().is_writer
+    removed = run.remove_stale_temporaries() if writer else []
+    if writer:
+        _keep_log_rows(run, int(run.read_state().get("epoch", 0)))
     if removed:
         print(f"Removed {len(removed)} temporary file(s) left by an interrupted write: "
               f"{', '.join(removed)}", flush=True)
@@ -469,6 +526,10 @@ def resume(path):
             fail(f"could not load {run.last!r} to resume: {error}")
         print(f"Resuming {path} after epoch {done} of {resolved['train']['epochs']}.",
               flush=True)
+    if not writer:   # reads the run of process 0, writes into a folder of its own
+        with _private_run() as own:
+            return _train(resolved, family, own, initial_epoch=done, model=model,
+                          quiet=done > 0)
     return _train(resolved, family, run, initial_epoch=done, model=model, quiet=done > 0)
 
 
@@ -493,8 +554,11 @@ def _train(resolved, family, run, initial_epoch, model, quiet=False):
         banner()
     seed = resolved["seed"]
     train_options = resolved["train"]
+    devices = _devices(train_options["devices"])
+    if kgen.processes().num_processes > 1 and devices == 1:
+        devices = "all"   # one device per process at least: every process's devices
     try:
-        scope = kgen.distribute(_devices(train_options["devices"]))
+        scope = kgen.distribute(devices)
     except (ValueError, RuntimeError) as error:
         fail(f"--devices {train_options['devices']}: {error}")
     batch_size = train_options["batch_size"]
@@ -533,6 +597,11 @@ def _train(resolved, family, run, initial_epoch, model, quiet=False):
         if scope.num_replicas > 1:
             print(f"  on {scope.num_replicas} devices ({scope.engine}), global batch "
                   f"{batch_size}", flush=True)
+        processes = kgen.processes()
+        if processes.num_processes > 1:
+            print(f"  process {processes.process_id} of {processes.num_processes}"
+                  f"{'' if processes.is_writer else ' (process 0 writes the run folder)'}",
+                  flush=True)
         if model.accumulation_steps > 1:
             print(f"  one update every {model.accumulation_steps} steps (gradients of "
                   f"{model.accumulation_steps * batch_size} examples)", flush=True)

@@ -248,8 +248,80 @@ def _in_memory(sizes, batch_size, shuffle, seed, drop_remainder, assemble):
 
 
 def random_seed():
-    """A seed drawn from the operating system's entropy, for ``seed=None``."""
+    """A seed drawn from the operating system's entropy, for ``seed=None``.
+
+    Raises:
+        ValueError: in a program of several processes (`kgen.initialize_processes`),
+            where each would draw its own seed and read its own order of the data.
+    """
+    from kgen.distribute import processes
+
+    count = processes().num_processes
+    if count > 1:
+        raise ValueError(
+            f"seed=None draws a seed of this process's own, but {count} processes train "
+            "this model and must read the same order of the data: pass the same seed "
+            "(seed=0, or --seed on the command line) on every process.")
     return int(np.random.SeedSequence().entropy % (checks.MAX_SEED + 1))
+
+
+def global_batches(x, y=None, batch_size=32, shuffle=True, seed=0):
+    """Arrays as a ``tf.data.Dataset`` of global batches, for training on several processes.
+
+    What ``fit(x, y, batch_size=..., shuffle=...)`` becomes when several processes train
+    one model (`kgen.initialize_processes`): every process holds the same arrays, and
+    builds the same batches in the same order (the order of epoch ``e`` a pure function
+    of ``(seed, e)``, as in `images`); Keras (JAX) and ``tf.distribute`` (TensorFlow) then
+    give each process its own rows of every batch. The arrays are batched as they are
+    (uint8 images stay uint8, converted in the training step). The last partial batch is
+    dropped (with a warning), since it would not split evenly over the processes.
+
+    Args:
+        x: an array, or a tuple of arrays with one row per example.
+        y: None, or an array (or tuple of arrays) with one row per example.
+        batch_size: the global batch size.
+        shuffle: a new order every epoch (False: the arrays' order).
+        seed: the seed of the orders (the same on every process).
+
+    Returns:
+        A dataset of ``x`` batches, or ``(x, y)`` batches when ``y`` is given.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kgen.data.pipeline import global_batches
+
+    points = np.arange(20, dtype="float32").reshape(10, 2)
+    first = next(iter(global_batches(points, batch_size=4, shuffle=False)))
+    first.shape   # TensorShape([4, 2]); the last 2 of 10 points are dropped
+    ```
+    """
+    import warnings
+
+    tf = _import_tensorflow()
+    batch_size = checks.integer(batch_size, "batch_size", minimum=1)
+    data = (x,) if y is None else (x, y)
+    flat = [np.asarray(part) for part in tf.nest.flatten(data)]
+    count = len(flat[0])
+    if any(len(part) != count for part in flat):
+        raise ValueError(f"every array given to fit() needs one row per example; got "
+                         f"{[len(part) for part in flat]} rows.")
+    if count < batch_size:
+        raise ValueError(f"batch_size {batch_size} is larger than the {count} examples: "
+                         "no full global batch can be made. Use a smaller batch_size.")
+    if count % batch_size:
+        warnings.warn(f"the last {count % batch_size} of {count} examples make a partial "
+                      f"batch (of {batch_size}), which would not split evenly over the "
+                      "processes: each epoch leaves them out.", stacklevel=3)
+    constants = [tf.constant(part) for part in flat]
+
+    def assemble(part):
+        rows = [tf.gather(constant, part[0]) for constant in constants]
+        batch = tf.nest.pack_sequence_as(data, rows)
+        return batch[0] if y is None else batch
+
+    return _in_memory((count,), batch_size, bool(shuffle), checks.seed(seed), True, assemble)
 
 
 class ArrayReader:

@@ -14,6 +14,7 @@ from kgen import backend, checks
 from kgen import precision as mixed_precision
 from kgen.data import epochs as data_epochs
 from kgen.data import guard
+from kgen.distribute import processes
 from kgen.models import loading
 from kgen.models.optimizer_group import OptimizerGroup, check_accumulation_steps
 
@@ -567,6 +568,8 @@ class GenerativeModel(keras.Model):
             if arguments.get("validation_data") is not None:
                 arguments["validation_data"] = _checked_validation(
                     arguments["validation_data"], expectation)
+        if processes().num_processes > 1:
+            data = _global_batches(arguments)
         monitor = _FitMonitor(data_epochs.epoch_variable(data),
                               first_epoch=arguments.get("initial_epoch", 0))
         arguments["callbacks"] = _with_callback(arguments.get("callbacks"), monitor)
@@ -654,7 +657,8 @@ class GenerativeModel(keras.Model):
             isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
         ):
             raise TypeError(f"seed must be a non-negative integer or None; got {seed!r}.")
-        samples = self._generate(num_samples, seed=seed, **conditions)
+        with backend.local_scope(self.variables):
+            samples = self._generate(num_samples, seed=seed, **conditions)
         return np.asarray(keras.ops.convert_to_numpy(samples), dtype="float32")
 
     def _generate(self, num_samples, *, seed, **conditions):
@@ -751,6 +755,12 @@ class GenerativeModel(keras.Model):
                 state = generators[index].state
                 state.assign(keras.ops.cast(value, state.dtype))
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras's TensorFlow trainer builds the model from a first batch before fit();
+        # kgen.backend.tensorflow makes that work on a multi-worker cluster.
+        return backend.symbolic_build(self, super()._maybe_symbolic_build, iterator,
+                                      data_batch)
+
     def _ensure_built(self):
         """Marks the model built when every network is (a model has no input of its own)."""
         self.built = all(layer.built for layer in self._networks())
@@ -807,6 +817,44 @@ def _attribute(model, name):
 def _is_array(value):
     return value is not None and hasattr(value, "shape") and hasattr(value, "dtype") \
         and not guard.is_tf_dataset(value)
+
+
+def _global_batches(arguments):
+    """Turns the arrays of ``fit()``'s ``arguments`` into datasets of global batches
+    (`kgen.data.pipeline.global_batches`) when several processes train the model: each
+    process then reads its own rows of every batch, as Keras and tf.distribute take
+    them. Returns the training data to follow the epochs of."""
+    from kgen.data.pipeline import global_batches
+
+    if not _is_array(arguments.get("x")):
+        return arguments.get("x")
+    if arguments.get("sample_weight") is not None or arguments.get("class_weight"):
+        raise ValueError("sample_weight and class_weight are not taken with several "
+                         "processes: give a dataset of (x, y, weight) batches instead.")
+    batch_size = arguments.pop("batch_size", None) or 32
+    seed = None
+    if arguments.get("shuffle", True):
+        from keras.src.utils import rng_utils
+
+        seed = rng_utils.get_random_seed()
+        if seed is not None:
+            seed = int(seed) % (checks.MAX_SEED + 1)
+        else:
+            raise ValueError(
+                "fit(x, shuffle=True) with several processes shuffles with Keras's random "
+                "seed, and none is set: call keras.utils.set_random_seed(S) with the same "
+                "S on every process, or pass shuffle=False, or a dataset with a seed "
+                "(kgen.data.images(x, seed=S)).")
+    arguments["x"] = global_batches(arguments["x"], arguments.pop("y", None), batch_size,
+                                    shuffle=seed is not None, seed=seed or 0)
+    arguments.pop("shuffle", None)
+    validation = arguments.get("validation_data")
+    if isinstance(validation, (tuple, list)) and validation and _is_array(validation[0]):
+        arguments["validation_data"] = global_batches(
+            validation[0], validation[1] if len(validation) > 1 else None,
+            arguments.get("validation_batch_size") or batch_size, shuffle=False)
+        arguments.pop("validation_batch_size", None)
+    return arguments["x"]
 
 
 def _checked_data(x, y, expectation, data):
