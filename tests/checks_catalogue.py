@@ -106,6 +106,20 @@ ROWS = (
         "`ValueError` or `TypeError`: an integer of at least 1, the number of batches "
         "averaged into one update; for the optimizer, leave its setting unset and pass "
         "`compile(accumulation_steps=N)`."),
+    Row("processes-bad-request", "models",
+        "`kgen.initialize_processes` with a coordinator that is not `HOST:PORT`, a port "
+        "outside 1..65535, `num_processes < 1`, a `process_id` outside "
+        "0..num_processes - 1 or missing, or `workers` that do not match `num_processes`",
+        "`ValueError` naming the argument and what it must be."),
+    Row("processes-too-late", "models",
+        "`kgen.initialize_processes` called after the backend has started its devices "
+        "(a tensor or model already exists), or called twice",
+        "`RuntimeError`: call it once, at the start of the program, before anything "
+        "else uses Keras."),
+    Row("processes-torch", "models",
+        "`kgen.initialize_processes` (or `kgen train --num-processes 2`) on PyTorch",
+        "`RuntimeError` (on the command line, one line): Keras 3's `fit()` has no "
+        "multi-process (DDP) path on PyTorch; use JAX or TensorFlow."),
     Row("load-weights-other-family", "models",
         "`model.load_weights(\"other.keras\")` with a file of another family",
         "`ValueError` naming the family and options in the file and those of the model, "

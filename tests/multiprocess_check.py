@@ -21,8 +21,6 @@ import os
 import sys
 import time
 
-T0 = time.perf_counter()
-
 PROCESS_ID, ADDRESSES, OUT = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 #: ``--timed``: also time a second epoch of each run (benchmarks/multiprocess.py).
 TIMED = "--timed" in sys.argv[4:]
@@ -100,10 +98,7 @@ def train(kind, devices, initial, timed=False):
 
 
 def main():
-    begin = time.perf_counter()
-    print("imports", begin - T0, file=sys.stderr, flush=True)
     report = {"backend": BACKEND, "process_id": PROCESS_ID, "cli": run_command_line()}
-    print("cli done", time.perf_counter() - begin, file=sys.stderr, flush=True)
     references = {}
     processes = kgen.processes()
     report["processes"] = [processes.process_id, processes.num_processes, processes.engine]
@@ -123,7 +118,6 @@ def main():
             max_weight_diff=max(float(np.abs(a - b).max()) for a, b in zip(one, many)),
             weights_moved=max(float(np.abs(a - b).max())
                               for a, b in zip(one[:len(initial)], initial)))
-        print(kind, report[kind], time.perf_counter() - begin, file=sys.stderr, flush=True)
     print("RESULT " + json.dumps(report), flush=True)
     return 0
 

@@ -17,6 +17,7 @@ import keras
 import pytest
 
 import kgen
+from checks_catalogue import covers
 from kgen import cli
 
 HERE = pathlib.Path(__file__).parent
@@ -88,6 +89,7 @@ def test_two_processes_give_the_weights_of_one(tmp_path):
     print("measured max weight difference:", measured)
 
 
+@covers("processes-bad-request", "processes-too-late", "processes-torch")
 def test_bad_requests_are_refused():
     if BACKEND == "torch":
         with pytest.raises(RuntimeError, match="not available on the PyTorch backend.*DDP"):
@@ -124,6 +126,7 @@ def test_bad_requests_are_refused():
 
 
 @pytest.mark.skipif(BACKEND == "torch", reason="PyTorch refuses any call (tested above)")
+@covers("processes-too-late")
 def test_one_process_and_a_second_call(monkeypatch):
     monkeypatch.setattr(sys.modules["kgen.distribute"], "_PROCESSES", [])
     processes = kgen.initialize_processes("127.0.0.1:1234", num_processes=1, process_id=0)
