@@ -113,6 +113,7 @@ def runs(folders, tmp_path_factory):
     return done
 
 
+@covers("cli-no-samples")
 @pytest.mark.parametrize("name", FAMILIES)
 def test_every_family_trains_generates_and_evaluates_from_the_command_line(
         name, runs, folders, tmp_path, capsys):

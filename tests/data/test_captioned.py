@@ -12,6 +12,8 @@ from kgen import data
 from kgen.data import captioned
 from kgen.networks import Tokenizer
 
+from checks_catalogue import covers
+
 
 @pytest.fixture(scope="module")
 def scenes():
@@ -230,6 +232,7 @@ def test_folder_with_captions_txt(tmp_path):
     assert [list(r) for r in table] == [["a black square", "the darkest one"], ["grey", ""]]
 
 
+@covers("folder-captions")
 def test_folder_caption_errors(tmp_path):
     root = _folder(tmp_path / "none", ("a.png",))
     with pytest.raises(ValueError, match="has no captions file.*captions.jsonl.*captions.txt"):

@@ -11,6 +11,8 @@ from kgen.data import captioned
 from kgen.models.clip import clip_loss
 from kgen.networks import Tokenizer
 
+from checks_catalogue import covers
+
 
 def numpy_clip_loss(logits):
     def cross_entropy(rows):
@@ -125,6 +127,7 @@ def test_save_and_load_keep_the_tokenizer_and_the_embeddings(trained, tmp_path):
 
 
 # ---------------------------------------------------------------- errors
+@covers("prompt-too-long", "prompt-not-strings", "fit-captions")
 def test_clear_errors(trained):
     model, x = trained["model"], trained["x"][:2]
     with pytest.raises(ValueError, match="No prompts"):
