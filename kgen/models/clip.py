@@ -324,8 +324,8 @@ class CLIP(GenerativeModel):
 
     # ----------------------------------------------------------------- fit
     def _inputs(self, x, y):
-        """Numpy images in data space and string captions as token ids; datasets of
-        strings refused."""
+        """String captions as token ids (images are checked and converted as every
+        family's are); captions missing and datasets of strings refused."""
         spec = getattr(x, "element_spec", None)
         if spec is not None and any(getattr(getattr(s, "dtype", None), "name", "") == "string"
                                     for s in keras.tree.flatten(spec)):
@@ -333,12 +333,10 @@ class CLIP(GenerativeModel):
                 "CLIP trains on token ids: this dataset yields strings. Tokenize the captions "
                 "first: kgen.data.tokenized(source, clip.tokenizer) for a data source, or "
                 "kgen.data.captioned.caption_tokens(captions, clip.tokenizer).")
-        if isinstance(x, (np.ndarray, list)) and not isinstance(x, str):
-            if y is None:
-                raise ValueError(
-                    "CLIP trains on (images, captions) pairs: pass the captions as y "
-                    "(fit(images, captions)), or a dataset of (images, token ids).")
-            x = checks.to_data_space(np.asarray(x))
+        if y is None and hasattr(x, "shape") and hasattr(x, "dtype"):
+            raise ValueError(
+                "CLIP trains on (images, captions) pairs: pass the captions as y "
+                "(fit(images, captions)), or a dataset of (images, token ids).")
         if y is not None and _is_strings(y):
             y = captioned.caption_tokens(y, self.tokenizer)
         return x, y
