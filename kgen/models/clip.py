@@ -94,8 +94,11 @@ class CLIP(GenerativeModel):
     token ids: `kgen.data.captioned.tokenized` makes a captioned data source do so.
 
     **Text.** The `kgen.networks.Tokenizer` is part of the model (its vocabulary is in
-    the ``.keras`` file): `encode_text`, `similarity` and `zero_shot` take strings. A
-    prompt longer than the tokenizer's context is an error (a `ValueError` naming it).
+    the ``.keras`` file): `encode_text`, `similarity` and `zero_shot` take lists of
+    strings. A word outside the vocabulary becomes the unknown id (1). A prompt longer
+    than the tokenizer's context is a `ValueError` naming it (prompts are never cut); a
+    single string instead of a list, or a value that is not a string, is a `TypeError`;
+    an empty list of prompts is a `ValueError`.
 
     CLIP draws no samples: `generate` and `serving_functions` raise
     `NotImplementedError`.
