@@ -25,7 +25,8 @@ Sizes (``--size``):
   call, 10 sampler steps; the DCGAN comparison over 9 steps (3 warm-up).
 - ``large`` (the default when ``/dev/nvidia*`` or ``/dev/accel*`` exists): each family's
   default network (no options, except ``weights="none"`` / ``perceptual_weights="none"``
-  so that no pretrained weights are downloaded) on the same data upsampled to 32x32x3
+  so that no pretrained weights are downloaded, and the priors' VQ-VAE a new default
+  one, ``vqvae={}``) on the same data upsampled to 32x32x3
   (64x64x3 for the single-image families), batches of 64 (16 for the translation
   families), 40 steps of which 10 are warm-up, 64 samples per call, 50 sampler steps;
   the DCGAN comparison over 60 steps (10 warm-up), step_time.py's defaults.
@@ -158,6 +159,8 @@ def build(family, size, num_examples):
     else:
         data, arrays = _enlarge(*harness.family_data(family, num_examples))
         options = {k: v for k, v in family.tiny.items() if k in NO_DOWNLOAD}
+        if "vqvae" in family.tiny:   # a prior over the codes of a new default VQ-VAE
+            options["vqvae"] = {}
         if "seed" in family.build_parameters() or "seed" in harness._init_keywords(family):
             options["seed"] = 0
         model = family.build(data, **options)
