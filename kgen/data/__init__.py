@@ -5,7 +5,7 @@
   batches in a deterministic epoch order.
 - `set_epoch`: choose the epoch whose order the next pass over a pipeline gives.
 - `load`: bundled offline data sets (``"digits"``, ``"ring"``,
-  ``"grid"``) and prepared TensorFlow Datasets (``"tfds:<name>"``).
+  ``"grid"``, ``"captioned_digits"``) and prepared TensorFlow Datasets (``"tfds:<name>"``).
 - `images`: a batched, shuffled ``tf.data.Dataset`` of images scaled
   to ``[-1, 1]``, ready for ``model.fit()``.
 - `validate_images`, `to_data_space`: the checks and scaling that
@@ -17,6 +17,8 @@
   translation data (bundled digit pairs, image folders, TensorFlow Datasets).
 - `paired_images`, `unpaired_images`: pipelines of ``(a, b)`` batches in
   ``[-1, 1]`` for paired and unpaired translation.
+- `captioned`: captioned images (the bundled digit scenes, captions beside the images
+  of a folder); `tokenized`: a captioned source whose batches carry token ids.
 
 Example:
 
@@ -30,7 +32,9 @@ train = source.dataset(64, seed=0)        # (x, y) batches, epoch after epoch
 ```
 """
 
-from kgen.data.bundled import BUNDLED, SPLITS, load, mixture_modes
+from kgen.data import captioned
+from kgen.data.bundled import BUNDLED, CAPTIONED, SPLITS, load, mixture_modes
+from kgen.data.captioned import tokenized
 from kgen.data.epochs import set_epoch
 from kgen.data.folders import IMAGE_EXTENSIONS
 from kgen.data.images_bundled import BUNDLED_IMAGES, load_image
@@ -53,10 +57,12 @@ from kgen.data.translation import (
 __all__ = [
     "BUNDLED",
     "BUNDLED_IMAGES",
+    "CAPTIONED",
     "DataSource",
     "IMAGE_EXTENSIONS",
     "KINDS",
     "SPLITS",
+    "captioned",
     "edge_map",
     "images",
     "load",
@@ -70,6 +76,7 @@ __all__ = [
     "paired_images",
     "set_epoch",
     "to_data_space",
+    "tokenized",
     "unpaired_images",
     "validate_images",
 ]

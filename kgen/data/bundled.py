@@ -8,6 +8,8 @@ Offline data sets:
   VEEGAN and PacGAN).
 - ``"grid"``: a mixture of 25 Gaussians on a 5x5 grid (the 2D-grid of
   VEEGAN and PacGAN).
+- ``"captioned_digits"``: 32x32 RGB scenes of coloured digits with five captions
+  each (`kgen.data.captioned`).
 
 Any other TensorFlow Datasets data set loads as ``"tfds:<name>"`` once it has
 been prepared.
@@ -22,6 +24,9 @@ BUNDLED = ("digits", "ring", "grid")
 
 #: Values accepted for ``split``.
 SPLITS = ("all", "train", "test")
+
+#: Offline data sets of captioned images (`kgen.data.captioned`), accepted by `load`.
+CAPTIONED = ("captioned_digits",)
 
 _TFDS_PREFIX = "tfds:"
 
@@ -68,15 +73,22 @@ def mixture_modes(name):
     )
 
 
-def load(name, *, split="all", return_labels=False, num_samples=10000, seed=0):
+def load(name, *, split="all", return_labels=False, num_samples=None, seed=0,
+         return_captions=False, return_attributes=False):
     """Load a data set as numpy arrays.
 
     Args:
-        name: ``"digits"``, ``"ring"``, ``"grid"``, or ``"tfds:<name>"`` for a
-            prepared TensorFlow Datasets data set (``"tfds:mnist"``).
-        split: ``"all"``, ``"train"`` or ``"test"``. For ``"digits"``, a fixed
+        name: ``"digits"``, ``"ring"``, ``"grid"``, ``"captioned_digits"`` (32x32 RGB
+            scenes with captions, see `kgen.data.captioned`), or ``"tfds:<name>"``
+            for a prepared TensorFlow Datasets data set (``"tfds:mnist"``).
+        split: ``"all"``, ``"train"`` or ``"test"``, and ``"heldout"`` for
+            ``"captioned_digits"``. For ``"digits"``, a fixed
             stratified 80/20 split (1,437 / 360 images) whose two parts are
-            disjoint and together make ``"all"``. For ``"ring"`` and
+            disjoint and together make ``"all"``. ``"captioned_digits"`` draws its
+            train and test scenes from those digit images, and its ``"heldout"``
+            scenes (the digit/colour pairs of `kgen.data.captioned.HELD_OUT`, which
+            no other split shows) from the test digits; its ``"all"`` is train and
+            test. For ``"ring"`` and
             ``"grid"``, ``"all"`` and ``"train"`` draw from
             ``numpy.random.default_rng(seed)`` and ``"test"`` draws an
             independent sample. For ``"tfds:"`` names, the TensorFlow Datasets
@@ -84,17 +96,26 @@ def load(name, *, split="all", return_labels=False, num_samples=10000, seed=0):
             ``"trainA"`` or ``"train[:10%]"`` pass through).
         return_labels: also return int32 labels (the digit; for the mixtures,
             the index of the mode each point was drawn from).
-        num_samples: number of points drawn for ``"ring"`` and ``"grid"``;
-            ignored by the image data sets.
-        seed: seed for ``"ring"`` and ``"grid"``; ignored by the image data sets.
+        num_samples: number of points drawn for ``"ring"`` and ``"grid"`` (None:
+            10,000), or of scenes of ``"captioned_digits"`` (None: four per digit
+            image of the split: 5,748 train, 1,440 test or held-out scenes; 80%
+            train and 20% test for ``"all"``); ignored by the other data sets.
+        seed: seed for ``"ring"``, ``"grid"`` and ``"captioned_digits"``; ignored
+            by the other data sets.
+        return_captions: also return the captions of ``"captioned_digits"``: a
+            string array ``(N, 5)``, one column per caption template.
+        return_attributes: also return the attributes of ``"captioned_digits"``: a
+            dict of int32 arrays ``(N,)`` indexing the values of
+            `kgen.data.captioned.ATTRIBUTES`.
 
     Returns:
         Images as uint8 ``(N, H, W, C)``, or points as float32
-        ``(num_samples, 2)``; with ``return_labels=True``, a tuple
-        ``(data, labels)``.
+        ``(num_samples, 2)``; with any ``return_*``, a tuple of the data and, in
+        this order, the labels, the captions and the attributes asked for.
 
     Raises:
-        ValueError: unknown name or split, or a bad ``num_samples``.
+        ValueError: unknown name or split, a bad ``num_samples``, or captions or
+            attributes asked of a data set that has none.
         RuntimeError: a ``"tfds:"`` data set that is not installed or prepared.
 
     Example:
@@ -105,6 +126,8 @@ def load(name, *, split="all", return_labels=False, num_samples=10000, seed=0):
     x = kgen.data.load("digits")                 # (1797, 8, 8, 1) uint8
     x, y = kgen.data.load("digits", split="train", return_labels=True)
     points = kgen.data.load("ring", num_samples=2000, seed=1)   # (2000, 2) float32
+    scenes, captions = kgen.data.load("captioned_digits", split="heldout", num_samples=4,
+                                      return_captions=True)       # (4, 32, 32, 3), (4, 5)
     ```
     """
     if not isinstance(name, str):
@@ -112,6 +135,20 @@ def load(name, *, split="all", return_labels=False, num_samples=10000, seed=0):
             f"Data set name must be a string, got {type(name).__name__}. "
             f"Available: {_available()}."
         )
+    if name in CAPTIONED:
+        from kgen.data import captioned
+
+        scenes = captioned.load_scenes(split=split, num_samples=num_samples, seed=seed)
+        wanted = [(return_labels, scenes["attributes"]["digit"]),
+                  (return_captions, scenes["captions"]),
+                  (return_attributes, scenes["attributes"])]
+        extra = [value for asked, value in wanted if asked]
+        return (scenes["images"], *extra) if extra else scenes["images"]
+    if return_captions or return_attributes:
+        raise ValueError(f"Data set {name!r} has no captions or attributes; the captioned "
+                         f"data sets are {', '.join(repr(n) for n in CAPTIONED)}.")
+    if num_samples is None:
+        num_samples = 10000
     if name.startswith(_TFDS_PREFIX):
         return _load_tfds(name[len(_TFDS_PREFIX):], split, return_labels)
     if split not in SPLITS:
@@ -128,7 +165,8 @@ def load(name, *, split="all", return_labels=False, num_samples=10000, seed=0):
 
 
 def _available():
-    return ", ".join(repr(n) for n in BUNDLED) + ", or 'tfds:<name>' (TensorFlow Datasets)"
+    return ", ".join(repr(n) for n in BUNDLED + CAPTIONED) + \
+        ", or 'tfds:<name>' (TensorFlow Datasets)"
 
 
 def _load_digits(split):

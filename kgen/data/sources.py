@@ -12,14 +12,22 @@ import numpy as np
 
 from kgen import checks
 from kgen.data import folders
-from kgen.data.bundled import _TFDS_PREFIX, BUNDLED, SPLITS, _load_tfds, _tfds_label_names, load
+from kgen.data.bundled import (
+    _TFDS_PREFIX,
+    BUNDLED,
+    CAPTIONED,
+    SPLITS,
+    _load_tfds,
+    _tfds_label_names,
+    load,
+)
 from kgen.data.epochs import EpochOrder, finish, plain
 from kgen.data.images_bundled import BUNDLED_IMAGES, load_image
 from kgen.data.pipeline import ArrayReader, _import_tensorflow, random_seed
 from kgen.data.translation import PAIRED, UNPAIRED, _resize, load_paired, load_unpaired
 
 #: What a data source holds: the values of ``kind`` in `open_source`.
-KINDS = ("samples", "paired", "unpaired", "image", "content_style")
+KINDS = ("samples", "paired", "unpaired", "image", "content_style", "captioned")
 
 #: The prefix of folder specs (``"folder:PATH"``).
 FOLDER_PREFIX = "folder:"
@@ -32,12 +40,14 @@ _BUNDLED_BY_KIND = {
     "unpaired": UNPAIRED,
     "image": BUNDLED_IMAGES,
     "content_style": BUNDLED_IMAGES,
+    "captioned": CAPTIONED,
 }
 _KIND_HINTS = {
     "samples": "kind='samples' (unconditional and class-conditional families)",
     "paired": "kind='paired' (pix2pix)",
     "unpaired": "kind='unpaired' (CycleGAN)",
     "image": "kind='image' (one picture; 'CONTENT,STYLE' for kind='content_style')",
+    "captioned": "kind='captioned' (images with captions: CLIP)",
 }
 
 
@@ -46,8 +56,8 @@ class DataSource:
 
     Attributes:
         spec: the spec it was opened from.
-        kind: ``"samples"``, ``"paired"``, ``"unpaired"``, ``"image"`` or
-            ``"content_style"``.
+        kind: ``"samples"``, ``"paired"``, ``"unpaired"``, ``"image"``,
+            ``"content_style"`` or ``"captioned"``.
         shape: one sample after resizing, ``(H, W, C)``, or ``(2,)`` for points; for
             paired and unpaired data, an image of domain A.
         target_shape: an image of domain B (paired and unpaired data), else None.
@@ -61,6 +71,10 @@ class DataSource:
         skipped: ``[(path, reason)]`` of the image files that could not be decoded.
         images: for ``"image"`` and ``"content_style"``: uint8 images ``(n, H, W, C)``
             (the picture; or the content and the style image); else None.
+        captions: for ``"captioned"``: the captions of every example, a string array
+            ``(num_examples, T)`` (``""`` for a missing caption; ``T`` the most captions
+            of an image), or int32 token ids ``(num_examples, T, L)`` for a source made
+            by `kgen.data.captioned.tokenized`; else None.
 
     Example:
 
@@ -94,6 +108,13 @@ class DataSource:
 
     def __repr__(self):
         return f"<DataSource {self.description}>"
+
+    @property
+    def captions(self):
+        """The captions of a captioned source (see the class attributes), else None."""
+        if self.kind != "captioned":
+            return None
+        return self._readers[0].captions
 
     # -------------------------------------------------------------- batches
     def _check_batches(self, what):
@@ -236,8 +257,8 @@ class DataSource:
 
         Returns:
             uint8 images ``(n, H, W, C)`` (float32 ``(n, 2)`` for points); ``(x, y)`` with
-            int32 labels; ``(a, b)`` for paired and unpaired data; the images of a
-            single-image source.
+            int32 labels; ``(x, captions)`` for captioned data (see `captions`);
+            ``(a, b)`` for paired and unpaired data; the images of a single-image source.
 
         Example:
 
@@ -289,17 +310,22 @@ def open_source(spec, *, kind="samples", labels=False, image_size=None, channels
               for paired data, ``PATH/A`` and ``PATH/B`` with matching file names
               (without their endings); for unpaired data, ``PATH/A`` and ``PATH/B``;
             - for ``kind="image"``: a picture name or an image file; for
-              ``kind="content_style"``: ``"CONTENT,STYLE"``, two picture names or files.
-        kind: ``"samples"``, ``"paired"``, ``"unpaired"``, ``"image"`` or
-            ``"content_style"``.
+              ``kind="content_style"``: ``"CONTENT,STYLE"``, two picture names or files;
+            - for ``kind="captioned"``: ``"captioned_digits"``, or ``"folder:PATH"`` with
+              the captions in ``PATH/captions.jsonl`` or ``PATH/captions.txt``
+              (`kgen.data.captioned.folder_captions`).
+        kind: ``"samples"``, ``"paired"``, ``"unpaired"``, ``"image"``,
+            ``"content_style"`` or ``"captioned"`` (batches of images and their
+            captions, `kgen.data.captioned`).
         labels: read class labels (digits, the mixtures' modes, a TensorFlow Datasets
             ``label`` feature, or class sub-folders).
         image_size: None keeps the native size (a folder's images must then all have the
             same size); an integer ``s`` scales each image's short side to ``s`` and crops
             the centre to ``s x s`` (bundled digits are resized bilinearly).
         channels: None (1 if every image is grey, else 3), 1 or 3; alpha is dropped.
-        split: ``"all"``, ``"train"`` or ``"test"`` for bundled data; passed to TensorFlow
-            Datasets; folders and pictures take ``"all"`` only.
+        split: ``"all"``, ``"train"`` or ``"test"`` for bundled data (and ``"heldout"``
+            for ``"captioned_digits"``); passed to TensorFlow Datasets; folders and
+            pictures take ``"all"`` only.
         seed: the seed of the ``"ring"``/``"grid"`` points and of the subset that
             `DataSource.arrays` returns.
         check_files: decode every image of a folder once before training (in a
@@ -362,6 +388,8 @@ def open_source(spec, *, kind="samples", labels=False, image_size=None, channels
         raise ValueError(f"labels=True needs kind='samples'; {kind!r} data has no labels.")
     if kind in _SINGLE_IMAGE_KINDS:
         return _open_pictures(spec, kind, **options)
+    if kind == "captioned":
+        return _open_captioned(spec, check_files, **options)
     if spec.startswith(_TFDS_PREFIX):
         return _open_tfds(spec, kind, labels, **options)
     if spec.startswith(FOLDER_PREFIX):
@@ -384,6 +412,9 @@ def open_source(spec, *, kind="samples", labels=False, image_size=None, channels
 
 def _known(kind):
     names = ", ".join(repr(n) for n in _BUNDLED_BY_KIND[kind])
+    if kind == "captioned":
+        return (f"Available: {names}, or 'folder:PATH' (a folder of images with "
+                "captions.jsonl or captions.txt beside them).")
     if kind in _SINGLE_IMAGE_KINDS:
         form = "'CONTENT,STYLE' of two " if kind == "content_style" else ""
         return (f"Use {form}bundled pictures ({names}) or image files.")
@@ -621,6 +652,31 @@ def _checked(paths, check_files, where, separately=None):
                          f"decoded (the first, {first!r}: {reason}).")
     folders.warn_skipped(survey.skipped, len(paths), repr(where))
     return survey
+
+
+# ------------------------------------------------------------------ captioned
+def _open_captioned(spec, check_files, **options):
+    from kgen.data import captioned
+
+    if spec in CAPTIONED:
+        return captioned.open_bundled(spec, **options)
+    if spec.startswith(_TFDS_PREFIX):
+        raise ValueError(f"{spec!r}: captioned data comes from a bundled set or a folder; "
+                         f"TensorFlow Datasets sets are not read as captioned data. "
+                         f"{_known('captioned')}")
+    path = spec[len(FOLDER_PREFIX):] if spec.startswith(FOLDER_PREFIX) else None
+    if path is None:
+        _refuse_other_kind(spec, "captioned")
+        if os.path.isdir(os.path.expanduser(spec)):
+            path = os.path.expanduser(spec)
+        elif _looks_like_path(spec):
+            raise FileNotFoundError(f"Folder {spec!r} does not exist. {_known('captioned')}")
+        else:
+            raise ValueError(f"Unknown data source {spec!r} for kind='captioned'. "
+                             f"{_known('captioned')}")
+    if not path.strip():
+        raise ValueError(f"Empty folder in {spec!r}: use 'folder:PATH'.")
+    return captioned.open_folder(spec, path, check_files, **options)
 
 
 # ------------------------------------------------------------------ pictures

@@ -491,7 +491,7 @@ class GenerativeModel(keras.Model):
         trains without data (the single-image families).
 
         Read from the model's registered family (`kgen.models.registry`): its kind of
-        data (samples, pairs, two domains) and its labels; the shapes come from
+        data (samples, pairs, two domains, captioned images) and its labels; the shapes come from
         `data_shapes` and the number of classes from ``num_classes``. A PixelCNN of
         integer levels (``inputs="levels"``) takes its levels as they are.
         """
@@ -511,6 +511,8 @@ class GenerativeModel(keras.Model):
             return guard.Expectation(
                 model, "images", "images", x_shape, y_shape,
                 y_name="B images" if family.data == "unpaired" else None)
+        if family.data == "captioned":   # the model checks its captions (token ids)
+            return guard.Expectation(model, "images", None, x_shape)
         x_role = "levels" if getattr(self, "inputs", None) == "levels" else "samples"
         num_classes = self._num_classes()
         labelled = family.data == "samples" and family.labels != "none" \

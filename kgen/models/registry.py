@@ -5,8 +5,8 @@ test harness need to know about a family, so that none of them keeps its own lis
 
 - its name (``kgen train gan``), model class and a one-line summary;
 - the kind of data it trains on (`DATA_KINDS`: images, images with labels, image pairs,
-  two unpaired domains, one image, a content and a style image) and whether class labels
-  are required, optional or unused;
+  two unpaired domains, one image, a content and a style image, images with captions)
+  and whether class labels are required, optional or unused;
 - the options of its builder (``from_shape`` or the constructor), which the command line
   turns into flags (``--latent-dim``), and a ``build(data, **options)`` function that
   makes a model for a `TrainingData` description;
@@ -42,6 +42,7 @@ DATA_KINDS = {
     "unpaired": "images of two domains A and B, not paired",
     "image": "one image, optimised or restored in place",
     "content_style": "a content image and a style image",
+    "captioned": "images with captions (one or several per image)",
 }
 #: How a family uses class labels.
 LABELS = ("none", "optional", "required")
@@ -105,6 +106,8 @@ class TrainingData:
         images: the image(s) of a single-image family, ``(n, H, W, C)`` uint8 or float in
             [-1, 1]: the image (or content and style images), and for inpainting a mask.
         mask: a mask for inpainting (1 where a pixel is known), or None.
+        captions: the captions of captioned data, a string array ``(N, T)`` (``""`` for
+            a missing caption; a text model builds its vocabulary from them), or None.
     """
 
     shape: tuple
@@ -112,6 +115,7 @@ class TrainingData:
     target_shape: Optional[tuple] = None
     images: Any = None
     mask: Any = None
+    captions: Any = None
 
 
 def _default_build(model_class, labels):
@@ -153,6 +157,9 @@ class Family:
         seeded: whether ``generate()`` draws noise, so that different seeds give
             different samples (False for translation and single-image families, whose
             output is decided by their inputs and weights).
+        generates: False for a family that draws no samples (a dual encoder such as
+            CLIP, which scores images against texts): its ``generate()`` and export
+            raise `NotImplementedError`, and the command line writes no sample grids.
         finish: None, or ``finish(model, samples)``: what a model needs after training
             before it can generate, given (up to 10,000) training samples; the command
             line calls it after every run (an autoencoder fits the Gaussian of its codes).
@@ -175,6 +182,7 @@ class Family:
     trains_on_batches: bool = True
     seeded: bool = True
     finish: Optional[Callable] = None
+    generates: bool = True
 
     def __post_init__(self):
         if not self.name or not self.name.replace("_", "").isalnum() or self.name.lower() \

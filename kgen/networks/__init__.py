@@ -26,6 +26,7 @@ from kgen.networks.diffusion_transformer import (  # noqa: F401
 from kgen.networks.diffusion_unet import SinusoidalEmbedding, diffusion_unet  # noqa: F401
 from kgen.networks.diff_augment import DiffAugment  # noqa: F401
 from kgen.networks.dropout import Dropout  # noqa: F401
+from kgen.networks.image_encoder import image_encoder  # noqa: F401
 from kgen.networks.image_prior import skip_network  # noqa: F401
 from kgen.networks.mlp import mlp, mlp_hidden  # noqa: F401
 from kgen.networks.patches import (  # noqa: F401
@@ -54,6 +55,7 @@ from kgen.networks.transformer import (  # noqa: F401
     TransformerBlock,
     transformer_decoder,
 )
+from kgen.networks.text_encoder import TextEncoder, Tokenizer, text_encoder  # noqa: F401
 from kgen.networks.unet import unet_generator  # noqa: F401
 from kgen.networks.vector_quantizer import VectorQuantizer  # noqa: F401
 from kgen.networks.vgg import CaffePreprocessing, vgg19_features  # noqa: F401
