@@ -73,6 +73,12 @@ def family_data(family, num_examples=NUM_EXAMPLES):
             return TrainingData(x.shape[1:]), (x, None)
         y = (labels[:num_examples] % NUM_CLASSES).astype("int32")
         return TrainingData(x.shape[1:], num_classes=NUM_CLASSES), (x, y)
+    if family.data == "captioned":
+        # Scenes shrunk to 8x8 (every fourth pixel): the text families' checks stay quick.
+        images, captions = kgen.data.load("captioned_digits", split="test",
+                                          num_samples=num_examples, return_captions=True)
+        x = kgen.data.to_data_space(images[:, ::4, ::4])
+        return TrainingData(x.shape[1:], captions=captions), (x, captions)
     if family.data in ("paired", "unpaired"):
         load = kgen.data.load_paired if family.data == "paired" else kgen.data.load_unpaired
         name = "digits-edges" if family.data == "paired" else "digits-rotated"
@@ -107,7 +113,9 @@ def generate_kwargs(family, arrays, num_samples=4):
     kwargs = {}
     if "inputs" in family.conditions and family.data in ("paired", "unpaired"):
         return {"inputs": x[:num_samples]}
-    if y is not None and "labels" in family.conditions:
+    if "prompt" in family.conditions:
+        kwargs["prompt"] = str(y[0, 0]) if y is not None else ""
+    elif y is not None and "labels" in family.conditions:
         kwargs["labels"] = np.arange(num_samples) % NUM_CLASSES
     if "steps" in family.conditions:
         kwargs["steps"] = 4

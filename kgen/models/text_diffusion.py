@@ -750,7 +750,7 @@ registry.register(registry.Family(
                         "encoder is used, frozen"),
     ),
     build=_build,
-    conditions=("prompt", "sampler", "steps", "eta", "guidance_scale"),
+    conditions=("prompt", "negative_prompt", "sampler", "steps", "eta", "guidance_scale"),
     default_data="captioned_digits",
     default_epochs=100,
     tiny={"timesteps": 20, "schedule": "cosine", "base_filters": 4,
