@@ -580,14 +580,16 @@ def _summary(run, state, seconds, family, resolved, skipped=None):
     print(f"  samples:    {run.samples}")
     print(f"  logs:       {run.log} and {run.tensorboard}/")
     print(f"  config:     {run.config}")
-    print(f"Sample again with: kgen generate {run.path} -n 64 --seed 1 --out grid.png")
+    prompt = ' --prompt "..."' if "prompt" in family.conditions else ""
+    print(f"Sample again with: kgen generate {run.path} -n 64 --seed 1{prompt} --out grid.png")
     if family.metrics:
         source = resolved["data"]["source"]
         metric = "modes" if source in ("ring", "grid") else \
             "l1" if source in kgen.data.translation.UNPAIRED and "l1" in family.metrics \
             else family.metrics[0]
         print(f"Evaluate with:     kgen evaluate {run.path} --metric {metric}")
-    print(f"Export with:       kgen export {run.path} export/{family.name}/1")
+    if getattr(family.model_class, "exportable", True):
+        print(f"Export with:       kgen export {run.path} export/{family.name}/1")
 
 
 def _devices(value):

@@ -109,6 +109,8 @@ class TextDiffusion(Diffusion):
     """
 
     network_names = ("network", "text_encoder")
+    #: No SavedModel export yet (`serving_functions`).
+    exportable = False
 
     def __init__(self, network, text_encoder, tokenizer, autoencoder=None, latent_shape=None,
                  latent_scale=None, caption_dropout=0.1, train_text_encoder=True, **kwargs):

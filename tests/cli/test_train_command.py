@@ -2,6 +2,7 @@
 exact resume after kill -9, and the CLI's errors."""
 
 import csv
+import json
 import os
 import pathlib
 import signal
@@ -46,6 +47,16 @@ def folders(tmp_path_factory):
     for name in ("astronaut", "brick"):
         Image.fromarray(kgen.data.load_image(name, size=16, channels=3)).save(
             root / f"{name}.png")
+    # Captioned scenes shrunk to 8x8, their captions in captions.jsonl.
+    scenes, captions = kgen.data.load("captioned_digits", split="test", num_samples=16,
+                                      return_captions=True)
+    (root / "captioned").mkdir()
+    lines = []
+    for index, (scene, texts) in enumerate(zip(scenes[:, ::4, ::4], captions)):
+        Image.fromarray(scene).save(root / "captioned" / f"{index:03d}.png")
+        lines += [json.dumps({"file": f"{index:03d}.png", "caption": str(t)})
+                  for t in texts[:2]]
+    (root / "captioned" / "captions.jsonl").write_text("\n".join(lines) + "\n")
     return root
 
 
@@ -57,6 +68,8 @@ def data_flags(family, folders):
         return ["--data", f"folder:{folders / 'pairs'}"]
     if family.data == "image":
         return ["--data", str(folders / "astronaut.png")]
+    if family.data == "captioned":
+        return ["--data", f"folder:{folders / 'captioned'}"]
     return ["--data", f"{folders / 'astronaut.png'},{folders / 'brick.png'}"]
 
 
@@ -80,6 +93,8 @@ def condition_flags(family, folders):
         return ["--inputs", str(folders / "pairs" / "A")]
     if family.labels == "required":
         return ["--labels", "0,1,2,1"]
+    if "prompt" in family.conditions:
+        return ["--prompt", "a red seven", "--guidance-scale", "2", "--steps", "2"]
     return []
 
 
@@ -122,7 +137,8 @@ def test_every_family_trains_generates_and_evaluates_from_the_command_line(
                      "--individual", str(tmp_path / "each"),
                      *condition_flags(family, folders)]) == 0
     assert grid.is_file() and len(os.listdir(tmp_path / "each")) >= 1
-    if family.metrics:
+    # Captioned scenes are RGB: their FID needs the InceptionV3 weights (not offline).
+    if family.metrics and family.data != "captioned":
         metric = family.metrics[0]
         extra = ["--reference", str(folders / "astronaut.png")] if metric == "psnr" else \
             ["--data", data_flags(family, folders)[1], "-n", "40"]
