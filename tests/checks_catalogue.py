@@ -94,6 +94,12 @@ ROWS = (
         "`ValueError`: the family trains on pairs `(x, y)`."),
     Row("fit-validation-data", "fit", "bad `validation_data` (NaN, wrong shape, ...)",
         "The same checks as the training data, naming the validation data."),
+    Row("fit-captions", "fit",
+        "CLIP: images without captions, or a dataset that yields caption strings",
+        "`ValueError` (\"CLIP trains on (images, captions) pairs\") before training; for "
+        "strings in a dataset, a `TypeError` that names "
+        "`kgen.data.tokenized(source, clip.tokenizer)` as the fix (arrays of strings are "
+        "tokenized by `fit()` itself)."),
     # --------------------------------------------------------------- models
     Row("seed-negative", "models", "`seed=-1` (or a seed of 2**31 or more) to a model",
         "`ValueError`: a model's seed is an integer in `0..2**31 - 1`, the range of a "
@@ -196,12 +202,28 @@ ROWS = (
     Row("save-grid-unknown-extension", "images",
         "`save_grid` to a name without an extension or with an unknown one",
         "`ValueError` listing the extensions it writes."),
+    Row("folder-captions", "images",
+        "a captioned folder without `captions.jsonl`/`captions.txt`, with both, with "
+        "images without a caption, lines naming files that are not its images, or "
+        "malformed lines",
+        "`ValueError` before training that names the folder, the file and line, or the "
+        "images concerned."),
     Row("save-grid-alpha-jpeg", "images", "four-channel images to a `.jpg` or `.bmp` grid",
         "`ValueError`: no alpha channel in that format; `images[..., :3]` or a `.png`."),
     Row("generate-condition-range", "images",
         "float `inputs=` outside [-1, 1] to a translation model's `generate()`",
         "`ValueError`: the range found, and uint8 images or `x / 127.5 - 1` as the fix; "
         "uint8 conditions are converted."),
+    Row("prompt-too-long", "models",
+        "a text longer than the tokenizer's context (CLIP's `encode_text`, `similarity`, "
+        "`zero_shot`, a training caption, `kgen.networks.Tokenizer`)",
+        "`ValueError` naming the text, its number of words and the context: texts are "
+        "never cut."),
+    Row("prompt-not-strings", "models",
+        "prompts that are not a list of strings: one string, `7`, `None`, or an empty "
+        "list",
+        "`TypeError` for a single string (wrap it in a list) and for a value that is not "
+        "a string (named); `ValueError` for no prompts."),
     Row("generate-sampler-options", "models",
         "a diffusion sampler with options it does not have (`eta=` to DPM-Solver++ or "
         "DDPM, `steps=` beyond the model's timesteps) or a task it cannot do (DPM-Solver++ "
@@ -259,6 +281,11 @@ ROWS = (
         "`mixed_bfloat16` or `mixed_float16`",
         "The three are named (the flag's choices, or `train.precision (--precision) must "
         "be one of ...`)."),
+    Row("cli-no-samples", "cli",
+        "`kgen generate` or `kgen export` of a run of a family that draws no samples "
+        "(CLIP)",
+        "One line that says it draws no samples and how to use the checkpoint; no file is "
+        "written."),
 )
 
 

@@ -73,20 +73,43 @@ def family_data(family, num_examples=NUM_EXAMPLES):
             return TrainingData(x.shape[1:]), (x, None)
         y = (labels[:num_examples] % NUM_CLASSES).astype("int32")
         return TrainingData(x.shape[1:], num_classes=NUM_CLASSES), (x, y)
-    if family.data == "captioned":
-        # Scenes shrunk to 8x8 (every fourth pixel): the text families' checks stay quick.
-        images, captions = kgen.data.load("captioned_digits", split="test",
-                                          num_samples=num_examples, return_captions=True)
-        x = kgen.data.to_data_space(images[:, ::4, ::4])
-        return TrainingData(x.shape[1:], captions=captions), (x, captions)
     if family.data in ("paired", "unpaired"):
         load = kgen.data.load_paired if family.data == "paired" else kgen.data.load_unpaired
         name = "digits-edges" if family.data == "paired" else "digits-rotated"
         a, b = (kgen.data.to_data_space(part[:num_examples]) for part in load(name))
         return TrainingData(a.shape[1:], target_shape=b.shape[1:]), (a, b)
+    if family.data == "captioned":
+        return captioned_data(num_examples)
     names = ("coffee",) if family.data == "image" else ("astronaut", "brick")
     images = np.stack([kgen.data.load_image(name, size=16, channels=3) for name in names])
     return TrainingData(images.shape[1:], images=images), None
+
+
+def captioned_data(num_examples=NUM_EXAMPLES):
+    """``(TrainingData, (x, ids))`` of captioned scenes as 8x8 grey images in data space
+    (the shape of the other families' test data) and their five captions as token ids of
+    a tokenizer adapted to them, the tokenizer a model built from
+    ``TrainingData.captions`` makes: the same ids."""
+    from kgen.data.captioned import caption_tokens
+    from kgen.data.sources import _convert_channels, _resize_array
+    from kgen.models.registry import TrainingData
+
+    images, captions = kgen.data.load("captioned_digits", split="train",
+                                      num_samples=num_examples, return_captions=True)
+    x = kgen.data.to_data_space(_convert_channels(_resize_array(images, 8), 1))
+    ids = caption_tokens(captions, kgen.networks.Tokenizer.adapted(captions))
+    return TrainingData(x.shape[1:], captions=captions), (x, ids)
+
+
+def family_outputs(model, family, arrays, seed, num_samples=4):
+    """What a model of ``family`` gives for ``seed``: its samples (`generate_kwargs`), or
+    for a family that draws none (CLIP), the similarities of its first images and their
+    first captions."""
+    if family.generates:
+        return model.generate(seed=seed, **generate_kwargs(family, arrays, num_samples))
+    x, ids = arrays
+    texts = model.tokenizer.detokenize(ids[:num_samples, 0])
+    return model.similarity(x[:num_samples], texts)
 
 
 def build_tiny(family, seed=0, options=None, num_examples=NUM_EXAMPLES):
@@ -114,7 +137,7 @@ def generate_kwargs(family, arrays, num_samples=4):
     if "inputs" in family.conditions and family.data in ("paired", "unpaired"):
         return {"inputs": x[:num_samples]}
     if "prompt" in family.conditions:
-        kwargs["prompt"] = str(y[0, 0]) if y is not None else ""
+        kwargs["prompt"] = "a red seven"
     elif y is not None and "labels" in family.conditions:
         kwargs["labels"] = np.arange(num_samples) % NUM_CLASSES
     if "steps" in family.conditions:

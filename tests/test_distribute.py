@@ -52,8 +52,10 @@ def test_four_devices_give_the_weights_of_one():
         # gradients and batch statistics in another order than one device does (a few
         # ulps of values of order 1, over 4 steps). The U-Net and ResNet generators of
         # pix2pix and CycleGAN (normalisation layers, Adam) carry the rounding further:
-        # up to 3e-6 measured, so 1e-5 there; 3e-7 at most for the others.
-        tolerance = 1e-5 if kind.split("/")[0] in ("pix2pix", "cyclegan") else 1e-6
+        # up to 3e-6 measured, so 1e-5 there; 3e-7 at most for the others. CLIP's logits
+        # are cosines scaled by 1/0.07 (the rounding of the embeddings grows 14 times, and
+        # its loss is of the whole gathered batch): 2.7e-6 measured on JAX, so 1e-5 too.
+        tolerance = 1e-5 if kind.split("/")[0] in ("pix2pix", "cyclegan", "clip") else 1e-6
         assert run["max_weight_diff"] < tolerance, (kind, run["worst"], run["max_weight_diff"])
         # Every replica holds the same copy of every variable.
         assert run["replica_spread"] == 0.0, kind

@@ -146,6 +146,10 @@ def generate(args):
     banner()
     model = load_checkpoint(args.checkpoint)
     family = registry.family_of(model)
+    if not family.generates:
+        fail(f"{type(model).__name__} ({family.name}) draws no samples: it has nothing for "
+             "kgen generate to write. Load the checkpoint in Python "
+             f"(keras.saving.load_model) and use its own methods.")
     kwargs = conditions(args, model, family)
     count = args.num_samples
     if not family.trains_on_batches:

@@ -233,8 +233,9 @@ def run_callbacks(model, resolved, run, source, initial_epoch):
         samples = first_array(source.arrays(limit=FINISH_SAMPLES))
         finish = lambda: family.finish(model, samples)  # noqa: E731
     state = RunState(run, total, callbacks["evaluate"], initial_epoch, finish)
+    # A family that draws no samples (CLIP) has no grid to write.
     grid = EpochGrid(run, callbacks["samples"], seed=0,
-                     reference=_reference_points(source))
+                     reference=_reference_points(source)) if family.generates else None
     # Order matters: the evaluation adds its value to the logs the others see; the state
     # (last.keras, then state.json) comes after the logs, so a run killed at any moment
     # has a log row for every epoch its state names (rows beyond it are dropped when it
@@ -245,7 +246,8 @@ def run_callbacks(model, resolved, run, source, initial_epoch):
     items.append(keras.callbacks.CSVLogger(run.log, append=initial_epoch > 0))
     if callbacks["tensorboard"]:
         items.append(keras.callbacks.TensorBoard(run.tensorboard, write_graph=False))
-    items += [state, grid, RunProgress(total, initial_epoch)]
+    items += [state] + ([grid] if grid is not None else []) + \
+        [RunProgress(total, initial_epoch)]
     return items, stop, state
 
 
@@ -519,6 +521,11 @@ def _train(resolved, family, run, initial_epoch, model, quiet=False):
             compile_model(model, resolved, steps)
     if family.data in ("paired", "unpaired"):
         model.sample_inputs = first_array(source.arrays(limit=resolved["callbacks"]["samples"]))
+    if family.data == "captioned":   # the captions as the model's token ids
+        try:
+            source = kgen.data.tokenized(source, model.tokenizer)
+        except (ValueError, TypeError) as error:
+            fail(f"--data {resolved['data']['source']}: {error}")
     resolved = dict(resolved)
     resolved["optimizer"] = optimizer_configs(model)
     configs.write(resolved, run.config)
@@ -558,7 +565,7 @@ def _train(resolved, family, run, initial_epoch, model, quiet=False):
     if state.last_saved_epoch is None:
         print("Training diverged before the first epoch ended; no checkpoint was written.")
         return 1
-    if stop.stopped is not None or model.stop_training:
+    if (stop.stopped is not None or model.stop_training) and family.generates:
         model = keras.saving.load_model(run.last)
         save_grid(model, run.samples, resolved["callbacks"]["samples"], 0,
                   _reference_points(source))
@@ -577,18 +584,24 @@ def _summary(run, state, seconds, family, resolved, skipped=None):
     print(f"  checkpoint: {run.last} (epoch {state.last_saved_epoch})")
     if os.path.exists(run.best):
         print(f"  best:       {run.best} ({resolved['callbacks']['evaluate']} {state.best:.4g})")
-    print(f"  samples:    {run.samples}")
+    if family.generates:
+        print(f"  samples:    {run.samples}")
     print(f"  logs:       {run.log} and {run.tensorboard}/")
     print(f"  config:     {run.config}")
-    prompt = ' --prompt "..."' if "prompt" in family.conditions else ""
-    print(f"Sample again with: kgen generate {run.path} -n 64 --seed 1{prompt} --out grid.png")
+    if family.generates:
+        prompt = ' --prompt "..."' if "prompt" in family.conditions else ""
+        print(f"Sample again with: kgen generate {run.path} -n 64 --seed 1{prompt} "
+              "--out grid.png")
+    else:
+        print(f"Use it in Python: keras.saving.load_model({run.last!r}) "
+              f"(a {family.model_class.__name__}: it draws no samples)")
     if family.metrics:
         source = resolved["data"]["source"]
         metric = "modes" if source in ("ring", "grid") else \
             "l1" if source in kgen.data.translation.UNPAIRED and "l1" in family.metrics \
             else family.metrics[0]
         print(f"Evaluate with:     kgen evaluate {run.path} --metric {metric}")
-    if getattr(family.model_class, "exportable", True):
+    if family.generates and getattr(family.model_class, "exportable", True):
         print(f"Export with:       kgen export {run.path} export/{family.name}/1")
 
 

@@ -589,8 +589,9 @@ def _padded(rows):
 
 def _caption_text(table):
     counts = np.sum(table != "", axis=1)
-    return (f", {int(counts.sum())} captions ({int(counts.min())} to {int(counts.max())} per "
-            "image)")
+    low, high = int(counts.min()), int(counts.max())
+    each = f"{low}" if low == high else f"{low} to {high}"
+    return f", {int(counts.sum())} captions ({each} per image)"
 
 
 # ------------------------------------------------------------------ sources

@@ -95,8 +95,11 @@ class CLIP(GenerativeModel):
     token ids: `kgen.data.captioned.tokenized` makes a captioned data source do so.
 
     **Text.** The `kgen.networks.Tokenizer` is part of the model (its vocabulary is in
-    the ``.keras`` file): `encode_text`, `similarity` and `zero_shot` take strings. A
-    prompt longer than the tokenizer's context is an error (a `ValueError` naming it).
+    the ``.keras`` file): `encode_text`, `similarity` and `zero_shot` take lists of
+    strings. A word outside the vocabulary becomes the unknown id (1). A prompt longer
+    than the tokenizer's context is a `ValueError` naming it (prompts are never cut); a
+    single string instead of a list, or a value that is not a string, is a `TypeError`;
+    an empty list of prompts is a `ValueError`.
 
     CLIP draws no samples: `generate` and `serving_functions` raise
     `NotImplementedError`.
@@ -303,8 +306,8 @@ class CLIP(GenerativeModel):
 
     # ----------------------------------------------------------------- fit
     def _inputs(self, x, y):
-        """Numpy images in data space and string captions as token ids; datasets of
-        strings refused."""
+        """String captions as token ids (images are checked and converted as every
+        family's are); captions missing and datasets of strings refused."""
         spec = getattr(x, "element_spec", None)
         if spec is not None and any(getattr(getattr(s, "dtype", None), "name", "") == "string"
                                     for s in keras.tree.flatten(spec)):
@@ -312,12 +315,10 @@ class CLIP(GenerativeModel):
                 "CLIP trains on token ids: this dataset yields strings. Tokenize the captions "
                 "first: kgen.data.tokenized(source, clip.tokenizer) for a data source, or "
                 "kgen.data.captioned.caption_tokens(captions, clip.tokenizer).")
-        if isinstance(x, (np.ndarray, list)) and not isinstance(x, str):
-            if y is None:
-                raise ValueError(
-                    "CLIP trains on (images, captions) pairs: pass the captions as y "
-                    "(fit(images, captions)), or a dataset of (images, token ids).")
-            x = checks.to_data_space(np.asarray(x))
+        if y is None and hasattr(x, "shape") and hasattr(x, "dtype"):
+            raise ValueError(
+                "CLIP trains on (images, captions) pairs: pass the captions as y "
+                "(fit(images, captions)), or a dataset of (images, token ids).")
         if y is not None and _is_strings(y):
             y = captioned.caption_tokens(y, self.tokenizer)
         return x, y

@@ -274,8 +274,9 @@ class TokenTransformer(GenerativeModel):
             num_heads: attention heads (dividing ``width``).
             mlp_ratio: MLP hidden width over ``width``.
             dropout: dropout rate in training.
-            num_classes, num_prefix_tokens, prefix_vocabulary: the conditions (see the
-                class).
+            num_classes: the number of classes (see the class).
+            num_prefix_tokens: the prefix tokens of each sequence (see the class).
+            prefix_vocabulary: the size of the prefix's vocabulary (see the class).
             **kwargs: constructor arguments (``seed``, ``name``).
 
         Example:

@@ -277,8 +277,10 @@ class VQGAN(VQVAE):
 
         Args:
             shape: image shape ``(height, width, channels)``.
-            num_embeddings, embedding_dim, base_filters, downsamples: as
-                `VQVAE.from_shape`.
+            num_embeddings: as `VQVAE.from_shape`.
+            embedding_dim: as `VQVAE.from_shape`.
+            base_filters: as `VQVAE.from_shape`.
+            downsamples: as `VQVAE.from_shape`.
             discriminator_filters: filters of the PatchGAN's first layer (default
                 ``base_filters``).
             discriminator_layers: its strided layers (3 in the paper; clipped for small

@@ -160,7 +160,8 @@ class TransformerBlock(keras.layers.Layer):
             mask: the self-attention's mask (`MultiHeadAttention`).
             context_mask: ``(N, S)`` booleans, True for the context tokens to attend to
                 (padding False).
-            cache, position: incremental decoding (`MultiHeadAttention`).
+            cache: incremental decoding (`MultiHeadAttention`).
+            position: incremental decoding (`MultiHeadAttention`).
             training: dropout when True.
 
         Returns:
@@ -355,7 +356,8 @@ class CausalDecoder(keras.Model):
             tokens: int token ids of the new positions.
             cache: the cache from `init_cache` (or from the previous step).
             position: the position of the first new token (int or scalar int tensor).
-            context, context_mask: as in `call`.
+            context: as in `call`.
+            context_mask: as in `call`.
 
         Returns:
             ``(logits, new_cache)``: logits ``(N, T_new, output_size)``.

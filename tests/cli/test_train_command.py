@@ -30,7 +30,8 @@ FAMILIES = kgen.models.registry.names()
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     """A user's data: 8x8 grey digits as PNGs in class sub-folders (one file corrupt),
-    A/B folders of digits and their edge maps, and two pictures."""
+    A/B folders of digits and their edge maps, two pictures, and captioned scenes with
+    their captions in captions.txt."""
     root = tmp_path_factory.mktemp("data")
     images, labels = kgen.data.load("digits", return_labels=True)
     images, labels = images[:48], labels[:48] % NUM_CLASSES
@@ -47,16 +48,14 @@ def folders(tmp_path_factory):
     for name in ("astronaut", "brick"):
         Image.fromarray(kgen.data.load_image(name, size=16, channels=3)).save(
             root / f"{name}.png")
-    # Captioned scenes shrunk to 8x8, their captions in captions.jsonl.
-    scenes, captions = kgen.data.load("captioned_digits", split="test", num_samples=16,
+    scenes, captions = kgen.data.load("captioned_digits", split="train", num_samples=24,
                                       return_captions=True)
     (root / "captioned").mkdir()
     lines = []
-    for index, (scene, texts) in enumerate(zip(scenes[:, ::4, ::4], captions)):
+    for index, (scene, row) in enumerate(zip(scenes, captions)):
         Image.fromarray(scene).save(root / "captioned" / f"{index:03d}.png")
-        lines += [json.dumps({"file": f"{index:03d}.png", "caption": str(t)})
-                  for t in texts[:2]]
-    (root / "captioned" / "captions.jsonl").write_text("\n".join(lines) + "\n")
+        lines += [f"{index:03d}.png\t{caption}" for caption in row[:2]]
+    (root / "captioned" / "captions.txt").write_text("\n".join(lines) + "\n")
     return root
 
 
@@ -66,10 +65,10 @@ def data_flags(family, folders):
             ["--labels"] if family.labels != "none" else [])
     if family.data in ("paired", "unpaired"):
         return ["--data", f"folder:{folders / 'pairs'}"]
+    if family.data == "captioned":
+        return ["--data", f"folder:{folders / 'captioned'}", "--image-size", "8"]
     if family.data == "image":
         return ["--data", str(folders / "astronaut.png")]
-    if family.data == "captioned":
-        return ["--data", f"folder:{folders / 'captioned'}"]
     return ["--data", f"{folders / 'astronaut.png'},{folders / 'brick.png'}"]
 
 
@@ -117,13 +116,15 @@ def runs(folders, tmp_path_factory):
     return done
 
 
+@covers("cli-no-samples")
 @pytest.mark.parametrize("name", FAMILIES)
 def test_every_family_trains_generates_and_evaluates_from_the_command_line(
         name, runs, folders, tmp_path, capsys):
     family = kgen.models.registry.get(name)
     run = runs[name]
-    assert (run / "last.keras").is_file() and (run / "samples.png").is_file()
-    assert (run / "samples" / "epoch_0001.png").is_file()
+    assert (run / "last.keras").is_file()
+    assert (run / "samples.png").is_file() == family.generates
+    assert (run / "samples" / "epoch_0001.png").is_file() == family.generates
     resolved = configs.read(run / "config.toml")
     assert resolved["family"] == name and resolved["train"]["epochs"] == 1
     assert set(resolved["optimizer"]) == set(keras.saving.load_model(
@@ -133,6 +134,13 @@ def test_every_family_trains_generates_and_evaluates_from_the_command_line(
     if family.data == "samples":   # the corrupt file was skipped and named
         assert "broken.png" in (run / "skipped_files.txt").read_text()
     grid = tmp_path / "grid.png"
+    if not family.generates:   # CLIP: a clear error, no file
+        with pytest.raises(SystemExit, match="draws no samples"):
+            cli.main(["generate", str(run), "-n", "4", "--out", str(grid)])
+        with pytest.raises(SystemExit, match="draws no samples"):
+            cli.main(["export", str(run), str(tmp_path / "export")])
+        assert not grid.exists()
+        return
     assert cli.main(["generate", str(run), "-n", "4", "--seed", "1", "--out", str(grid),
                      "--individual", str(tmp_path / "each"),
                      *condition_flags(family, folders)]) == 0

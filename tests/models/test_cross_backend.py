@@ -9,7 +9,8 @@ PixelCNN and the code grids of a latent prior (a tiny network and a seed for whi
 uniform number falls within float32 rounding of a cumulative probability). The sampling
 noise of every family is drawn with numpy from the seed (latent vectors, a diffusion
 model's starting noise and the noise of its stochastic steps, the uniform numbers of
-autoregressive draws), so only float32 rounding differs between backends.
+autoregressive draws), so only float32 rounding differs between backends. A family that
+draws no samples (CLIP) is compared on its similarities of images and texts.
 
     KERAS_BACKEND=torch python tests/models/test_cross_backend.py FOLDER
 """
@@ -62,7 +63,8 @@ def sample_all(folder, models=None):
         model = (models or {}).get(name) or keras.saving.load_model(folder / f"{name}.keras")
         for index, kwargs in enumerate(calls):
             kwargs = _arguments(kwargs, arrays)
-            samples[f"{name}__{index}"] = model.generate(**kwargs)
+            method = kwargs.pop("method", "generate")   # "similarity" for CLIP
+            samples[f"{name}__{index}"] = getattr(model, method)(**kwargs)
             if name == "latent_prior":
                 kwargs.pop("batch_size", None)
                 samples[f"{name}__{index}__codes"] = model.sample_codes(
@@ -86,6 +88,12 @@ def _plan(folder, digits_small):
             family.finish(model, data[0])
         model.save(folder / f"{family.name}.keras")
         models[family.name] = model
+        if not family.generates:   # a dual encoder: its scores of images and texts
+            x, ids = data
+            arrays[f"{family.name}_images"] = x[:4]
+            plan[family.name] = [{"method": "similarity", "images": f"{family.name}_images",
+                                  "texts": model.tokenizer.detokenize(ids[:4, 0])}]
+            continue
         base = generate_kwargs(family, data) if data is not None else {}
         for key, value in base.items():
             if isinstance(value, np.ndarray):
