@@ -601,7 +601,7 @@ def _summary(run, state, seconds, family, resolved, skipped=None):
             "l1" if source in kgen.data.translation.UNPAIRED and "l1" in family.metrics \
             else family.metrics[0]
         print(f"Evaluate with:     kgen evaluate {run.path} --metric {metric}")
-    if family.generates and getattr(family.model_class, "exportable", True):
+    if family.generates:
         print(f"Export with:       kgen export {run.path} export/{family.name}/1")
 
 

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kgen import backend, checks
+from kgen import backend, checks, samplers
 from kgen.data import captioned
 from kgen.models import registry
 from kgen.models.autoencoder import Autoencoder
@@ -18,6 +18,7 @@ from kgen.models.captions import choose_captions
 from kgen.models.conditional_vae import ConditionalVAE
 from kgen.models.diffusion import Diffusion
 from kgen.models.ema import ExponentialMovingAverage
+from kgen.models.serving import ServingFunctions, ServingInput, TextInput
 from kgen.models.vae import VAE
 from kgen.networks.text_encoder import Tokenizer, _texts
 from kgen.precision import float32
@@ -109,8 +110,6 @@ class TextDiffusion(Diffusion):
     """
 
     network_names = ("network", "text_encoder")
-    #: No SavedModel export yet (`serving_functions`).
-    exportable = False
 
     def __init__(self, network, text_encoder, tokenizer, autoencoder=None, latent_shape=None,
                  latent_scale=None, caption_dropout=0.1, train_text_encoder=True, **kwargs):
@@ -629,13 +628,76 @@ class TextDiffusion(Diffusion):
         raise NotImplementedError("TextDiffusion does not yield its chain; use generate().")
 
     def serving_functions(self, steps=None, guidance_scale=None):
-        """Not available yet: a TextDiffusion model cannot be exported to a SavedModel."""
-        raise NotImplementedError(
-            "TextDiffusion cannot be exported yet (its prompt would need the tokenizer in "
-            "the graph); save it with model.save('model.keras') and generate from Python.")
+        """The sampler for `export_generator`: the whole DDIM loop (eta 0) from ``x_T`` and
+        the prompts' token ids, then, in latent space, the autoencoder's decoder.
 
-    def serving_inputs(self, num_samples=None, *, seed=None, **conditions):
-        raise NotImplementedError("TextDiffusion cannot be exported yet.")
+        The SavedModel's ``generate_from_latent(latent, prompt_ids)`` takes the starting
+        noise ``x_T`` (``(N,) + sample_shape``) and int32 ids ``(N, 2, L)``: each
+        sample's prompt ids, then the unconditional branch's (the empty text's, or a
+        negative prompt's), as `prompt_ids` makes them; it equals ``generate(seed=s,
+        prompt..., sampler="ddim", steps=steps, eta=0, guidance_scale=guidance_scale)``
+        when ``latent`` is the starting noise of seed ``s`` (`serving_inputs`).
+        ``generate_with_prompt_ids(seed, prompt_ids)`` draws the noise in the graph, and
+        ``generate_from_prompt(seed, prompt, negative_prompt)`` takes the texts as
+        strings ``(N,)`` (``""`` for no negative prompt) and tokenizes them in the graph
+        (`kgen.models.serving.TextInput`); each returns uint8 ``images``.
+
+        Args:
+            steps: DDIM steps of the exported loop (default 50, or every timestep of a
+                chain of fewer than 50).
+            guidance_scale: classifier-free guidance ``w``, fixed in the SavedModel
+                (None: the conditional model, ``w = 1``).
+        """
+        sampler = samplers.get("ddim", self._default_steps("ddim", steps), 0.0)
+        sampler.timesteps(self.timesteps)   # checks the steps fit the model
+        guidance = checks.optional_number(guidance_scale, "guidance_scale")
+        guidance = None if guidance in (None, 1.0) else guidance
+        network = self.sampling_network
+        if self.autoencoder is not None and self.latent_scale is None:
+            raise ValueError("The latent scale is not set: train the model (fit) before "
+                             "exporting it.")
+
+        def sample(x_t, prompt_ids):
+            predict = self._predictor(network, prompt_ids, guidance)
+            return self._decode_in_graph(sampler.sample(x_t, predict, self.noise_schedule))
+
+        inputs = [ServingInput("latent", self.sample_shape),
+                  ServingInput("prompt_ids", (2, self.tokenizer.context_length), "int32",
+                               noise=None)]
+        networks = [network, self.sampling_text_encoder]
+        if self.autoencoder is not None:
+            networks.append(self.autoencoder.decoder)
+        vocabulary = tuple(self.tokenizer.get_vocabulary()[2:])   # ids 2, 3, ...
+        return ServingFunctions(sample, inputs, networks, text=TextInput(
+            "prompt_ids", vocabulary, self.tokenizer.context_length))
+
+    def _decode_in_graph(self, z):
+        """`decode_latents` written with `keras.ops` (for the exported graph)."""
+        if self.autoencoder is None:
+            return z
+        z = ops.reshape(z, (-1, self.autoencoder.latent_dim)) / self.latent_scale
+        decoded = self.autoencoder.decoder(z, training=False)
+        if isinstance(self.autoencoder, VAE):
+            return self.autoencoder._mean_output(decoded)
+        return self.autoencoder._output(decoded)
+
+    def serving_inputs(self, num_samples=None, *, seed=None, prompt=None, prompts=None,
+                       negative_prompt=None, guidance_scale=None, sampler="ddim", steps=None,
+                       eta=None, batch_size=256):
+        """The inputs of the exported sampler that ``generate(num_samples, seed=seed,
+        prompt=..., steps=steps, guidance_scale=guidance_scale)`` uses: ``{"latent": ...,
+        "prompt_ids": ...}``, the starting noise of ``seed`` and `prompt_ids`. The
+        SavedModel runs deterministic DDIM; ``steps`` and ``guidance_scale`` are fixed in
+        it (its export options): give ``generate()`` the same values.
+        """
+        if sampler != "ddim" or eta not in (None, 0, 0.0):
+            raise ValueError("The exported sampler is deterministic DDIM (sampler='ddim', "
+                             "eta=0): only those generate() calls have SavedModel inputs.")
+        ids = self.prompt_ids(num_samples, prompt, prompts, negative_prompt)
+        if seed is None:
+            seed = int(np.random.default_rng().integers(0, 2 ** 31 - 1))
+        latent = self.standard_normal((len(ids),) + self.sample_shape, seed)
+        return {"latent": latent, "prompt_ids": ids}
 
     # ------------------------------------------------------------- config
     def get_config(self):
@@ -753,6 +815,10 @@ registry.register(registry.Family(
     ),
     build=_build,
     conditions=("prompt", "negative_prompt", "sampler", "steps", "eta", "guidance_scale"),
+    export_options=(
+        registry.Option("steps", int, "DDIM steps of the exported loop", default=50),
+        registry.Option("guidance_scale", float, "classifier-free guidance scale"),
+    ),
     default_data="captioned_digits",
     default_epochs=100,
     tiny={"timesteps": 20, "schedule": "cosine", "base_filters": 4,
