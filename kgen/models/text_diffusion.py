@@ -91,11 +91,13 @@ class TextDiffusion(Diffusion):
     ```python
     import kgen
 
-    x, captions = kgen.data.load("captioned_digits", split="test", num_samples=32,
+    x, captions = kgen.data.load("captioned_digits", split="test", num_samples=16,
                                  return_captions=True)
+    x = x[:, ::4, ::4]                     # 8x8 scenes, for a quick example
     model = kgen.models.TextDiffusion.from_shape(
-        x.shape[1:], captions, timesteps=20, base_filters=8, channel_multipliers=(1, 1),
-        num_res_blocks=1, groups=2, width=16, num_layers=1, num_heads=2)
+        x.shape[1:], captions, timesteps=20, schedule="cosine", base_filters=4,
+        channel_multipliers=(1,), num_res_blocks=1, groups=2, width=8, num_layers=1,
+        num_heads=2)
     model.compile()
     model.fit(x, captions, batch_size=16, epochs=1, verbose=0)
     images = model.generate(2, prompt="a red seven", guidance_scale=3.0, seed=0, steps=4)
@@ -253,9 +255,9 @@ class TextDiffusion(Diffusion):
         import kgen
 
         model = kgen.models.TextDiffusion.from_shape(
-            (8, 8, 1), ["a dark square", "a light one"], timesteps=10, base_filters=4,
-            channel_multipliers=(1,), num_res_blocks=1, groups=2, width=8, num_layers=1,
-            num_heads=2)
+            (8, 8, 1), ["a dark square", "a light one"], timesteps=10, schedule="cosine",
+            base_filters=4, channel_multipliers=(1,), num_res_blocks=1, groups=2, width=8,
+            num_layers=1, num_heads=2)
         model.tokenizer.context_length   # 4
         ```
         """
