@@ -606,6 +606,9 @@ class TextDiffusion(Diffusion):
             raise ValueError("negative_prompt= acts through guidance (it replaces the "
                              "unconditional branch): pass guidance_scale= other than 1.")
         ids = self.prompt_ids(num_samples, prompt, prompts, negative_prompt)
+        if self.autoencoder is not None and self.latent_scale is None:
+            raise ValueError("The latent scale is not set: train the model (fit) first, or "
+                             "call fit_latent_scale(images).")
         samples = self._sample(len(ids), seed, sampler, steps, eta, ids, guidance_scale,
                                None, None, 1, batch_size, record=False)
         return self.decode_latents(samples, batch_size)
