@@ -81,7 +81,8 @@ class TextDiffusion(Diffusion):
         latent_scale: the factor of the latents (None: measured when ``fit()`` starts).
         caption_dropout: share of the training captions replaced by the empty text.
         train_text_encoder: train the text encoder with the U-Net (True), or keep it
-            frozen (False).
+            frozen (False: the encoder is set ``trainable=False``, so a CLIP whose text
+            encoder is shared sees it frozen too).
         **kwargs: `kgen.models.Diffusion` arguments (``timesteps``, ``schedule``,
             ``prediction``, ``loss_weighting``, ``ema``, ``ema_warmup``,
             ``timestep_input``, ``seed``, ``name``); not ``num_classes``.
@@ -240,8 +241,9 @@ class TextDiffusion(Diffusion):
                 model runs in its latent space (the U-Net is built for
                 `latent_grid` of its ``latent_dim``).
             width, num_layers, num_heads: the new text encoder's token size,
-                transformer blocks and attention heads (also the heads of the U-Net's
-                cross-attention).
+                transformer blocks and attention heads; ``num_heads`` is also the number
+                of heads of the U-Net's cross-attention when it divides the U-Net's
+                channels (``base_filters``), else the cross-attention has one head.
             context_length: the tokenizer's context (None: from the captions).
             max_words: the most words in the vocabulary (None: every word).
             base_filters, channel_multipliers, num_res_blocks, attention_resolutions,
