@@ -7,6 +7,8 @@ import pytest
 import kgen
 from kgen.networks.diffusion_unet import SpatialCrossAttention
 
+from checks_catalogue import covers
+
 #: Tiny options: an 8x8 U-Net of one level and a one-block text encoder.
 TINY = dict(timesteps=20, schedule="cosine", base_filters=4, channel_multipliers=(1,),
             num_res_blocks=1, groups=2, width=8, num_layers=1, num_heads=2)
@@ -118,11 +120,14 @@ def test_the_exported_graph_tokenizes_as_the_model(trained):
         2, 2, trained.tokenizer.context_length)
 
 
+@covers("generate-prompts", "prompt-too-long", "prompt-not-strings")
 def test_bad_prompts_are_refused_clearly(trained):
     with pytest.raises(ValueError, match="prompts is empty"):
         trained.generate(prompts=[])
     with pytest.raises(TypeError, match="strings"):
         trained.generate(prompts=[PROMPT, 7])
+    with pytest.raises(TypeError, match="single string"):
+        trained.generate(prompts=PROMPT)
     with pytest.raises(TypeError, match="prompt must be a string"):
         trained.generate(2, prompt=[PROMPT])
     with pytest.raises(ValueError, match="longer than the context"):
