@@ -554,8 +554,12 @@ def _train(resolved, family, run, initial_epoch, model, quiet=False):
     start = time.time()
     with scope:
         if family.trains_on_batches:
-            data = source.dataset(batch_size, seed=seed, first_epoch=initial_epoch,
-                                  flip=bool(resolved["data"]["flip"]), steps_per_epoch=steps)
+            try:
+                data = source.dataset(batch_size, seed=seed, first_epoch=initial_epoch,
+                                      flip=bool(resolved["data"]["flip"]),
+                                      steps_per_epoch=steps)
+            except ValueError as error:   # flips of points or of captioned images
+                fail(f"--flip: {error}")
             model.fit(data, epochs=train_options["epochs"], steps_per_epoch=steps,
                       initial_epoch=initial_epoch, callbacks=items, verbose=verbose)
         else:

@@ -177,7 +177,8 @@ class DataSource:
             TypeError: a ``batch_size``, ``seed`` or ``first_epoch`` that is not an
                 integer, or a ``flip`` or ``repeat`` that is not a bool.
             ValueError: a batch larger than the data (see `steps_per_epoch`), flips of
-                points, a negative ``first_epoch``, or a single-image source.
+                points or of captioned images, a negative ``first_epoch``, or a
+                single-image source.
 
         Example:
 
@@ -199,6 +200,10 @@ class DataSource:
         for value, name in ((flip, "flip"), (repeat, "repeat")):
             if not isinstance(value, (bool, np.bool_)):
                 raise TypeError(f"{name} must be True or False; got {value!r}.")
+        if flip and self.kind == "captioned":
+            raise ValueError(f"{self.spec!r} holds images with captions: a flip would swap left "
+                             "and right in the images but not in their captions. Pass "
+                             "flip=False (no --flip).")
         if flip and self.shape == (2,):
             raise ValueError(f"{self.spec!r} holds 2-D points: they have nothing to flip. "
                              "Pass flip=False.")

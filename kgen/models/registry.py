@@ -27,7 +27,7 @@ import kgen
 family = kgen.models.registry.get("gan")
 family.model_class                      # kgen.models.GAN
 [option.flag for option in family.options][:2]   # ['--latent-dim', '--base-filters']
-sorted(kgen.models.registry.names())[:3]         # ['autoencoder', 'conditional_gan', ...]
+sorted(kgen.models.registry.names())[:3]         # ['autoencoder', 'clip', 'conditional_gan']
 ```
 """
 

@@ -180,6 +180,8 @@ def test_captioned_digits_as_a_captioned_source():
     small = data.open_source("captioned_digits", kind="captioned", split="heldout",
                              image_size=16, channels=1)
     assert small.shape == (16, 16, 1)
+    with pytest.raises(ValueError, match="swap left and right"):
+        source.dataset(4, flip=True)
     with pytest.raises(ValueError, match="labels=True needs kind='samples'"):
         data.open_source("captioned_digits", kind="captioned", labels=True)
     with pytest.raises(ValueError, match="'digits' is a samples data set, not captioned.*"
