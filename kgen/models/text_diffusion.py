@@ -119,7 +119,9 @@ class TextDiffusion(Diffusion):
         if kwargs.pop("num_classes", None) is not None:
             raise ValueError("TextDiffusion is conditioned on captions, not classes: "
                              "num_classes is for kgen.models.Diffusion.")
-        kwargs.pop("label_dropout", None)
+        if "label_dropout" in kwargs:
+            raise ValueError("label_dropout is for class labels: the captions' share "
+                             "replaced by the empty text is caption_dropout.")
         if not isinstance(tokenizer, Tokenizer):
             raise TypeError(f"tokenizer must be a kgen.networks.Tokenizer; got "
                             f"{type(tokenizer).__name__}.")
