@@ -544,11 +544,6 @@ def _train(resolved, family, run, initial_epoch, model, quiet=False):
         if model.accumulation_steps > 1:
             print(f"  one update every {model.accumulation_steps} steps (gradients of "
                   f"{model.accumulation_steps * batch_size} examples)", flush=True)
-    if family.data == "captioned" and getattr(model, "tokenizer", None) is not None:
-        try:   # the captions as the model's token ids (a caption too long is an error now)
-            source = kgen.data.tokenized(source, model.tokenizer)
-        except (ValueError, TypeError) as error:
-            fail(f"--data {resolved['data']['source']}: {error}")
     items, stop, state = run_callbacks(model, resolved, run, source, initial_epoch)
     verbose = 1 if sys.stdout.isatty() else 2
     start = time.time()
