@@ -36,7 +36,11 @@ from kgen.models.serving import (  # noqa: F401 (re-exported)
     NOISE_KINDS,
     ServingFunctions,
     ServingInput,
+    TextInput,
 )
+
+#: The punctuation `keras.layers.TextVectorization` strips ("lower_and_strip_punctuation").
+_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
 
 def to_uint8(samples, value_range=(-1.0, 1.0)):
     """`kgen.images.to_uint8` written with `keras.ops`, to run inside an exported graph.
@@ -132,6 +136,9 @@ def _build_archive(spec):
         generate.get_concrete_function()
         archive.add_endpoint("generate", generate)
 
+    if spec.text is not None:
+        _add_prompt_endpoint(tf, archive, core, inputs, spec.text, seed_spec)
+
     # A condition gets its own signature when some other input is drawn from the seed.
     drawn = [item for item in inputs if item.noise is not None]
     for condition in [item for item in inputs if item.noise in (None, "categorical")
@@ -142,6 +149,44 @@ def _build_archive(spec):
         function.get_concrete_function()
         archive.add_endpoint(f"generate_with_{condition.name}", function)
     return archive
+
+
+def tokenize_in_graph(tf, texts, text):
+    """int32 ids ``(N, context_length)`` of strings ``(N,)``, as `kgen.networks.Tokenizer`
+    makes them, in TensorFlow ops (the vocabulary a constant, no lookup table); a text
+    whose words and end token do not fit fails with an InvalidArgumentError."""
+    words = tf.strings.split(tf.strings.regex_replace(tf.strings.lower(texts), _PUNCTUATION,
+                                                      ""))
+    vocabulary = tf.constant(list(text.vocabulary))
+    match = tf.equal(tf.expand_dims(words.flat_values, 1), tf.expand_dims(vocabulary, 0))
+    known = tf.argmax(tf.cast(match, tf.int32), axis=1, output_type=tf.int32) + 2
+    ids = words.with_flat_values(tf.where(tf.reduce_any(match, axis=1), known, 1))
+    ends = tf.fill(tf.stack([tf.shape(texts)[0], 1]), 2)
+    ids = tf.concat([ids, tf.RaggedTensor.from_tensor(ends)], axis=1)
+    check = tf.debugging.assert_less_equal(
+        ids.row_lengths(), tf.cast(text.context_length, tf.int64),
+        message=f"a prompt is longer than the context of {text.context_length} tokens "
+                f"({text.context_length - 1} words and the end token)")
+    with tf.control_dependencies([check]):
+        return tf.identity(ids.to_tensor(0, shape=[None, text.context_length]))
+
+
+def _add_prompt_endpoint(tf, archive, core, inputs, text, seed_spec):
+    """``generate_from_prompt(seed, prompt, negative_prompt)``: strings tokenized in the
+    graph into the ids input ``text.name``, the other inputs drawn from ``seed``."""
+    strings = [tf.TensorSpec((None,), tf.string, name=name)
+               for name in ("prompt", "negative_prompt")]
+
+    @tf.function(input_signature=[seed_spec] + strings)
+    def generate_from_prompt(seed, prompt, negative_prompt):
+        ids = tf.stack([tokenize_in_graph(tf, prompt, text),
+                        tokenize_in_graph(tf, negative_prompt, text)], axis=1)
+        count = tf.shape(prompt)[0]
+        return core(*[ids if item.name == text.name else _draw(tf, item, i, seed, count)
+                      for i, item in enumerate(inputs)])
+
+    generate_from_prompt.get_concrete_function()
+    archive.add_endpoint("generate_from_prompt", generate_from_prompt)
 
 
 def _with_condition(tf, core, inputs, condition):

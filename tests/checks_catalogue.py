@@ -238,6 +238,12 @@ ROWS = (
         "list",
         "`TypeError` for a single string (wrap it in a list) and for a value that is not "
         "a string (named); `ValueError` for no prompts."),
+    Row("generate-prompts", "models",
+        "to a text-conditioned model's `generate()`: `prompts=[]`, prompts that are not "
+        "strings, `prompt=` given a list, more or fewer prompts than `num_samples`, a "
+        "`negative_prompt` without guidance; `prompt=` to a model not conditioned on text",
+        "`ValueError` or `TypeError` naming the problem; for a model without text, a "
+        "`TypeError` naming the model that takes prompts (`TextDiffusion`)."),
     Row("generate-sampler-options", "models",
         "a diffusion sampler with options it does not have (`eta=` to DPM-Solver++ or "
         "DDPM, `steps=` beyond the model's timesteps) or a task it cannot do (DPM-Solver++ "

@@ -136,7 +136,9 @@ def generate_kwargs(family, arrays, num_samples=4):
     kwargs = {}
     if "inputs" in family.conditions and family.data in ("paired", "unpaired"):
         return {"inputs": x[:num_samples]}
-    if y is not None and "labels" in family.conditions:
+    if "prompt" in family.conditions:
+        kwargs["prompt"] = "a red seven"
+    elif y is not None and "labels" in family.conditions:
         kwargs["labels"] = np.arange(num_samples) % NUM_CLASSES
     if "steps" in family.conditions:
         kwargs["steps"] = 4

@@ -40,6 +40,10 @@ def main(folder):
     arrays = dict(np.load(os.path.join(folder, "inputs.npz")))
     models = sorted({key.split("__")[0] for key in arrays})
     outputs, specs = {}, {}
+    prompts = {}
+    if os.path.exists(os.path.join(folder, "prompts.json")):
+        with open(os.path.join(folder, "prompts.json")) as f:
+            prompts = json.load(f)
     for name in models:
         signatures = tf.saved_model.load(os.path.join(folder, name)).signatures
         specs[name] = _specs(signatures)
@@ -54,6 +58,14 @@ def main(folder):
         if "generate_with_labels" in signatures:
             calls["generate_with_labels"] = ("generate_with_labels", {
                 "seed": tf.constant(3, tf.int64), "labels": given["labels"]})
+        if "generate_from_prompt" in signatures and name in prompts:
+            # The prompts as strings, tokenized in the graph, and as the given ids.
+            prompt, negative = prompts[name]
+            calls["generate_from_prompt"] = ("generate_from_prompt", {
+                "seed": tf.constant(3, tf.int64), "prompt": tf.constant([prompt] * count),
+                "negative_prompt": tf.constant([negative] * count)})
+            calls["generate_with_prompt_ids"] = ("generate_with_prompt_ids", {
+                "seed": tf.constant(3, tf.int64), "prompt_ids": given["prompt_ids"]})
         for call, (signature, kwargs) in calls.items():
             for key, value in signatures[signature](**kwargs).items():
                 outputs[f"{name}__{call}__{key}"] = value.numpy()

@@ -55,7 +55,11 @@ def test_four_devices_give_the_weights_of_one():
         # up to 3e-6 measured, so 1e-5 there; 3e-7 at most for the others. CLIP's logits
         # are cosines scaled by 1/0.07 (the rounding of the embeddings grows 14 times, and
         # its loss is of the whole gathered batch): 2.7e-6 measured on JAX, so 1e-5 too.
-        tolerance = 1e-5 if kind.split("/")[0] in ("pix2pix", "cyclegan", "clip") else 1e-6
+        # A text encoder's token embedding sums the gradients of every position of every
+        # caption, in another order on 4 replicas: 1.04e-6 measured for text_diffusion on
+        # JAX (the momentum of the embedding), so 1e-5 there too.
+        tolerance = 1e-5 if kind.split("/")[0] in ("pix2pix", "cyclegan", "clip",
+                                                    "text_diffusion") else 1e-6
         assert run["max_weight_diff"] < tolerance, (kind, run["worst"], run["max_weight_diff"])
         # Every replica holds the same copy of every variable.
         assert run["replica_spread"] == 0.0, kind

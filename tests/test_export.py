@@ -104,6 +104,9 @@ def test_every_family_serves_the_samples_of_generate(tmp_path, digits_small):
                "normals_3": [[NUM_SAMPLES, cvae.latent_dim], [SEED, 1]],
                "codes_3": [[NUM_SAMPLES, ae.latent_dim], [SEED, 1]]}
     (tmp_path / "streams.json").write_text(json.dumps(streams))
+    prompted = {case: [kwargs["prompt"], kwargs.get("negative_prompt", "")]
+                for case, (*_, kwargs) in cases.items() if "prompt" in kwargs}
+    (tmp_path / "prompts.json").write_text(json.dumps(prompted))
     _export(cases, tmp_path)
 
     # A fresh process with TensorFlow only; then saved_model_cli on the conditional GAN.
@@ -120,7 +123,8 @@ def test_every_family_serves_the_samples_of_generate(tmp_path, digits_small):
     for case, (family, model, _, kwargs) in cases.items():
         # generate_from_latent(**serving_inputs(...)) is generate(...).
         samples = expected[case]
-        tolerance = DIFFUSION_TOLERANCE if family.name == "diffusion" else 1e-5
+        tolerance = DIFFUSION_TOLERANCE if family.name in ("diffusion", "text_diffusion") \
+            else 1e-5
         served = out[f"{case}__generate_from_latent__samples"]
         np.testing.assert_allclose(served, samples, atol=tolerance, err_msg=case)
         assert specs[case]["generate_from_latent"]["inputs"] == {
@@ -153,7 +157,15 @@ def test_every_family_serves_the_samples_of_generate(tmp_path, digits_small):
     # translation models); generate_with_labels for the class-conditional models.
     translations = {case for case, (family, *_) in cases.items()
                     if family.data in ("paired", "unpaired")}
-    assert {case for case in specs if "generate" in specs[case]} == set(cases) - translations
+    assert {case for case in specs if "generate" in specs[case]} == \
+        set(cases) - translations - set(prompted)
+    # A text model's prompts as strings, tokenized in the graph, give the samples of
+    # their token ids.
+    assert prompted
+    for case in prompted:
+        np.testing.assert_array_equal(out[f"{case}__generate_from_prompt__samples"],
+                                      out[f"{case}__generate_with_prompt_ids__samples"])
+        assert specs[case]["generate_from_prompt"]["inputs"]["prompt"] == [[None], "string"]
     assert {case for case in specs if "generate_with_labels" in specs[case]} == {
         case for case, (*_, kwargs) in cases.items() if "labels" in kwargs}
     assert specs["conditional_gan"]["generate_with_labels"]["inputs"]["labels"] == [

@@ -178,7 +178,10 @@ def build_parser():
                             help="classifier-free guidance scale")
     conditions.add_argument("--temperature", type=float, help="autoregressive sampling")
     conditions.add_argument("--direction", choices=("a_to_b", "b_to_a"), help="CycleGAN")
-    conditions.add_argument("--prompt", help="text-conditioned models")
+    conditions.add_argument("--prompt", help="text-conditioned models: the text of every "
+                            "sample")
+    conditions.add_argument("--negative-prompt", help="text-conditioned models: the text "
+                            "guidance moves away from (with --guidance-scale)")
 
     export = sub.add_parser(
         "export", help="write a checkpoint's generate() as a TensorFlow SavedModel")

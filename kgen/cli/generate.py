@@ -24,7 +24,7 @@ CONDITION_FLAGS = (("labels", "labels"), ("inputs", "inputs"), ("images", "image
                    ("mask", "mask"), ("sampler", "sampler"), ("steps", "steps"),
                    ("eta", "eta"), ("guidance_scale", "guidance_scale"),
                    ("temperature", "temperature"), ("direction", "direction"),
-                   ("prompt", "prompt"))
+                   ("prompt", "prompt"), ("negative_prompt", "negative_prompt"))
 
 
 def load_checkpoint(path):

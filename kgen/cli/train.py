@@ -657,7 +657,9 @@ def _summary(run, state, seconds, family, resolved, skipped=None):
     print(f"  logs:       {run.log} and {run.tensorboard}/")
     print(f"  config:     {run.config}")
     if family.generates:
-        print(f"Sample again with: kgen generate {run.path} -n 64 --seed 1 --out grid.png")
+        prompt = ' --prompt "..."' if "prompt" in family.conditions else ""
+        print(f"Sample again with: kgen generate {run.path} -n 64 --seed 1{prompt} "
+              "--out grid.png")
     else:
         print(f"Use it in Python: keras.saving.load_model({run.last!r}) "
               f"(a {family.model_class.__name__}: it draws no samples)")

@@ -659,6 +659,12 @@ class GenerativeModel(keras.Model):
             isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
         ):
             raise TypeError(f"seed must be a non-negative integer or None; got {seed!r}.")
+        texts = sorted({"prompt", "prompts", "negative_prompt"} & set(conditions))
+        if texts and "prompt" not in inspect.signature(self._generate).parameters:
+            raise TypeError(
+                f"{type(self).__name__} is not conditioned on text and takes no {texts[0]}=; "
+                "the text-conditioned model is kgen.models.TextDiffusion (generate(n, "
+                "prompt=...)).")
         with backend.local_scope(self.variables):
             samples = self._generate(num_samples, seed=seed, **conditions)
         return np.asarray(keras.ops.convert_to_numpy(samples), dtype="float32")

@@ -13,6 +13,7 @@ from kgen import backend, checks, networks
 from kgen.data import captioned
 from kgen.models import registry
 from kgen.models.base import GenerativeModel, Update
+from kgen.models.captions import choose_captions
 from kgen.networks.text_encoder import Tokenizer, _texts
 
 # Compiled encoders of each model, kept outside the model so that Keras does not track them.
@@ -274,29 +275,7 @@ class CLIP(GenerativeModel):
         that are not all zero), with the model's seed generator; else the first.
         Ids ``(N, L)`` are returned as they are.
         """
-        ids = ops.convert_to_tensor(ids)
-        if not keras.backend.standardize_dtype(ids.dtype).startswith(("int", "uint")):
-            raise TypeError(f"CLIP takes captions as strings or as int token ids; got "
-                            f"dtype {ids.dtype}.")
-        if len(ids.shape) == 2:
-            return ids
-        if len(ids.shape) != 3:
-            raise ValueError(f"Token ids must be (N, L) or (N, T, L); got shape "
-                             f"{tuple(ids.shape)}.")
-        valid = ops.cast(ops.any(ops.not_equal(ids, 0), axis=-1), "float32")
-        if training:
-            count = ops.sum(valid, axis=1)
-            draws = backend.batch_noise(
-                lambda shape: keras.random.uniform(shape, seed=self.seed_generator),
-                (ops.shape(ids)[0],))
-            rank = ops.minimum(ops.floor(draws * count), ops.maximum(count - 1.0, 0.0))
-        else:
-            rank = ops.zeros((ops.shape(ids)[0],), "float32")
-        position = ops.cumsum(valid, axis=1) - 1.0
-        chosen = valid * ops.cast(ops.equal(position, ops.expand_dims(rank, 1)), "float32")
-        index = ops.cast(ops.argmax(chosen, axis=1), "int32")
-        index = ops.reshape(index, (-1, 1, 1))
-        return ops.take_along_axis(ids, index, axis=1)[:, 0]
+        return choose_captions(ids, self.seed_generator, training, model="CLIP")
 
     def contrastive_loss(self, x, y, training=True):
         """The contrastive loss of images ``x`` and captions ``y`` (token ids), and its logs.

@@ -167,6 +167,11 @@ class Diffusion(GenerativeModel):
                    "num_classes=...)." if expected == 3 else
                    ". A network that takes labels needs Diffusion(num_classes=...).")
             )
+        return self._network_shapes(inputs)
+
+    def _network_shapes(self, inputs):
+        """The shape of ``x_t`` that the network takes and outputs (its timestep input and
+        output checked); sets ``_timestep_shape``."""
         timestep_shape = tuple(inputs[1].shape[1:])
         if any(size != 1 for size in timestep_shape):
             raise ValueError(
@@ -462,22 +467,39 @@ class Diffusion(GenerativeModel):
     def diffusion_loss(self, x, y=None, training=True):
         """The training loss on a batch: random timesteps and noise, labels dropped out."""
         self._check_batch(x, y)
-        n = ops.shape(x)[0]
+        x0 = self.training_data(x, training)
+        n = ops.shape(x0)[0]
         seed = self.seed_generator
         t = backend.batch_noise(lambda shape: keras.random.randint(
             shape, 0, self.timesteps, dtype="int32", seed=seed), (n,))
         noise = backend.batch_noise(
-            lambda shape: keras.random.normal(shape, dtype=x.dtype, seed=seed), ops.shape(x))
-        labels = None
-        if self.num_classes is not None:
-            labels = ops.reshape(ops.cast(y, "int32"), (-1,))
-            if self.label_dropout > 0:
-                drop = backend.batch_noise(
-                    lambda shape: keras.random.uniform(shape, seed=seed), (n,)) \
-                    < self.label_dropout
-                labels = ops.where(drop, self.num_classes, labels)
-        loss = self.p_losses(x, t, noise, labels, training=training)
+            lambda shape: keras.random.normal(shape, dtype=x0.dtype, seed=seed),
+            ops.shape(x0))
+        labels = self.training_condition(x, y, training)
+        loss = self.p_losses(x0, t, noise, labels, training=training)
         return loss, {"loss": loss}
+
+    def training_data(self, x, training=True):
+        """``x0``, what the forward process noises, of a batch ``x``: the batch itself here
+        (a subclass may diffuse another representation of the data, such as latents)."""
+        return x
+
+    def training_condition(self, x, y, training=True):
+        """What the network is conditioned on for a training batch (`denoise`'s ``labels``).
+
+        Here the labels ``y``, of which a share ``label_dropout`` is replaced by the null
+        label (None for an unconditional model); a subclass may condition on something
+        else (a caption).
+        """
+        if self.num_classes is None:
+            return None
+        labels = ops.reshape(ops.cast(y, "int32"), (-1,))
+        if self.label_dropout > 0:
+            drop = backend.batch_noise(
+                lambda shape: keras.random.uniform(shape, seed=self.seed_generator),
+                (ops.shape(x)[0],)) < self.label_dropout
+            labels = ops.where(drop, self.num_classes, labels)
+        return labels
 
     def training_updates(self):
         return [Update("model", self.diffusion_loss, self.network.trainable_variables)]
@@ -539,8 +561,13 @@ class Diffusion(GenerativeModel):
                     x_t, predict, self.noise_schedule, known=known if inpaint else None,
                     mask=mask if inpaint else None, resample=resample, record=record, **part)
 
-            self._compiled_samplers[key] = backend.compile_function(run, network.variables)
+            self._compiled_samplers[key] = backend.compile_function(
+                run, self._sampling_variables())
         return self._compiled_samplers[key]
+
+    def _sampling_variables(self):
+        """The variables the compiled sampling loop reads (the sampling network's)."""
+        return self.sampling_network.variables
 
     def _inpainting_inputs(self, images, mask, count):
         if (images is None) != (mask is None):

@@ -47,8 +47,8 @@ DATA_KINDS = {
 #: How a family uses class labels.
 LABELS = ("none", "optional", "required")
 #: The conditions ``generate()`` may take.
-CONDITIONS = ("labels", "inputs", "images", "mask", "prompt", "temperature", "sampler",
-              "steps", "eta", "guidance_scale", "direction")
+CONDITIONS = ("labels", "inputs", "images", "mask", "prompt", "negative_prompt",
+              "temperature", "sampler", "steps", "eta", "guidance_scale", "direction")
 #: Option value types the command line knows.
 OPTION_TYPES = (int, float, str, bool, tuple)
 

@@ -68,6 +68,29 @@ class ServingInput:
 
 
 @dataclasses.dataclass(frozen=True)
+class TextInput:
+    """Prompts as strings for a text-conditioned sampler: how the SavedModel tokenizes them.
+
+    The export adds ``generate_from_prompt(seed, prompt, negative_prompt)``: ``(N,)``
+    strings, tokenized in the graph as `kgen.networks.Tokenizer` does (lower case, no
+    punctuation, words split on whitespace, the end token appended, zeros padding to
+    ``context_length``; a text too long fails), stacked into the ``(N, 2,
+    context_length)`` ids of the input ``name`` (the prompt's, then the negative
+    prompt's; ``""`` for none), every other input drawn from ``seed``.
+
+    Args:
+        name: the int32 ids input this fills (``"prompt_ids"``).
+        vocabulary: ``[END_WORD, word, ...]``: the words of ids 2, 3, ... (0 pads, 1 is an
+            unknown word).
+        context_length: the ids per text.
+    """
+
+    name: str
+    vocabulary: tuple
+    context_length: int
+
+
+@dataclasses.dataclass(frozen=True)
 class ServingFunctions:
     """What a family exports: a sampling function of per-sample inputs, and its inputs.
 
@@ -81,6 +104,8 @@ class ServingFunctions:
         networks: the Keras layers/models whose variables ``sample`` reads (they are
             saved in the SavedModel).
         value_range: the data-space range mapped to 0..255 for the ``images`` output.
+        text: a `TextInput` when one input holds prompts' token ids (the SavedModel then
+            takes strings too), else None.
 
     Example:
 
@@ -99,3 +124,4 @@ class ServingFunctions:
     inputs: Sequence[ServingInput]
     networks: Sequence
     value_range: tuple = (-1.0, 1.0)
+    text: Optional[TextInput] = None

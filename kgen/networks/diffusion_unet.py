@@ -1,4 +1,9 @@
-"""The U-Net of denoising diffusion models (Ho et al. 2020): ``[x_t, t] (+ labels) -> prediction``."""
+"""The U-Net of denoising diffusion models (Ho et al. 2020): ``[x_t, t] (+ labels) -> prediction``.
+
+With a context (``context_dim``), the attention blocks also attend to a sequence of
+context vectors, such as a caption's token vectors, as in latent diffusion (Rombach et al.
+2022): ``[x_t, t, context, context_mask] -> prediction``.
+"""
 
 import math
 
@@ -6,6 +11,7 @@ import keras
 from keras import layers, ops
 
 from kgen import checks
+from kgen.networks.attention import MultiHeadAttention
 from kgen.networks.dropout import Dropout
 from kgen.networks.unet import check_image_shape
 
@@ -96,9 +102,89 @@ def _attention_block(x, groups, name):
     return layers.Add(name=f"{name}_out")([x, h])
 
 
+@keras.saving.register_keras_serializable(package="kgen")
+class SpatialCrossAttention(layers.Layer):
+    """Cross-attention of the pixels of a feature map to a context sequence, with a residual.
+
+    ``y = x + Attention(LayerNorm(x), context)``: every pixel of ``x`` ``(N, H, W, C)`` is a
+    query, the context vectors ``(N, L, D)`` are the keys and values, and the padding of
+    the context (``context_mask`` False or 0) is masked out. The block of the U-Net of
+    latent diffusion that lets a caption's tokens steer the denoising (Rombach et al. 2022).
+
+    Args:
+        num_heads: attention heads (``C`` must be a multiple of it); each head has size
+            ``C // num_heads``.
+        **kwargs: `keras.layers.Layer` arguments (``name``).
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kgen.networks.diffusion_unet import SpatialCrossAttention
+
+    x = np.zeros((2, 4, 4, 8), "float32")
+    text = np.random.default_rng(0).normal(size=(2, 5, 6)).astype("float32")
+    mask = np.array([[1, 1, 0, 0, 0], [1, 1, 1, 1, 1]], "int32")
+    SpatialCrossAttention(2)(x, text, mask).shape   # (2, 4, 4, 8)
+    ```
+
+    References:
+        Rombach et al., "High-Resolution Image Synthesis with Latent Diffusion Models",
+        CVPR 2022.
+    """
+
+    def __init__(self, num_heads=1, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = checks.integer(num_heads, "num_heads", 1)
+        self.norm = layers.LayerNormalization(epsilon=1e-5, name="norm")
+        self.attention = None   # made in build(), when the channels are known
+
+    def build(self, x_shape, context_shape=None, context_mask_shape=None):
+        x_shape = tuple(x_shape)
+        if len(x_shape) != 4 or x_shape[-1] is None:
+            raise ValueError(f"SpatialCrossAttention takes feature maps (N, H, W, C); got "
+                             f"shape {x_shape}.")
+        if context_shape is None or len(context_shape) != 3 or context_shape[-1] is None:
+            raise ValueError(f"The context must be a sequence (N, L, D) with a known D; got "
+                             f"shape {context_shape}.")
+        channels = int(x_shape[-1])
+        if channels % self.num_heads:
+            raise ValueError(f"The feature map's channels ({channels}) must be a multiple of "
+                             f"num_heads ({self.num_heads}).")
+        sequence = (x_shape[0], None, channels)
+        self.norm.build(sequence)
+        self.attention = MultiHeadAttention(self.num_heads, channels // self.num_heads,
+                                            output_dim=channels, name="cross_attention")
+        self.attention.build(sequence, tuple(context_shape))
+        self.built = True
+
+    def call(self, x, context, context_mask):
+        shape = ops.shape(x)
+        h = ops.reshape(x, (shape[0], shape[1] * shape[2], shape[3]))
+        mask = ops.expand_dims(ops.not_equal(context_mask, 0), 1)   # (N, 1, L)
+        h = self.attention(self.norm(h), context=context, mask=mask)
+        return ops.add(x, ops.reshape(h, shape))
+
+    def compute_output_shape(self, x_shape, context_shape=None, context_mask_shape=None):
+        return tuple(x_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_heads=self.num_heads)
+        return config
+
+
+def _conditioned_attention(x, groups, name, context):
+    """Self-attention, then, with a ``(context, context_mask)``, cross-attention to it."""
+    x = _attention_block(x, groups, name)
+    if context is None:
+        return x
+    return SpatialCrossAttention(context[2], name=f"{name}_cross")(x, context[0], context[1])
+
+
 def diffusion_unet(shape, base_filters=64, channel_multipliers=(1, 2, 2), num_res_blocks=2,
                    attention_resolutions=None, num_classes=None, dropout=0.0, groups=8,
-                   name="diffusion_unet"):
+                   context_dim=None, num_heads=1, name="diffusion_unet"):
     """A U-Net that predicts, from a noisy image and its timestep, the noise (or x0, or v).
 
     The architecture of Ho et al. (2020), scaled down: a 3x3 convolution, then one level
@@ -114,7 +200,15 @@ def diffusion_unet(shape, base_filters=64, channel_multipliers=(1, 2, 2), num_re
     ``attention_resolutions``. The last convolution of every residual branch starts at
     zero, so the network starts close to the identity through its skips.
 
-    Inputs: ``[x_t (H, W, C), t ()]``, plus ``labels ()`` (int32) with ``num_classes``.
+    With ``context_dim``, every attention block (at ``attention_resolutions`` and in the
+    middle) is self-attention followed by cross-attention (`SpatialCrossAttention`) to a
+    context sequence, such as a text encoder's token vectors, whose padding is masked
+    out by ``context_mask`` (1 or True for a token, 0 or False for padding): the
+    conditioning of latent diffusion (Rombach et al. 2022).
+
+    Inputs: ``[x_t (H, W, C), t ()]``, plus ``labels ()`` (int32) with ``num_classes``,
+    plus ``context (L, context_dim)`` (float32) and ``context_mask (L,)`` (int32) with
+    ``context_dim`` (``L`` may vary from call to call).
     Output: ``(H, W, C)``, linear.
 
     Args:
@@ -129,6 +223,10 @@ def diffusion_unet(shape, base_filters=64, channel_multipliers=(1, 2, 2), num_re
         num_classes: number of classes of a class-conditional network, or None.
         dropout: dropout rate inside the residual blocks.
         groups: groups of the group normalisations.
+        context_dim: size of the context vectors of a network conditioned on a sequence
+            (cross-attention), or None.
+        num_heads: attention heads of the cross-attention (the channels of each
+            attention level must be a multiple of it).
         name: the model's name.
 
     Returns:
@@ -137,15 +235,22 @@ def diffusion_unet(shape, base_filters=64, channel_multipliers=(1, 2, 2), num_re
     Example:
 
     ```python
+    import numpy as np
     from kgen.networks import diffusion_unet
 
     net = diffusion_unet((8, 8, 1), base_filters=16)
     net.output_shape   # (None, 8, 8, 1)
+    text = diffusion_unet((8, 8, 1), base_filters=8, channel_multipliers=(1,),
+                          num_res_blocks=1, context_dim=16)
+    out = text([np.zeros((2, 8, 8, 1), "float32"), np.zeros(2, "float32"),
+                np.zeros((2, 5, 16), "float32"), np.ones((2, 5), "int32")])   # (2, 8, 8, 1)
     ```
 
     References:
         Ho, Jain & Abbeel, "Denoising Diffusion Probabilistic Models", NeurIPS 2020.
         Nichol & Dhariwal, "Improved Denoising Diffusion Probabilistic Models", ICML 2021.
+        Rombach et al., "High-Resolution Image Synthesis with Latent Diffusion Models",
+        CVPR 2022.
     """
     shape = check_image_shape(shape, "diffusion_unet")
     if isinstance(channel_multipliers, (str, bytes)) \
@@ -170,6 +275,8 @@ def diffusion_unet(shape, base_filters=64, channel_multipliers=(1, 2, 2), num_re
         raise ValueError(
             f"base_filters ({base_filters}) must be a multiple of groups ({groups}).")
     num_classes = checks.optional_integer(num_classes, "num_classes", 1)
+    context_dim = checks.optional_integer(context_dim, "context_dim", 1)
+    num_heads = checks.integer(num_heads, "num_heads", 1)
     lowest = shape[0] // factor
     resolutions = (lowest,) if attention_resolutions is None else tuple(attention_resolutions)
 
@@ -186,6 +293,12 @@ def diffusion_unet(shape, base_filters=64, channel_multipliers=(1, 2, 2), num_re
         classes = layers.Embedding(num_classes + 1, width, name="class_embedding")(labels)
         embedding = layers.Add(name="add_class")([embedding, classes])
     embedding = layers.Activation("silu", name="embedding_act")(embedding)
+    context = None
+    if context_dim is not None:
+        sequence = keras.Input((None, context_dim), name="context")
+        sequence_mask = keras.Input((None,), dtype="int32", name="context_mask")
+        inputs += [sequence, sequence_mask]
+        context = (sequence, sequence_mask, num_heads)
 
     h = layers.Conv2D(base_filters, 3, padding="same", name="conv_in")(x_in)
     skips = [h]
@@ -195,7 +308,7 @@ def diffusion_unet(shape, base_filters=64, channel_multipliers=(1, 2, 2), num_re
             h = _residual_block(h, embedding, base_filters * mult, groups, dropout,
                                 f"down{level}_res{block}")
             if size in resolutions:
-                h = _attention_block(h, groups, f"down{level}_attn{block}")
+                h = _conditioned_attention(h, groups, f"down{level}_attn{block}", context)
             skips.append(h)
         if level < len(multipliers) - 1:
             h = layers.Conv2D(h.shape[-1], 3, strides=2, padding="same",
@@ -204,7 +317,7 @@ def diffusion_unet(shape, base_filters=64, channel_multipliers=(1, 2, 2), num_re
             skips.append(h)
 
     h = _residual_block(h, embedding, h.shape[-1], groups, dropout, "mid_res0")
-    h = _attention_block(h, groups, "mid_attn")
+    h = _conditioned_attention(h, groups, "mid_attn", context)
     h = _residual_block(h, embedding, h.shape[-1], groups, dropout, "mid_res1")
 
     for level, mult in reversed(list(enumerate(multipliers))):
@@ -213,7 +326,7 @@ def diffusion_unet(shape, base_filters=64, channel_multipliers=(1, 2, 2), num_re
             h = _residual_block(h, embedding, base_filters * mult, groups, dropout,
                                 f"up{level}_res{block}")
             if size in resolutions:
-                h = _attention_block(h, groups, f"up{level}_attn{block}")
+                h = _conditioned_attention(h, groups, f"up{level}_attn{block}", context)
         if level > 0:
             h = layers.UpSampling2D(2, name=f"up{level}_upsample")(h)
             h = layers.Conv2D(h.shape[-1], 3, padding="same", name=f"up{level}_upconv")(h)

@@ -2,6 +2,7 @@
 exact resume after kill -9, and the CLI's errors."""
 
 import csv
+import json
 import os
 import pathlib
 import signal
@@ -91,6 +92,8 @@ def condition_flags(family, folders):
         return ["--inputs", str(folders / "pairs" / "A")]
     if family.labels == "required":
         return ["--labels", "0,1,2,1"]
+    if "prompt" in family.conditions:
+        return ["--prompt", "a red seven", "--guidance-scale", "2", "--steps", "2"]
     return []
 
 
@@ -142,7 +145,8 @@ def test_every_family_trains_generates_and_evaluates_from_the_command_line(
                      "--individual", str(tmp_path / "each"),
                      *condition_flags(family, folders)]) == 0
     assert grid.is_file() and len(os.listdir(tmp_path / "each")) >= 1
-    if family.metrics:
+    # Captioned scenes are RGB: their FID needs the InceptionV3 weights (not offline).
+    if family.metrics and family.data != "captioned":
         metric = family.metrics[0]
         extra = ["--reference", str(folders / "astronaut.png")] if metric == "psnr" else \
             ["--data", data_flags(family, folders)[1], "-n", "40"]
