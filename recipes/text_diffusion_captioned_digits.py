@@ -7,7 +7,8 @@ Trains a U-Net with cross-attention and a text encoder together on the training 
 (each step uses one of each scene's captions; 10% are replaced by the empty text for
 classifier-free guidance), then writes a grid with one row per prompt (DDIM, 50 steps,
 guidance ``--guidance``), the first prompts describing digit-colour pairs that the
-training split never shows (`kgen.data.captioned.HELD_OUT`), and model.keras and log.csv.
+training split never shows (`kgen.data.captioned.HELD_OUT`), and model.keras and log.csv;
+prints the denoising loss on the test scenes.
 Rombach et al. (2022), Ho & Salimans (2022).
 """
 
@@ -48,6 +49,9 @@ model.fit(x, captions, batch_size=64, epochs=args.epochs, verbose=2, shuffle=Tru
                      kgen.callbacks.Checkpoint(os.path.join(args.out, "model.keras")),
                      keras.callbacks.CSVLogger(os.path.join(args.out, "log.csv"))])
 print(f"Trained for {time.time() - start:.0f} s.")
+test_x, test_captions = kgen.data.load("captioned_digits", split="test", return_captions=True)
+result = model.evaluate(test_x, test_captions, batch_size=64, verbose=0, return_dict=True)
+print(f"held-out denoising loss (test scenes, random timesteps): {result['loss']:.4f}")
 
 prompts = ["a red zero", "a green one", "a blue two", "a yellow seven",
            "a large white four on a black background", "a small purple nine in the top left"]

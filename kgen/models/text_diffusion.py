@@ -486,6 +486,17 @@ class TextDiffusion(Diffusion):
         return GenerativeModel.fit(self, x, y, *args, validation_data=validation_data,
                                    **kwargs)
 
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.evaluate` on ``(images, captions)``, the denoising loss at random
+        timesteps; captions given as strings are tokenized first, as in `fit`."""
+        if isinstance(x, np.ndarray):
+            if y is None:
+                self.training_condition(x, None)
+            y = self._caption_ids(y)
+            if len(y) != len(x):
+                raise ValueError(f"Got {len(x)} images and {len(y)} captions (rows).")
+        return super().evaluate(x, y, *args, **kwargs)
+
     def fit_latent_scale(self, images):
         """Sets ``latent_scale`` to one over the standard deviation of the latents of
         ``images`` (up to 2,048 of them), so the chain runs on latents of unit variance.

@@ -174,3 +174,11 @@ def test_latent_space_uses_the_autoencoder_and_its_scale(scenes, trained):
     images = model.generate(2, prompt=PROMPT, seed=0, steps=2)
     assert images.shape == (2, 8, 8, 3) and np.all(np.abs(images) <= 1.0)
     assert model.get_config()["latent_scale"] == model.latent_scale
+
+
+def test_evaluate_takes_string_captions(trained, scenes):
+    x, captions = scenes
+    loss = trained.evaluate(x, captions, batch_size=16, verbose=0, return_dict=True)["loss"]
+    assert np.isfinite(loss) and 0.0 < loss < 10.0
+    with pytest.raises(ValueError, match="32 images and 4 captions"):
+        trained.evaluate(x, captions[:4], verbose=0)
