@@ -32,7 +32,7 @@ from keras import ops
 
 from kgen import checks
 from kgen.networks.positions import LearnedPositions
-from kgen.networks.transformer import TransformerBlock
+from kgen.networks.transformer import TransformerBlock, check_stack
 
 #: The id of padding.
 PAD = 0
@@ -349,14 +349,8 @@ class TextEncoder(keras.Model):
         super().__init__(**kwargs)
         self.vocabulary_size = checks.integer(vocabulary_size, "vocabulary_size", 4)
         self.context_length = checks.integer(context_length, "context_length", 2)
-        self.width = checks.integer(width, "width", 1)
-        self.num_layers = checks.integer(num_layers, "num_layers", 1)
-        self.num_heads = checks.integer(num_heads, "num_heads", 1)
-        if self.width % self.num_heads:
-            raise ValueError(f"width ({self.width}) must be a multiple of num_heads "
-                             f"({self.num_heads}).")
-        self.mlp_ratio = checks.number(mlp_ratio, "mlp_ratio", 0.0, exclusive_minimum=True)
-        self.dropout = checks.number(dropout, "dropout", 0.0, 1.0, exclusive_maximum=True)
+        (self.width, self.num_layers, self.num_heads, self.mlp_ratio,
+         self.dropout) = check_stack(width, num_layers, num_heads, mlp_ratio, dropout)
         if not isinstance(causal, bool):
             raise TypeError(f"causal must be True or False; got {causal!r}.")
         self.causal = causal

@@ -207,6 +207,24 @@ class TransformerBlock(keras.layers.Layer):
         return config
 
 
+def check_stack(width, num_layers, num_heads, mlp_ratio, dropout):
+    """The sizes of a stack of `TransformerBlock` s, checked: ``(width, num_layers,
+    num_heads, mlp_ratio, dropout)``.
+
+    Raises:
+        ValueError: a size below 1, a width that ``num_heads`` does not divide, a
+            non-positive ``mlp_ratio`` or a dropout rate outside ``[0, 1)``.
+    """
+    width = checks.integer(width, "width", 1)
+    num_layers = checks.integer(num_layers, "num_layers", 1)
+    num_heads = checks.integer(num_heads, "num_heads", 1)
+    if width % num_heads:
+        raise ValueError(f"width ({width}) must be a multiple of num_heads ({num_heads}).")
+    mlp_ratio = checks.number(mlp_ratio, "mlp_ratio", 0.0, exclusive_minimum=True)
+    dropout = checks.number(dropout, "dropout", 0.0, 1.0, exclusive_maximum=True)
+    return width, num_layers, num_heads, mlp_ratio, dropout
+
+
 @keras.saving.register_keras_serializable(package="kgen")
 class CausalDecoder(keras.Model):
     """A causal transformer over token sequences: logits of ``p(t_i | t_<=i)`` at every position.
@@ -268,14 +286,8 @@ class CausalDecoder(keras.Model):
         super().__init__(**kwargs)
         self.vocabulary_size = checks.integer(vocabulary_size, "vocabulary_size", 1)
         self.max_length = checks.integer(max_length, "max_length", 1)
-        self.width = checks.integer(width, "width", 1)
-        self.num_layers = checks.integer(num_layers, "num_layers", 1)
-        self.num_heads = checks.integer(num_heads, "num_heads", 1)
-        if self.width % self.num_heads:
-            raise ValueError(f"width ({self.width}) must be a multiple of num_heads "
-                             f"({self.num_heads}).")
-        self.mlp_ratio = checks.number(mlp_ratio, "mlp_ratio", 0.0, exclusive_minimum=True)
-        self.dropout = checks.number(dropout, "dropout", 0.0, 1.0, exclusive_maximum=True)
+        (self.width, self.num_layers, self.num_heads, self.mlp_ratio,
+         self.dropout) = check_stack(width, num_layers, num_heads, mlp_ratio, dropout)
         self.output_size = checks.integer(output_size, "output_size", 1) \
             if output_size is not None else self.vocabulary_size
         self.cross_attention = _flag(cross_attention, "cross_attention")
