@@ -37,7 +37,8 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
     same = keras.layers.Conv2DTranspose(8, 4, strides=2, padding="same")
     same.build(x.shape)
     same.set_weights(layer.get_weights())
-    np.allclose(same(x), layer(x))   # True
+    np.allclose(keras.ops.convert_to_numpy(same(x)),
+                keras.ops.convert_to_numpy(layer(x)))   # True
     ```
 
     References:
