@@ -45,8 +45,10 @@ def test_four_devices_give_the_weights_of_one():
         run = report[kind]
         # Data parallel: 4 replicas; on a (2, 2) mesh: 2 replicas, kernels split over 2.
         assert run["replicas"] == (2 if kind.endswith("/model_parallel") else 4)
-        # Training moved the weights far more than the tolerance.
-        assert run["weights_moved"] > 0.05, kind
+        # Training moved the weights far more than the tolerance: at least 2,000 times
+        # the largest one below (text_diffusion's x0-predicting tiny U-Net moved 0.027 on
+        # TensorFlow, the others 0.05 or more).
+        assert run["weights_moved"] > 0.02, kind
         # Same weights, batch-norm statistics, codebook, image pools and optimizer slots
         # (both optimizers of a GAN) up to float32 rounding: the 4 replicas sum their
         # gradients and batch statistics in another order than one device does (a few
