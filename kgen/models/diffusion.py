@@ -878,6 +878,21 @@ def _build(data, ema=None, **options):
     return Diffusion.from_shape(data.shape, **options)
 
 
+#: The options of the diffusion process, shared by every diffusion family.
+PROCESS_OPTIONS = (
+        registry.Option("timesteps", int, "diffusion steps T", default=1000),
+        registry.Option("schedule", str, "noise schedule", choices=SCHEDULES,
+                        default="linear"),
+        registry.Option("prediction", str, "what the network predicts", choices=PREDICTIONS,
+                        default="epsilon"),
+)
+#: The options of an exported diffusion sampler.
+EXPORT_OPTIONS = (
+    registry.Option("steps", int, "DDIM steps of the exported loop", default=50),
+    registry.Option("guidance_scale", float, "classifier-free guidance scale"),
+)
+
+
 registry.register(registry.Family(
     name="diffusion",
     model_class=Diffusion,
@@ -885,11 +900,7 @@ registry.register(registry.Family(
             "guidance, inpainting)",
     labels="optional",
     options=(
-        registry.Option("timesteps", int, "diffusion steps T", default=1000),
-        registry.Option("schedule", str, "noise schedule", choices=SCHEDULES,
-                        default="linear"),
-        registry.Option("prediction", str, "what the network predicts", choices=PREDICTIONS,
-                        default="epsilon"),
+        *PROCESS_OPTIONS,
         registry.Option("loss_weighting", str, "loss weighting over timesteps",
                         choices=("min_snr",)),
         registry.Option("base_filters", int, "channels of the U-Net's first level"),
@@ -914,10 +925,7 @@ registry.register(registry.Family(
     ),
     build=_build,
     conditions=("labels", "sampler", "steps", "eta", "guidance_scale", "images", "mask"),
-    export_options=(
-        registry.Option("steps", int, "DDIM steps of the exported loop", default=50),
-        registry.Option("guidance_scale", float, "classifier-free guidance scale"),
-    ),
+    export_options=EXPORT_OPTIONS,
     default_epochs=100,
     tiny={"timesteps": 20, "schedule": "cosine", "base_filters": 4,
           "channel_multipliers": (1,), "num_res_blocks": 1, "groups": 2},

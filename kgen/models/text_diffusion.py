@@ -16,14 +16,12 @@ from kgen.models.autoencoder import Autoencoder
 from kgen.models.base import GenerativeModel, Update
 from kgen.models.captions import choose_captions
 from kgen.models.conditional_vae import ConditionalVAE
-from kgen.models.diffusion import Diffusion
+from kgen.models.diffusion import EXPORT_OPTIONS, PROCESS_OPTIONS, Diffusion
 from kgen.models.ema import ExponentialMovingAverage
 from kgen.models.serving import ServingFunctions, ServingInput, TextInput
 from kgen.models.vae import VAE
 from kgen.networks.text_encoder import Tokenizer, _texts
 from kgen.precision import float32
-from kgen.samplers.noise_schedule import PREDICTIONS
-from kgen.samplers.schedules import SCHEDULES
 
 #: The most images `fit_latent_scale` encodes to measure the latents' spread.
 _SCALE_SAMPLES = 2048
@@ -805,11 +803,7 @@ registry.register(registry.Family(
             "guidance), in pixel space or in a trained VAE's latent space",
     data="captioned",
     options=(
-        registry.Option("timesteps", int, "diffusion steps T", default=1000),
-        registry.Option("schedule", str, "noise schedule", choices=SCHEDULES,
-                        default="linear"),
-        registry.Option("prediction", str, "what the network predicts", choices=PREDICTIONS,
-                        default="epsilon"),
+        *PROCESS_OPTIONS,
         registry.Option("base_filters", int, "channels of the U-Net's first level"),
         registry.Option("channel_multipliers", tuple, "channel multiplier of each U-Net "
                         "level", default=(1, 2, 2)),
@@ -835,10 +829,7 @@ registry.register(registry.Family(
     ),
     build=_build,
     conditions=("prompt", "negative_prompt", "sampler", "steps", "eta", "guidance_scale"),
-    export_options=(
-        registry.Option("steps", int, "DDIM steps of the exported loop", default=50),
-        registry.Option("guidance_scale", float, "classifier-free guidance scale"),
-    ),
+    export_options=EXPORT_OPTIONS,
     default_data="captioned_digits",
     default_epochs=100,
     # x0 prediction in the tests' tiny model: its loss starts at the data's mean square,
