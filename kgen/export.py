@@ -252,7 +252,14 @@ def export_generator(model, directory, verbose=False, **options):
             model.save(path)
             export_files([(path, directory)], options)
         return directory
-    _build_archive(spec).write_out(directory, verbose=verbose)
+    import tensorflow as tf
+
+    # A served sampler is never differentiated: not tracing the gradients of its
+    # functions (the custom gradients of every JAX function given to TensorFlow) makes
+    # the export several times faster.
+    _build_archive(spec).write_out(
+        directory, options=tf.saved_model.SaveOptions(experimental_custom_gradients=False),
+        verbose=verbose)
     return directory
 
 

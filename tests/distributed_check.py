@@ -1,4 +1,4 @@
-"""Equivalence of one-device and four-device training, run in a fresh process.
+"""Equivalence of one-device and several-device training, run in a fresh process.
 
 JAX and TensorFlow must be told how many CPU devices to make before they start, so
 ``tests/test_distribute.py`` runs this script as a subprocess:
@@ -7,9 +7,9 @@ JAX and TensorFlow must be told how many CPU devices to make before they start, 
 
 For every family trained on batches (`KINDS`), with its default networks, it trains one
 epoch (4 steps) on one device with a global batch of 16, and again from the same initial
-weights and data order on four devices (`kgen.distribute(4)`: 4 replicas of 4 samples),
-and prints one JSON line (on JAX, also for a few kinds on a (2, 2) mesh with
-``model_parallel=2``): the largest difference of every weight, batch-norm statistic,
+weights and data order on `DEVICES` devices (JAX: `kgen.distribute(4)`, 4 replicas of 4
+samples; TensorFlow: `kgen.distribute(2)`, 2 replicas of 8), and prints one JSON line (on
+JAX, also for a few kinds on a (2, 2) mesh with ``model_parallel=2``): the largest difference of every weight, batch-norm statistic,
 codebook, image pool, seed state and optimizer slot between the two runs, the largest
 difference between the replicas' copies (TensorFlow mirrors each variable on every
 replica), and the logged losses of both runs.
@@ -23,11 +23,15 @@ import sys
 import tempfile
 
 BACKEND = os.environ.get("KERAS_BACKEND", "jax")
-DEVICES = 4
+#: JAX: 4 devices, for the (2, 2) mesh of model parallelism. TensorFlow: 2, the same
+#: cross-replica sums of MirroredStrategy at half the cost (it traces the training step
+#: once per replica).
+DEVICES = 4 if BACKEND == "jax" else 2
 if BACKEND == "jax":
-    # XLA's default compilation (not the test suite's quicker one): the tolerances of
-    # tests/test_distribute.py are float32 rounding measured with it.
-    os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={DEVICES}"
+    # Four CPU devices, with the XLA flags of the test suite (its quicker compilation,
+    # tests/conftest.py) when it starts this process.
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                               + f" --xla_force_host_platform_device_count={DEVICES}")
 elif BACKEND == "tensorflow":
     import tensorflow as tf
 
@@ -122,7 +126,7 @@ def train(kind, devices, initial, x, y, model_parallel=None):
 
 
 def compare(kind, x, y, model_parallel=None):
-    """Trains ``kind`` on one device and on four; the differences, as a dict."""
+    """Trains ``kind`` on one device and on `DEVICES`; the differences, as a dict."""
     keras.utils.set_random_seed(0)
     initial = [np.asarray(keras.ops.convert_to_numpy(v)) for v in build(kind).weights]
     one, paths, _, one_logs, _ = train(kind, 1, initial, x, y)
@@ -136,7 +140,7 @@ def compare(kind, x, y, model_parallel=None):
 
 
 def main(kinds):
-    report = {"backend": BACKEND}
+    report = {"backend": BACKEND, "devices": DEVICES}
     for kind in kinds:
         report[kind] = compare(kind, *training_data(kind))
         print(kind, {k: report[kind][k] for k in ("max_weight_diff", "worst", "replica_spread")},
@@ -146,9 +150,9 @@ def main(kinds):
                 kind, *training_data(kind), model_parallel=2)
             print(f"{kind}/model_parallel", run["max_weight_diff"], run["worst"],
                   file=sys.stderr, flush=True)
-    # The command line on 4 devices (the VAE of 2-D points: a small MLP).
+    # The command line on every device (the VAE of 2-D points: a small MLP).
     with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(io.StringIO()) as out:
-        code = cli.main(["train", "vae", "--data", "ring", "--epochs", "1", "--devices", "4",
+        code = cli.main(["train", "vae", "--data", "ring", "--epochs", "1", "--devices", str(DEVICES),
                          "--batch-size", "128", "--out", folder])
         report["cli"] = {"code": code, "checkpoint": os.path.exists(
             os.path.join(folder, "last.keras")), "printed": out.getvalue()[-2000:]}

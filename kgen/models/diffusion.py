@@ -928,6 +928,7 @@ registry.register(registry.Family(
     export_options=EXPORT_OPTIONS,
     default_epochs=100,
     tiny={"timesteps": 20, "schedule": "cosine", "base_filters": 4,
-          "channel_multipliers": (1,), "num_res_blocks": 1, "groups": 2},
+          "channel_multipliers": (1,), "num_res_blocks": 1, "attention_resolutions": (),
+          "groups": 2},
     metrics=("fid", "kid", "is", "pr"),
 ))

@@ -836,7 +836,8 @@ registry.register(registry.Family(
     # which a few steps lower whatever noise they draw (the epsilon loss of eight steps
     # moves with the noise drawn more than with learning).
     tiny={"timesteps": 20, "schedule": "cosine", "prediction": "x0", "base_filters": 4,
-          "channel_multipliers": (1, 1), "num_res_blocks": 1, "groups": 2, "width": 8,
+          "channel_multipliers": (1,), "num_res_blocks": 1, "attention_resolutions": (),
+          "groups": 2, "width": 8,
           "num_layers": 1, "num_heads": 2},
     metrics=("fid", "kid"),
 ))

@@ -9,9 +9,11 @@ from kgen.networks.diffusion_unet import SpatialCrossAttention
 
 from checks_catalogue import covers
 
-#: Tiny options: an 8x8 U-Net of one level and a one-block text encoder.
+#: Tiny options: an 8x8 U-Net of one level, attention (self and cross) in its middle
+#: only, and a one-block text encoder.
 TINY = dict(timesteps=20, schedule="cosine", base_filters=4, channel_multipliers=(1,),
-            num_res_blocks=1, groups=2, width=8, num_layers=1, num_heads=2)
+            num_res_blocks=1, attention_resolutions=(), groups=2, width=8, num_layers=1,
+            num_heads=2)
 PROMPT = "a red seven"
 OTHER = "a large blue two on a green background"
 
