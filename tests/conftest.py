@@ -8,6 +8,14 @@ import os
 # expensive optimisation passes, which halves the JAX run. The computations are the same.
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 "
                                    "--xla_llvm_disable_expensive_passes=true")
+# One thread for each backend's kernels. The three backends' runs go side by side on a
+# couple of cores, and the suite's tiny networks gain nothing from splitting an operation
+# over threads, whose waiting costs more than the arithmetic (PyTorch's OpenMP threads
+# spin: its run takes a third of the processor time with one thread). The processes the
+# tests start inherit the setting; the computations are the same.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                  "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
 import keras
 import pytest
