@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 
 from kgen import (  # noqa: E402,F401
     callbacks,
+    clip_guidance,
     data,
     images,
     latent,

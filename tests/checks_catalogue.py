@@ -244,6 +244,15 @@ ROWS = (
         "`negative_prompt` without guidance; `prompt=` to a model not conditioned on text",
         "`ValueError` or `TypeError` naming the problem; for a model without text, a "
         "`TypeError` naming the model that takes prompts (`TextDiffusion`)."),
+    Row("clip-guidance-inputs", "models",
+        "to `kgen.clip_guidance.search_latents` or `rerank`: a model that is not a GAN (or "
+        "not a CLIP model as the judge), a GAN whose samples differ in shape from the CLIP "
+        "model's images, a prompt that is not one string or is empty, latents of the wrong "
+        "shape or not finite, labels missing for a conditional GAN or given to another, "
+        "`top` beyond the images given, a learning rate that makes the search diverge",
+        "`TypeError` or `ValueError` naming the problem and the fix (`rerank` for models "
+        "that are not GANs; a CLIP model of the GAN's image shape); a diverged search "
+        "raises `FloatingPointError` (lower `learning_rate`) instead of returning NaN."),
     Row("generate-sampler-options", "models",
         "a diffusion sampler with options it does not have (`eta=` to DPM-Solver++ or "
         "DDPM, `steps=` beyond the model's timesteps) or a task it cannot do (DPM-Solver++ "

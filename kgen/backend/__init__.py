@@ -43,6 +43,7 @@ interface, used by `kgen.models.GenerativeModel`:
 
 import contextlib
 import importlib
+import sys
 
 import keras
 
@@ -59,7 +60,10 @@ def _module():
             f"is {name!r}. Set the environment variable KERAS_BACKEND to one of {_SUPPORTED} "
             "before importing keras."
         )
-    return importlib.import_module(f"kgen.backend.{name}")
+    # Imported once; later calls (some inside a function that tf.function traces) find it
+    # in sys.modules, where AutoGraph has no importlib machinery to convert.
+    return sys.modules.get(f"kgen.backend.{name}") or \
+        importlib.import_module(f"kgen.backend.{name}")
 
 
 def train_step(model, *args):
