@@ -94,12 +94,6 @@ def search_latents(model, clip, prompt, num_samples=None, *, seed=None, latents=
             "samples and order them with kgen.clip_guidance.rerank.")
     prompt = _one_prompt(prompt)
     generator = model.sampling_generator
-    shape = tuple(generator.output_shape[1:])
-    if shape != tuple(clip.image_shape):
-        raise ValueError(
-            f"The GAN draws images of shape {shape} and the CLIP model takes "
-            f"{tuple(clip.image_shape)}: use a CLIP model trained on images of the GAN's "
-            "shape.")
     steps = checks.integer(steps, "steps", 1)
     learning_rate = checks.number(learning_rate, "learning_rate", 0.0,
                                   exclusive_minimum=True)
@@ -120,6 +114,13 @@ def search_latents(model, clip, prompt, num_samples=None, *, seed=None, latents=
     def draw(vectors, classes):
         images = generator([vectors, classes] if conditional else vectors, training=False)
         return ops.cast(images, "float32")
+
+    shape = tuple(int(size) for size in ops.shape(draw(z[:1], y[:1]))[1:])
+    if shape != tuple(clip.image_shape):
+        raise ValueError(
+            f"The GAN draws images of shape {shape} and the CLIP model takes "
+            f"{tuple(clip.image_shape)}: use a CLIP model trained on images of the GAN's "
+            "shape.")
 
     def loss_per_vector(vectors, classes, target):
         similarity = ops.sum(clip.embed_images(draw(vectors, classes)) * target, axis=-1)
