@@ -11,7 +11,6 @@ Space Search") and of VQGAN-CLIP (Crowson et al. 2022), on kgen's GANs.
 
 from typing import NamedTuple
 
-import keras
 import numpy as np
 from keras import ops
 
@@ -149,16 +148,15 @@ def search_latents(model, clip, prompt, num_samples=None, *, seed=None, latents=
     variables = generator.variables + clip.image_encoder.variables + \
         clip.image_projection.variables
     found = backend.compile_function(search, variables)(z, y, text)
-    found = np.asarray(keras.ops.convert_to_numpy(found), "float32")
+    found = np.asarray(ops.convert_to_numpy(found), "float32")
     if not np.all(np.isfinite(found)):
         raise FloatingPointError(
             "The latent search diverged (NaN or inf latents): lower learning_rate.")
-    samples = model.generate(latents=found, **({"labels": y} if conditional else {}))
+    condition = {"labels": y} if conditional else {}
+    samples = np.asarray(model.generate(latents=found, **condition), "float32")
     return GuidedSamples(
-        np.asarray(samples, "float32"), found,
-        clip.similarity(samples, [prompt])[:, 0],
-        clip.similarity(model.generate(latents=z, **({"labels": y} if conditional else {})),
-                        [prompt])[:, 0])
+        samples, found, clip.similarity(samples, [prompt])[:, 0],
+        clip.similarity(model.generate(latents=z, **condition), [prompt])[:, 0])
 
 
 def _starting_latents(model, num_samples, seed, latents):
@@ -169,7 +167,7 @@ def _starting_latents(model, num_samples, seed, latents):
                                                seed), "float32")
     if num_samples is not None:
         raise ValueError("Pass num_samples or latents=, not both.")
-    z = np.asarray(keras.ops.convert_to_numpy(latents), "float32")
+    z = np.asarray(ops.convert_to_numpy(latents), "float32")
     if z.ndim != 2 or z.shape[1] != model.latent_dim or len(z) == 0:
         raise ValueError(f"latents must have shape (n, {model.latent_dim}) with n >= 1; "
                          f"got {z.shape}.")
