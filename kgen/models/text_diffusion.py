@@ -597,14 +597,37 @@ class TextDiffusion(Diffusion):
         ids = self.tokenizer(np.asarray(texts + negatives, dtype=object))
         return np.stack([ids[:n], ids[n:]], axis=1).astype("int32")
 
+    def _prompted(self, num_samples, prompt, prompts, negative_prompt, guidance_scale, images,
+                  mask):
+        """The prompt ids ``(n, 2, L)`` and the guidance scale of a sampling call, checked."""
+        num_samples = checks.optional_integer(num_samples, "num_samples", minimum=1)
+        guidance_scale = checks.optional_number(guidance_scale, "guidance_scale")
+        if negative_prompt is not None and guidance_scale in (None, 1.0):
+            raise ValueError("negative_prompt= acts through guidance (it replaces the "
+                             "unconditional branch): pass guidance_scale= other than 1.")
+        if images is not None or mask is not None:
+            if self.autoencoder is not None:
+                raise ValueError(
+                    "Inpainting keeps known pixels, and this model samples the latents of "
+                    "its autoencoder, not pixels: inpaint with a pixel-space TextDiffusion "
+                    "(one built without autoencoder=).")
+            if num_samples is None and prompts is None and images is not None:
+                num_samples = len(checks.data_space_images(images, self.sample_shape,
+                                                           "images", "TextDiffusion"))
+        ids = self.prompt_ids(num_samples, prompt, prompts, negative_prompt)
+        if self.autoencoder is not None and self.latent_scale is None:
+            raise ValueError("The latent scale is not set: train the model (fit) first, or "
+                             "call fit_latent_scale(images).")
+        return ids, guidance_scale
+
     def _generate(self, num_samples, *, seed=None, prompt=None, prompts=None,
                   negative_prompt=None, guidance_scale=None, sampler="ddim", steps=None,
-                  eta=None, batch_size=256):
+                  eta=None, images=None, mask=None, resample=1, batch_size=256):
         """Images for prompts.
 
         Args:
-            num_samples: number of images (may be left out with ``prompts=``, or with
-                ``prompt=`` for one image).
+            num_samples: number of images (may be left out with ``prompts=``, with
+                ``images=``, or with ``prompt=`` for one image).
             seed: the seed of the starting noise and of the noise along the chain.
             prompt: one text for every image; prompts: one text per image; neither:
                 the empty text (the unconditional model).
@@ -612,18 +635,14 @@ class TextDiffusion(Diffusion):
                 the unconditional branch of guidance.
             guidance_scale: classifier-free guidance ``w`` (None: 1, the conditional
                 model; 0: the unconditional branch).
-            sampler, steps, eta, batch_size: as `kgen.models.Diffusion.generate`.
+            images, mask: inpainting (pixel space only): known images and a mask, 1 where
+                a pixel is kept; the prompt describes the whole image.
+            sampler, steps, eta, resample, batch_size: as `kgen.models.Diffusion.generate`.
         """
-        guidance_scale = checks.optional_number(guidance_scale, "guidance_scale")
-        if negative_prompt is not None and guidance_scale in (None, 1.0):
-            raise ValueError("negative_prompt= acts through guidance (it replaces the "
-                             "unconditional branch): pass guidance_scale= other than 1.")
-        ids = self.prompt_ids(num_samples, prompt, prompts, negative_prompt)
-        if self.autoencoder is not None and self.latent_scale is None:
-            raise ValueError("The latent scale is not set: train the model (fit) first, or "
-                             "call fit_latent_scale(images).")
+        ids, guidance_scale = self._prompted(num_samples, prompt, prompts, negative_prompt,
+                                             guidance_scale, images, mask)
         samples = self._sample(len(ids), seed, sampler, steps, eta, ids, guidance_scale,
-                               None, None, 1, batch_size, record=False)
+                               images, mask, resample, batch_size, record=False)
         return self.decode_latents(samples, batch_size)
 
     def decode_latents(self, samples, batch_size=256):
@@ -637,13 +656,83 @@ class TextDiffusion(Diffusion):
         z = np.asarray(samples, "float32").reshape(len(samples), -1) / self.latent_scale
         return self.autoencoder.decode(z, batch_size=batch_size)
 
-    def denoising_trajectory(self, *args, **kwargs):
-        """Not available for text models: use `generate`."""
-        raise NotImplementedError("TextDiffusion does not record its chain; use generate().")
+    def denoising_trajectory(self, num_samples=None, *, seed=None, prompt=None, prompts=None,
+                             negative_prompt=None, guidance_scale=None, sampler="ddim",
+                             steps=None, eta=None, images=None, mask=None, resample=1,
+                             batch_size=256):
+        """The images at every timestep of the reverse chain, from noise to the samples.
 
-    def sampling_steps(self, *args, **kwargs):
-        """Not available for text models: use `generate`."""
-        raise NotImplementedError("TextDiffusion does not yield its chain; use generate().")
+        Takes the arguments of `generate()`; the last frame equals ``generate()``'s
+        output for the same arguments. In latent space every frame is decoded by the
+        autoencoder (frame 0 is then the decoding of the starting noise).
+
+        Returns:
+            ``(timesteps, frames)``: the timesteps visited (``-1`` marks the end), and a
+            float32 array ``(len(timesteps), n, H, W, C)`` of images.
+
+        Example:
+
+        ```python
+        import kgen
+
+        model = kgen.models.TextDiffusion.from_shape(
+            (8, 8, 1), ["a dark square", "a light one"], timesteps=20, base_filters=4,
+            channel_multipliers=(1,), num_res_blocks=1, groups=2, width=8, num_layers=1,
+            num_heads=2)
+        t, frames = model.denoising_trajectory(2, prompt="a dark square", seed=0, steps=5)
+        frames.shape   # (6, 2, 8, 8, 1)
+        ```
+        """
+        ids, guidance_scale = self._prompted(num_samples, prompt, prompts, negative_prompt,
+                                             guidance_scale, images, mask)
+        chosen = samplers.get(sampler, self._default_steps(sampler, steps), eta)
+        visited = np.append(chosen.timesteps(self.timesteps), -1)
+        frames = np.asarray(self._sample(len(ids), seed, chosen, None, None, ids,
+                                         guidance_scale, images, mask, resample, batch_size,
+                                         record=True), "float32")
+        if self.autoencoder is not None:
+            decoded = np.asarray(self.decode_latents(
+                frames.reshape((-1,) + frames.shape[2:]), batch_size), "float32")
+            frames = decoded.reshape(frames.shape[:2] + decoded.shape[1:])
+        return visited, frames
+
+    def sampling_steps(self, num_samples=None, *, every=10, seed=None, prompt=None,
+                       prompts=None, negative_prompt=None, guidance_scale=None,
+                       sampler="ddim", steps=None, eta=None, images=None, mask=None,
+                       resample=1, batch_size=256):
+        """Images step by step: yields ``(timestep, images)`` along the chain as it runs.
+
+        Takes the arguments of `generate()` and runs the same chain in parts of ``every``
+        steps (one compiled call each), yielding after each part the timestep reached
+        (``-1`` at the end) and the current samples as float32 images (in latent space,
+        decoded by the autoencoder). The last images equal ``generate()``'s for the same
+        arguments. DPM-Solver++ runs its chain in one call and is refused.
+
+        Args:
+            every: steps per part (an integer, at least 1).
+
+        Example:
+
+        ```python
+        import kgen
+
+        tiny = dict(timesteps=20, base_filters=4, channel_multipliers=(1,), num_res_blocks=1,
+                    groups=2, width=8, num_layers=1, num_heads=2)
+        model = kgen.models.TextDiffusion.from_shape((8, 8, 1), ["a light one"], **tiny)
+        for t, x in model.sampling_steps(2, prompt="a light one", seed=0, steps=4, every=2):
+            print(t, x.shape)   # 9 (2, 8, 8, 1), then -1 (2, 8, 8, 1)
+        ```
+        """
+        every = checks.integer(every, "every", 1)
+        seed = checks.seed(seed)
+        ids, guidance_scale = self._prompted(num_samples, prompt, prompts, negative_prompt,
+                                             guidance_scale, images, mask)
+        chosen = samplers.get(sampler, self._default_steps(sampler, steps), eta)
+        visited = np.append(chosen.timesteps(self.timesteps), -1)
+        for done, x, _ in self._sampling_parts(
+                len(ids), seed, chosen, None, None, ids, guidance_scale, images, mask,
+                resample, batch_size, False, every):
+            yield int(visited[done]), np.asarray(self.decode_latents(x, batch_size), "float32")
 
     def serving_functions(self, steps=None, guidance_scale=None):
         """The sampler for `export_generator`: the whole DDIM loop (eta 0) from ``x_T`` and
@@ -828,7 +917,8 @@ registry.register(registry.Family(
                         "encoder is used, frozen"),
     ),
     build=_build,
-    conditions=("prompt", "negative_prompt", "sampler", "steps", "eta", "guidance_scale"),
+    conditions=("prompt", "negative_prompt", "sampler", "steps", "eta", "guidance_scale",
+                "images", "mask"),
     export_options=EXPORT_OPTIONS,
     default_data="captioned_digits",
     default_epochs=100,

@@ -96,6 +96,36 @@ def test_empty_prompt_guidance_one_and_negative_prompts(trained):
                                    guidance_scale=3.0, seed=1, steps=3) - guided).max() > 1e-4
 
 
+@covers("text-inpaint-latent")
+def test_trajectory_steps_and_inpainting_follow_the_prompt(trained, scenes):
+    options = {"prompt": PROMPT, "negative_prompt": OTHER, "guidance_scale": 2.0, "seed": 3,
+               "steps": 5}
+    images = trained.generate(3, **options)
+    timesteps, frames = trained.denoising_trajectory(3, **options)
+    assert frames.shape == (6, 3, 8, 8, 3) and timesteps[-1] == -1 and len(timesteps) == 6
+    np.testing.assert_allclose(frames[-1], images, atol=1e-6)
+    parts = list(trained.sampling_steps(3, every=2, **options))
+    assert [t for t, _ in parts] == [int(timesteps[2]), int(timesteps[4]), -1]
+    np.testing.assert_allclose(parts[-1][1], images, atol=1e-6)
+    # Inpainting: the known half is kept exactly, the prompt decides the rest.
+    known = scenes[0][:2]
+    mask = np.zeros((8, 8, 1), "float32")
+    mask[:, :4] = 1.0
+    filled = trained.generate(prompt=PROMPT, images=known, mask=mask, seed=1, steps=4)
+    assert filled.shape == (2, 8, 8, 3)
+    np.testing.assert_array_equal(filled[:, :, :4], known[:, :, :4])
+    other = trained.generate(prompt=OTHER, images=known, mask=mask, seed=1, steps=4)
+    assert np.abs(other[:, :, 4:] - filled[:, :, 4:]).max() > 1e-4
+    # One image for several prompts.
+    both = trained.generate(prompts=[PROMPT, OTHER], images=known[0], mask=mask, seed=1,
+                            steps=4)
+    np.testing.assert_array_equal(both[:, :, :4], np.repeat(known[:1, :, :4], 2, axis=0))
+    with pytest.raises(ValueError, match="both images="):
+        trained.generate(1, prompt=PROMPT, mask=mask)
+    with pytest.raises(TypeError, match="num_samples"):
+        list(trained.sampling_steps(2.5, prompt=PROMPT))
+
+
 def test_save_load_gives_the_same_images(trained, tmp_path):
     path = tmp_path / "text.keras"
     trained.save(path)
@@ -148,6 +178,7 @@ def test_bad_prompts_are_refused_clearly(trained):
         plain.generate(1, prompt=PROMPT)
 
 
+@covers("text-inpaint-latent")
 def test_latent_space_uses_the_autoencoder_and_its_scale(scenes, trained):
     x, captions = scenes
     vae = kgen.models.VAE.from_shape(x.shape[1:], latent_dim=16, base_filters=4, seed=0)
@@ -175,6 +206,12 @@ def test_latent_space_uses_the_autoencoder_and_its_scale(scenes, trained):
                                vae.decode(z.reshape(2, 16) / model.latent_scale), atol=1e-6)
     images = model.generate(2, prompt=PROMPT, seed=0, steps=2)
     assert images.shape == (2, 8, 8, 3) and np.all(np.abs(images) <= 1.0)
+    # The trajectory's frames are decoded images; the last is generate()'s.
+    _, frames = model.denoising_trajectory(2, prompt=PROMPT, seed=0, steps=2)
+    assert frames.shape == (3, 2, 8, 8, 3)
+    np.testing.assert_allclose(frames[-1], images, atol=1e-5)
+    with pytest.raises(ValueError, match="pixel-space TextDiffusion"):
+        model.generate(prompt=PROMPT, images=x[:1], mask=np.ones((8, 8, 1)), seed=0)
     assert model.get_config()["latent_scale"] == model.latent_scale
 
 
