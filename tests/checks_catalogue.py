@@ -222,6 +222,25 @@ ROWS = (
         "malformed lines",
         "`ValueError` before training that names the folder, the file and line, or the "
         "images concerned."),
+    Row("tfds-captions", "images",
+        "`tfds:NAME` as captioned data when the set is not prepared, has no text feature "
+        "named as a caption, an example without a caption, or images of several sizes "
+        "without `image_size`",
+        "`RuntimeError` saying how to prepare the set (nothing is downloaded), or "
+        "`ValueError` naming the set, its features or the example, and `image_size` "
+        "(`--image-size`) for sizes."),
+    Row("scene-classifier-inputs", "metrics",
+        "images other than 32x32x3 scenes to `kgen.metrics.scene_attributes` or the "
+        "`\"scenes\"` extractor (`kgen evaluate --extractor scenes` of another image "
+        "shape), or weights that are missing or of another network",
+        "`ValueError` naming the shape it takes and the shape given (the command line "
+        "points to `--extractor inception_v3`), or the weights file and the script that "
+        "makes it."),
+    Row("text-inpaint-latent", "models",
+        "`images=`/`mask=` to a latent-space `TextDiffusion` (inpainting), or one without "
+        "the other",
+        "`ValueError`: a latent model holds no pixels to keep (inpaint with a pixel-space "
+        "model); both `images=` and `mask=` are needed."),
     Row("save-grid-alpha-jpeg", "images", "four-channel images to a `.jpg` or `.bmp` grid",
         "`ValueError`: no alpha channel in that format; `images[..., :3]` or a `.png`."),
     Row("generate-condition-range", "images",

@@ -224,8 +224,12 @@ def _tfds_label_names(name):
     return tuple(str(n) for n in names) if names else None
 
 
-def _load_tfds(name, split, return_labels):
-    """Images (and labels) of a TensorFlow Datasets data set, or a clear RuntimeError."""
+def _tfds_examples(name, split, batch_size=-1):
+    """``(examples, info)`` of a prepared TensorFlow Datasets set, or a clear RuntimeError.
+
+    ``examples`` is ``tfds.as_numpy`` of the split: one dict of arrays with
+    ``batch_size=-1``, else an iterable of examples. Nothing is downloaded.
+    """
     if not name:
         raise ValueError("Empty TensorFlow Datasets name: use 'tfds:<name>', e.g. 'tfds:mnist'.")
     try:
@@ -237,15 +241,10 @@ def _load_tfds(name, split, return_labels):
         ) from None
     tfds_split = "train" if split == "all" else split
     try:
-        data = tfds.as_numpy(
-            tfds.load(
-                name,
-                split=tfds_split,
-                batch_size=-1,
-                download=False,
-                data_dir=os.environ.get("TFDS_DATA_DIR"),
-            )
-        )
+        dataset, info = tfds.load(name, split=tfds_split, batch_size=batch_size,
+                                  download=False, data_dir=os.environ.get("TFDS_DATA_DIR"),
+                                  with_info=True)
+        return tfds.as_numpy(dataset), info
     except Exception as error:  # no network, unknown name or split, corrupt files, ...
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         message = message.rstrip(".")
@@ -253,6 +252,11 @@ def _load_tfds(name, split, return_labels):
             f"Could not load TensorFlow Datasets data set {name!r} (split "
             f"{tfds_split!r}): {message}. {_tfds_help(name)}"
         ) from None
+
+
+def _load_tfds(name, split, return_labels):
+    """Images (and labels) of a TensorFlow Datasets data set, or a clear RuntimeError."""
+    data, _ = _tfds_examples(name, split)
     if "image" not in data:
         raise ValueError(
             f"TensorFlow Datasets data set {name!r} has no 'image' feature "

@@ -22,7 +22,9 @@ tensor of each image's captions, where ``T`` is the most captions any image has 
 empty string marks a missing caption. `caption_tokens` turns such a table into token ids
 with a model's tokenizer (the missing captions become rows of zeros), and `tokenized`
 turns a whole source into one that yields ``(images, token_ids)``, ready for ``fit()``.
-Captioned sources are ``"captioned_digits"`` (five captions per scene) and
+Captioned sources are ``"captioned_digits"`` (five captions per scene),
+``"tfds:NAME[:SPLIT]"`` (a prepared TensorFlow Datasets set: its images and the text
+features named as captions, `tfds_caption_features`, read by `open_tfds`) and
 ``"folder:PATH"``: the images of a folder with their captions in a file beside them
 (`folder_captions`):
 
@@ -632,6 +634,106 @@ def open_folder(spec, path, check_files, *, image_size, channels, split, seed):
             f"{sources._skipped_text(survey.skipped)}")
     return sources.DataSource(spec, "captioned", (CaptionReader(reader, table),), shape=shape,
                               skipped=survey.skipped, seed=seed, description=text)
+
+
+def open_tfds(spec, name, *, image_size, channels, split, seed):
+    """The captioned source of a prepared TensorFlow Datasets set (``"tfds:NAME[:SPLIT]"``).
+
+    The images are the set's ``image`` feature; the captions are its text features
+    (`tfds.features.Text`, at any depth, inside sequences too, as COCO's
+    ``captions/text``) whose name contains ``caption`` or ``text`` (`tfds_caption_features`);
+    an example's captions are every such text it has. Images of several sizes need
+    ``image_size`` (each is then resized and centre-cropped as a folder's are, one at a
+    time). Nothing is downloaded: a set that is not prepared is a `RuntimeError` that
+    says how to prepare it.
+    """
+    from kgen.data import sources
+
+    examples, info = bundled._tfds_examples(name, split, batch_size=None)
+    features = info.features
+    if "image" not in features:
+        raise ValueError(f"TensorFlow Datasets data set {name!r} has no 'image' feature "
+                         f"(features: {', '.join(sorted(features.keys()))}); captioned "
+                         "data needs images and their captions.")
+    paths = tfds_caption_features(features)
+    if not paths:
+        raise ValueError(
+            f"TensorFlow Datasets data set {name!r} has no text feature named like a caption "
+            f"(a Text feature whose name contains 'caption' or 'text'; its features: "
+            f"{', '.join(sorted(features.keys()))}). Save the images and a captions.jsonl "
+            "in a folder and use folder:PATH instead.")
+    images, rows = [], []
+    for index, example in enumerate(examples):
+        image = np.asarray(example["image"])
+        image = image[..., None] if image.ndim == 2 else image
+        if image.dtype != np.uint8:
+            raise ValueError(f"TensorFlow Datasets data set {name!r} has {image.dtype} "
+                             "images; captioned data takes uint8 images.")
+        if image_size is not None:
+            image = sources._resize_array(image[None], image_size)[0]
+        elif images and image.shape != images[0].shape:
+            raise ValueError(
+                f"TensorFlow Datasets data set {name!r} has images of several sizes "
+                f"({sources._shape_text(images[0].shape)} and "
+                f"{sources._shape_text(image.shape)}, example {index}): pass image_size "
+                "(--image-size on the command line) to bring them to one size.")
+        captions = []
+        for path in paths:
+            value = example
+            for key in path:
+                value = value[key]
+            captions += [_decoded(v).strip() for v in np.ravel(value)]
+        rows.append([c for c in captions if c])
+        images.append(image)
+    if not images:
+        raise ValueError(f"TensorFlow Datasets data set {name!r} has no example in split "
+                         f"{split!r}.")
+    without = [k for k, row in enumerate(rows) if not row]
+    if without:
+        raise ValueError(f"{len(without)} of the {len(rows)} examples of TensorFlow Datasets "
+                         f"data set {name!r} have no caption (the first: example "
+                         f"{without[0]}); every image needs at least one.")
+    images = sources._convert_channels(np.stack(images), channels)
+    table = _padded(rows)
+    where = "/".join(paths[0])
+    return sources.DataSource(
+        spec, "captioned", (CaptionReader(ArrayReader(images), table),),
+        shape=images.shape[1:], seed=seed,
+        description=f"{spec}: {len(images)} images of {sources._shape_text(images.shape[1:])} "
+                    f"(TensorFlow Datasets {name}, split {'train' if split == 'all' else split}, "
+                    f"captions from {where}){_caption_text(table)}")
+
+
+def tfds_caption_features(features, path=()):
+    """The paths of the caption features of a TensorFlow Datasets feature dict.
+
+    A caption feature is a ``Text`` feature (at any depth, inside ``Sequence`` features
+    too) whose name, or the name of a dict holding it, contains ``caption`` or ``text``:
+    ``[("captions", "text")]`` for COCO captions, ``[("caption",)]`` for a set with one
+    caption per image.
+
+    Args:
+        features: a ``tfds.features.FeaturesDict`` (``info.features``).
+        path: the keys leading to ``features`` (for the recursion).
+
+    Returns:
+        A list of key tuples.
+    """
+    import tensorflow_datasets as tfds
+
+    if isinstance(features, tfds.features.Sequence):
+        return tfds_caption_features(features.feature, path)
+    if isinstance(features, tfds.features.Text):
+        named = any("caption" in key.lower() or "text" in key.lower() for key in path)
+        return [path] if named else []
+    if isinstance(features, tfds.features.FeaturesDict):
+        return [found for key, value in features.items()
+                for found in tfds_caption_features(value, path + (key,))]
+    return []
+
+
+def _decoded(value):
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def folder_captions(path):

@@ -316,7 +316,9 @@ def open_source(spec, *, kind="samples", labels=False, image_size=None, channels
               (without their endings); for unpaired data, ``PATH/A`` and ``PATH/B``;
             - for ``kind="image"``: a picture name or an image file; for
               ``kind="content_style"``: ``"CONTENT,STYLE"``, two picture names or files;
-            - for ``kind="captioned"``: ``"captioned_digits"``, or ``"folder:PATH"`` with
+            - for ``kind="captioned"``: ``"captioned_digits"``, ``"tfds:NAME[:SPLIT]"``
+              (a prepared set's images and its text features named as captions,
+              `kgen.data.captioned.tfds_caption_features`), or ``"folder:PATH"`` with
               the captions in ``PATH/captions.jsonl`` or ``PATH/captions.txt``
               (`kgen.data.captioned.folder_captions`).
         kind: ``"samples"``, ``"paired"``, ``"unpaired"``, ``"image"``,
@@ -418,8 +420,9 @@ def open_source(spec, *, kind="samples", labels=False, image_size=None, channels
 def _known(kind):
     names = ", ".join(repr(n) for n in _BUNDLED_BY_KIND[kind])
     if kind == "captioned":
-        return (f"Available: {names}, or 'folder:PATH' (a folder of images with "
-                "captions.jsonl or captions.txt beside them).")
+        return (f"Available: {names}, 'tfds:NAME[:SPLIT]' (a prepared TensorFlow Datasets "
+                "set with images and text features), or 'folder:PATH' (a folder of images "
+                "with captions.jsonl or captions.txt beside them).")
     if kind in _SINGLE_IMAGE_KINDS:
         form = "'CONTENT,STYLE' of two " if kind == "content_style" else ""
         return (f"Use {form}bundled pictures ({names}) or image files.")
@@ -666,9 +669,9 @@ def _open_captioned(spec, check_files, **options):
     if spec in CAPTIONED:
         return captioned.open_bundled(spec, **options)
     if spec.startswith(_TFDS_PREFIX):
-        raise ValueError(f"{spec!r}: captioned data comes from a bundled set or a folder; "
-                         f"TensorFlow Datasets sets are not read as captioned data. "
-                         f"{_known('captioned')}")
+        name, _, spec_split = spec[len(_TFDS_PREFIX):].partition(":")
+        options["split"] = spec_split or options["split"]
+        return captioned.open_tfds(spec, name, **options)
     path = spec[len(FOLDER_PREFIX):] if spec.startswith(FOLDER_PREFIX) else None
     if path is None:
         _refuse_other_kind(spec, "captioned")

@@ -192,8 +192,79 @@ def test_captioned_digits_as_a_captioned_source():
         data.open_source("captioned_digits")
     with pytest.raises(ValueError, match="Unknown data source 'nope' for kind='captioned'"):
         data.open_source("nope", kind="captioned")
-    with pytest.raises(ValueError, match="not read as captioned data"):
+
+
+# ---------------------------------------------------------------- TensorFlow Datasets
+_BUILDERS = {}
+
+
+def _captioned_tfds_builder():
+    """A TensorFlow Datasets builder of images of two sizes with COCO-like captions (a
+    sequence of texts) and a title that is not a caption, made without network."""
+    if "builder" not in _BUILDERS:
+        import tensorflow_datasets as tfds
+
+        class KgenTinyCaptioned(tfds.core.GeneratorBasedBuilder):
+            VERSION = tfds.core.Version("1.0.0")
+
+            def _info(self):
+                return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+                    "image": tfds.features.Image(shape=(None, None, 3)),
+                    "captions": tfds.features.Sequence({"text": tfds.features.Text()}),
+                    "title": tfds.features.Text()}))
+
+            def _split_generators(self, dl_manager):
+                return {"train": self._generate_examples(4), "test": self._generate_examples(1)}
+
+            def _generate_examples(self, count):
+                for i in range(count):
+                    texts = [f"a square of shade {i}", f"shade {i}"][:1 + i % 2]
+                    yield i, {"image": np.full((6 + 2 * (i % 2), 6, 3), 40 * i, np.uint8),
+                              "captions": {"text": texts}, "title": f"picture {i}"}
+
+        tfds.disable_progress_bar()
+        _BUILDERS["builder"] = KgenTinyCaptioned
+    return _BUILDERS["builder"]
+
+
+@covers("tfds-captions")
+def test_a_tfds_set_with_captions_through_the_captioned_pipeline(tmp_path, monkeypatch):
+    _captioned_tfds_builder()(data_dir=str(tmp_path)).download_and_prepare()
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
+    source = data.open_source("tfds:kgen_tiny_captioned", kind="captioned", image_size=4)
+    assert source.num_examples == 4 and source.shape == (4, 4, 3)
+    assert "captions from captions/text" in source.description
+    images, table = source.arrays()
+    shade = images[:, 0, 0, 0] // 40
+    assert sorted(shade.tolist()) == [0, 1, 2, 3]
+    for row, i in zip(table, shade):   # the captions of each image, never its title
+        expected = [f"a square of shade {i}", f"shade {i}"][:1 + i % 2]
+        assert [c for c in row if c] == expected
+    tokenizer = Tokenizer.adapted(table)
+    x, ids = next(iter(data.tokenized(source, tokenizer).dataset(4, seed=0)))
+    assert tuple(x.shape) == (4, 4, 4, 3) and tuple(ids.shape)[:2] == (4, 2)
+    test = data.open_source("tfds:kgen_tiny_captioned:test", kind="captioned")
+    assert test.num_examples == 1 and test.shape == (6, 6, 3)
+    # Images of several sizes need image_size; a set without captions is named.
+    with pytest.raises(ValueError, match=r"images of several sizes .*pass image_size"):
+        data.open_source("tfds:kgen_tiny_captioned", kind="captioned")
+    with pytest.raises(RuntimeError, match=r"Could not load .*'coco_captions'.*tfds.load"):
         data.open_source("tfds:coco_captions", kind="captioned")
+
+
+def test_tfds_caption_features_are_the_texts_named_as_captions():
+    import tensorflow_datasets as tfds
+
+    features = tfds.features.FeaturesDict({
+        "image": tfds.features.Image(shape=(4, 4, 3)),
+        "caption": tfds.features.Text(), "title": tfds.features.Text(),
+        "annotations": tfds.features.Sequence({"text": tfds.features.Text(),
+                                               "id": tfds.features.Scalar(np.int64)})})
+    assert sorted(captioned.tfds_caption_features(features)) == [("annotations", "text"),
+                                                                  ("caption",)]
+    assert captioned.tfds_caption_features(tfds.features.FeaturesDict({
+        "image": tfds.features.Image(shape=(4, 4, 3)), "label": tfds.features.ClassLabel(
+            num_classes=2)})) == []
 
 
 def _image(path, value):
