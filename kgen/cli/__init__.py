@@ -210,9 +210,11 @@ def build_parser():
     evaluate.add_argument("-n", "--num-samples", type=int, default=None,
                           help="generated samples (for nll: importance samples per example); "
                                f"default {evaluate_module.DEFAULT_NUM_SAMPLES}")
-    evaluate.add_argument("--extractor", default=None, choices=("digits", "inception_v3"),
+    evaluate.add_argument("--extractor", default=None,
+                          choices=("digits", "scenes", "inception_v3"),
                           help="feature network of fid/kid/is/pr (default: digits for 8x8 "
-                               "digits, inception_v3 otherwise)")
+                               "digits, scenes for the captioned_digits scenes, "
+                               "inception_v3 otherwise)")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the samples (default: 0)")
     evaluate.add_argument("--batch-size", type=int, default=None,
                           help="generated samples per batch (default: 250); for nll, latent "

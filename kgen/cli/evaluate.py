@@ -11,6 +11,7 @@ import numpy as np
 
 import kgen
 from kgen.cli.errors import fail
+from kgen.data.captioned import CAPTIONED
 from kgen.cli.generate import load_checkpoint
 from kgen.models import registry
 from kgen.cli.run_folder import first_array, checkpoint_path, run_of
@@ -43,7 +44,7 @@ def _split_of(args):
 def _load_real(args, kgen):
     """The real samples of ``--data`` (any data source), up to `MAX_REAL`."""
     try:
-        if args.data in kgen.data.BUNDLED or args.data.startswith("tfds:"):
+        if args.data in kgen.data.BUNDLED + CAPTIONED or args.data.startswith("tfds:"):
             return kgen.data.load(args.data, split=args.split, seed=args.seed)
         source = kgen.data.open_source(args.data, split=_split_of(args), seed=args.seed,
                                        image_size=args.image_size)
@@ -129,6 +130,8 @@ def _describe_split(args):
         return f"digits, split {args.split!r}{held_out}"
     if args.data in MIXTURES:
         return f"{args.data}, split {args.split!r} (points drawn with seed {args.seed})"
+    if args.data in CAPTIONED:
+        return f"{args.data}, split {args.split!r} (scenes drawn with seed {args.seed})"
     return f"{args.data}, split {args.split!r}"
 
 
@@ -196,6 +199,21 @@ def _evaluate_nll(args, model, kgen, shape):
     return 0
 
 
+#: The image shape each shipped classifier takes (InceptionV3 resizes any image).
+EXTRACTOR_SHAPES = {"digits": (8, 8, 1), "scenes": (32, 32, 3)}
+
+
+def default_extractor(shape, data):
+    """The feature network of FID, KID, IS and PR for samples of ``shape`` of data ``data``:
+    the shipped digits classifier for 8x8 digits, the shipped scene classifier for the
+    32x32 captioned digit scenes, InceptionV3 for anything else."""
+    if tuple(shape) == EXTRACTOR_SHAPES["digits"]:
+        return "digits"
+    if tuple(shape) == EXTRACTOR_SHAPES["scenes"] and data == "captioned_digits":
+        return "scenes"
+    return "inception_v3"
+
+
 def _evaluate_images(args, model, kgen, shape):
     class_name = IMAGE_METRICS[args.metric]
     metric_class = getattr(kgen.metrics, class_name, None)
@@ -206,9 +224,10 @@ def _evaluate_images(args, model, kgen, shape):
         fail(f"--metric {args.metric} measures images; the checkpoint "
              f"generates samples of shape {shape}. For the 2-D mixtures use "
              "--metric modes.")
-    extractor_name = args.extractor or ("digits" if shape == (8, 8, 1) else "inception_v3")
-    if extractor_name == "digits" and shape != (8, 8, 1):
-        fail(f"the digits extractor takes 8x8x1 images; the checkpoint "
+    extractor_name = args.extractor or default_extractor(shape, args.data)
+    needed = EXTRACTOR_SHAPES.get(extractor_name)
+    if needed is not None and shape != needed:
+        fail(f"the {extractor_name} extractor takes images of shape {needed}; the checkpoint "
              f"generates {shape}. Use --extractor inception_v3.")
     try:
         metric = metric_class(extractor_name)
@@ -240,8 +259,9 @@ def _evaluate_images(args, model, kgen, shape):
         print("  note: keras.applications InceptionV3, not the TF-Inception graph of the "
               "reference code: compare only with values of this protocol")
     else:
-        print("  note: the digits classifier of kgen.metrics: compare only with values of the "
-              "same extractor, split and sample counts")
+        print(f"  note: the {'digits' if extractor_name == 'digits' else 'scene'} classifier "
+              "shipped with kgen: compare only with values of the same extractor, split and "
+              "sample counts")
     result = kgen.metrics.compute_metric(model, metric, args.num_samples, data=real,
                                            batch_size=args.batch_size, seed=args.seed)
     if hasattr(metric, "result_with_std"):

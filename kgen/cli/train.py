@@ -23,6 +23,7 @@ import kgen
 
 from kgen.cli import config as configs
 from kgen.cli.errors import fail
+from kgen.cli.evaluate import default_extractor
 from kgen.cli.run_folder import first_array, RunFolder
 
 #: Training samples given to a family's ``finish`` after each epoch.
@@ -272,7 +273,7 @@ def evaluation_callback(resolved, source):
                "is": "InceptionScore", "pr": "PrecisionRecall"}
     if metric not in classes:
         fail(f"--evaluate {metric} is not computed during training; use kgen evaluate.")
-    extractor = "digits" if tuple(source.shape) == (8, 8, 1) else "inception_v3"
+    extractor = default_extractor(source.shape, resolved["data"]["source"])
     try:
         instance = getattr(kgen.metrics, classes[metric])(extractor)
     except (RuntimeError, ValueError) as error:

@@ -14,6 +14,8 @@ from kgen.metrics.extractors import (  # noqa: F401
     digits_classifier,
     get_extractor,
     inception_v3,
+    scene_attributes,
+    scene_classifier,
 )
 from kgen.metrics.feature_metrics import FeatureSetMetric, FeatureStore  # noqa: F401
 from kgen.metrics.frechet import (  # noqa: F401
@@ -59,4 +61,6 @@ __all__ = [
     "precision_recall",
     "psnr",
     "save_statistics",
+    "scene_attributes",
+    "scene_classifier",
 ]

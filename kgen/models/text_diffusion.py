@@ -676,9 +676,9 @@ class TextDiffusion(Diffusion):
         import kgen
 
         model = kgen.models.TextDiffusion.from_shape(
-            (8, 8, 1), ["a dark square", "a light one"], timesteps=20, base_filters=4,
-            channel_multipliers=(1,), num_res_blocks=1, groups=2, width=8, num_layers=1,
-            num_heads=2)
+            (8, 8, 1), ["a dark square", "a light one"], timesteps=20, schedule="cosine",
+            base_filters=4, channel_multipliers=(1,), num_res_blocks=1, groups=2, width=8,
+            num_layers=1, num_heads=2)
         t, frames = model.denoising_trajectory(2, prompt="a dark square", seed=0, steps=5)
         frames.shape   # (6, 2, 8, 8, 1)
         ```
@@ -716,8 +716,8 @@ class TextDiffusion(Diffusion):
         ```python
         import kgen
 
-        tiny = dict(timesteps=20, base_filters=4, channel_multipliers=(1,), num_res_blocks=1,
-                    groups=2, width=8, num_layers=1, num_heads=2)
+        tiny = dict(timesteps=20, schedule="cosine", base_filters=4, channel_multipliers=(1,),
+                    num_res_blocks=1, groups=2, width=8, num_layers=1, num_heads=2)
         model = kgen.models.TextDiffusion.from_shape((8, 8, 1), ["a light one"], **tiny)
         for t, x in model.sampling_steps(2, prompt="a light one", seed=0, steps=4, every=2):
             print(t, x.shape)   # 9 (2, 8, 8, 1), then -1 (2, 8, 8, 1)

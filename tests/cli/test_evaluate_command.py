@@ -124,6 +124,37 @@ def test_cli_train_split_and_likelihood_options(tmp_path, capsys):
     assert "invalid choice: 'test'" in capsys.readouterr().err
 
 
+@covers("scene-classifier-inputs")
+def test_scenes_are_measured_with_the_shipped_scene_classifier(tmp_path, capsys):
+    gan = kgen.models.GAN.from_shape((32, 32, 3), base_filters=4, latent_dim=8, seed=0)
+    path = str(tmp_path / "scenes.keras")
+    gan.save(path)
+    assert cli.main(["evaluate", path, "--metric", "fid", "--data", "captioned_digits",
+                     "-n", "40", "--batch-size", "20"]) == 0
+    printed = capsys.readouterr().out
+    assert "extractor scene_classifier (output: features" in printed
+    assert "real: 1440 images of captioned_digits, split 'test' (scenes drawn with seed 0)" \
+        in printed
+    expected = compute_metric(keras.saving.load_model(path),
+                              kgen.metrics.FrechetInceptionDistance("scenes"), 40,
+                              data=kgen.data.load("captioned_digits", split="test"),
+                              batch_size=20, seed=0)
+    fid = float(re.search(r"^fid: ([0-9.e+-]+)", printed, re.M).group(1))
+    assert fid == pytest.approx(float(expected), rel=1e-4)
+    # The shipped classifiers take their own image shape only.
+    with pytest.raises(SystemExit, match=r"scenes extractor takes images of shape "
+                                         r"\(32, 32, 3\); the checkpoint generates "
+                                         r"\(8, 8, 1\)"):
+        cli.main(["evaluate", _saved(small_image_vae(), tmp_path), "--metric", "fid",
+                  "--extractor", "scenes"])
+
+
+def _saved(model, tmp_path):
+    path = str(tmp_path / f"{model.name}.keras")
+    model.save(path)
+    return path
+
+
 def test_cli_evaluate_bad_arguments(tmp_path, capsys):
     with pytest.raises(SystemExit) as error:
         cli.main(["evaluate", "x.keras", "--metric", "sharpness"])

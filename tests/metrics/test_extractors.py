@@ -18,12 +18,18 @@ from kgen.metrics import (
     get_extractor,
     inception_v3,
 )
+from checks_catalogue import covers
+from kgen.data import captioned
 from kgen.metrics.extractors import (
     DIGITS_CLASSIFIER_WEIGHTS,
     EXTRACTORS,
     INCEPTION_V3_WEIGHTS,
+    SCENE_CLASSIFIER_WEIGHTS,
     InceptionInput,
     load_digits_classifier,
+    load_scene_classifier,
+    scene_attributes,
+    scene_classifier,
 )
 
 NOTOP = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -217,6 +223,56 @@ def test_inception_v3_download_failure_is_one_fast_attempt(monkeypatch, tmp_path
         inception_v3(weights="imagenet", output="logits")
 
 
+# ---------------------------------------------------------------- scene classifier
+@pytest.fixture(scope="module")
+def test_scenes():
+    return captioned.load_scenes("test", num_samples=256, seed=3)
+
+
+def test_shipped_scene_classifier_reads_the_attributes_of_unseen_scenes(test_scenes):
+    # Scenes of the test digits, which the classifier never saw (seed 3: not the scenes
+    # of the accuracy table either).
+    seen = scene_attributes(test_scenes["images"])
+    right = {name: np.mean(seen[name] == test_scenes["attributes"][name])
+             for name in captioned.ATTRIBUTES}
+    assert min(right[name] for name in ("colour", "background", "size", "position")) >= 0.98, \
+        right
+    assert right["digit"] >= 0.9, right
+    held = captioned.load_scenes("heldout", num_samples=128, seed=3)
+    assert np.mean(scene_attributes(held["images"])["colour"]
+                   == held["attributes"]["colour"]) >= 0.98
+
+
+@covers("scene-classifier-inputs")
+def test_scene_extractor_outputs_and_errors(test_scenes):
+    images = test_scenes["images"][:20]
+    features = scene_classifier()(images)
+    logits = scene_classifier(output="logits")(images)
+    assert features.shape == (20, 128) and logits.shape == (20, 10)
+    assert features.min() >= 0.0   # the ReLU features
+    # uint8 scenes are scaled by the package's rule: the same as data space.
+    np.testing.assert_allclose(scene_classifier()(kgen.data.to_data_space(images)),
+                               features, rtol=1e-5, atol=1e-5)
+    direct = load_scene_classifier().predict(kgen.data.to_data_space(images), verbose=0)
+    np.testing.assert_allclose(logits, direct["digit"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(scene_attributes(images)["digit"],
+                                  direct["digit"].argmax(-1))
+    assert get_extractor("scenes").num_features == 128
+    assert EXTRACTORS["scenes"] is EXTRACTORS["scene_classifier"] is scene_classifier
+    with pytest.raises(ValueError, match=r"takes images of shape \(32, 32, 3\)"):
+        scene_classifier()(np.zeros((2, 8, 8, 1), "float32"))
+    with pytest.raises(ValueError, match=r"takes \(32, 32, 3\) images .*got a batch of "
+                                         r"shape \(2, 16, 16, 3\)"):
+        scene_attributes(np.zeros((2, 16, 16, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"scene classifier weights .* not found.*"
+                                         r"scripts/train_scene_classifier.py"):
+        scene_attributes(images, weights="/no/such/scenes.weights.h5")
+    with pytest.raises(TypeError, match="weights must be"):
+        scene_classifier(weights=3)
+    with pytest.raises(ValueError, match="Could not load the scene classifier weights"):
+        load_scene_classifier(DIGITS_CLASSIFIER_WEIGHTS)
+
+
 # ------------------------------------------------------------------- the package
 def test_digits_classifier_weights_ship_next_to_their_module():
     module = sys.modules["kgen.metrics.extractors.digits_classifier"]
@@ -239,7 +295,8 @@ def test_the_package_data_globs_take_the_digits_weights():
     package = os.path.dirname(kgen.__file__)
     found = {path for pattern in globs
              for path in glob.glob(pattern, root_dir=package, recursive=True)}
-    assert os.path.relpath(DIGITS_CLASSIFIER_WEIGHTS, package) in found, (globs, found)
+    for shipped in (DIGITS_CLASSIFIER_WEIGHTS, SCENE_CLASSIFIER_WEIGHTS):
+        assert os.path.relpath(shipped, package) in found, (globs, found)
 
 
 def test_named_extractors_and_errors():

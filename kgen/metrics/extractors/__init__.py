@@ -11,11 +11,14 @@ or as an object, resolved by `get_extractor`:
 - ``"digits"`` (`digits_classifier`): the 64-D penultimate features (or the 10
   logits) of a small CNN trained on the bundled 8x8 digits, shipped with kgen:
   offline and fast, for the digits models.
+- ``"scenes"`` (`scene_classifier`): the 128-D penultimate features (or the digit's 10
+  logits) of a small CNN trained on the bundled 32x32 captioned digit scenes, shipped
+  with kgen; `scene_attributes` reads the five attributes of each scene with it.
 - any `keras.Model` (its output is the feature vector) or any callable.
 
 One module per extractor: `base` (the `FeatureExtractor` protocol), `inception_v3`,
-`digits_classifier`. Extraction runs in batches of ``batch_size`` (``model.predict`` for
-a Keras model, so the network is compiled once per input shape).
+`digits_classifier`, `scene_classifier`. Extraction runs in batches of ``batch_size``
+(``model.predict`` for a Keras model, so the network is compiled once per input shape).
 """
 
 from kgen.metrics.extractors.base import (  # noqa: F401
@@ -31,6 +34,14 @@ from kgen.metrics.extractors.digits_classifier import (  # noqa: F401
     digits_classifier,
     load_digits_classifier,
 )
+from kgen.metrics.extractors.scene_classifier import (  # noqa: F401
+    SCENE_CLASSIFIER_WEIGHTS,
+    SCENE_FEATURES,
+    build_scene_classifier,
+    load_scene_classifier,
+    scene_attributes,
+    scene_classifier,
+)
 from kgen.metrics.extractors.inception_v3 import (  # noqa: F401
     INCEPTION_SIZE,
     INCEPTION_V3_WEIGHTS,
@@ -44,6 +55,8 @@ EXTRACTORS = {
     "inception": inception_v3,
     "digits": digits_classifier,
     "digits_classifier": digits_classifier,
+    "scenes": scene_classifier,
+    "scene_classifier": scene_classifier,
 }
 
 
@@ -52,9 +65,9 @@ def get_extractor(spec, *, output="features"):
 
     Args:
         spec: ``"inception_v3"`` (`inception_v3` with ImageNet weights), ``"digits"``
-            (`digits_classifier`), a `FeatureExtractor` (returned as is), a
-            `keras.Model` (its output is the feature vector; run with ``predict``), or a
-            callable ``batch -> (batch, D)`` (numpy array or tensor).
+            (`digits_classifier`), ``"scenes"`` (`scene_classifier`), a `FeatureExtractor`
+            (returned as is), a `keras.Model` (its output is the feature vector; run with
+            ``predict``), or a callable ``batch -> (batch, D)`` (numpy array or tensor).
         output: for the named extractors, ``"features"`` or ``"logits"``.
 
     Returns:
@@ -87,8 +100,8 @@ def get_extractor(spec, *, output="features"):
     if callable(spec):
         return FeatureExtractor(spec)
     raise TypeError(
-        f"A feature extractor must be 'inception_v3', 'digits', a keras.Model or a callable "
-        f"batch -> (batch, D); got {type(spec).__name__}."
+        f"A feature extractor must be 'inception_v3', 'digits', 'scenes', a keras.Model or a "
+        f"callable batch -> (batch, D); got {type(spec).__name__}."
     )
 
 
@@ -98,12 +111,18 @@ __all__ = [
     "INCEPTION_SIZE",
     "INCEPTION_V3_WEIGHTS",
     "OUTPUTS",
+    "SCENE_CLASSIFIER_WEIGHTS",
+    "SCENE_FEATURES",
     "FeatureExtractor",
     "InceptionInput",
     "build_digits_classifier",
+    "build_scene_classifier",
     "digits_classifier",
     "extract_features",
     "get_extractor",
     "inception_v3",
     "load_digits_classifier",
+    "load_scene_classifier",
+    "scene_attributes",
+    "scene_classifier",
 ]

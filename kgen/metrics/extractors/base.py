@@ -223,6 +223,57 @@ def check_output(output):
     return checks.one_of(output, "output", OUTPUTS)
 
 
+def weights_path(weights, default):
+    """The weights file that ``weights=`` names: ``default`` for None, else the path given.
+
+    Args:
+        weights: None, or the path of a ``.weights.h5`` file (``~`` expanded).
+        default: the shipped file, used for None.
+
+    Returns:
+        An absolute path (the file may not exist: the loader says so).
+
+    Raises:
+        TypeError: ``weights`` is neither None nor a path.
+    """
+    if weights is None:
+        return default
+    if not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(f"weights must be the path of a .weights.h5 file or None; got "
+                        f"{weights!r} ({type(weights).__name__}).")
+    return os.path.abspath(os.path.expanduser(os.fspath(weights)))
+
+
+def load_shipped_weights(model, path, *, what, script):
+    """``model`` with the weights of ``path``, or a `ValueError` that says how to make them.
+
+    Args:
+        model: the untrained network.
+        path: a ``.weights.h5`` file saved from the same architecture.
+        what: the network's name in messages (``"digits classifier"``).
+        script: the script that recreates the shipped file.
+
+    Returns:
+        ``model``, its weights loaded.
+
+    Raises:
+        ValueError: the file does not exist or does not hold the network's weights.
+    """
+    if not os.path.isfile(path):
+        raise ValueError(
+            f"The {what} weights {path!r} were not found. The weights ship with kgen; "
+            f"recreate them with `python {script}`."
+        )
+    try:
+        model.load_weights(path)
+    except Exception as error:  # noqa: BLE001 (h5py and keras raise many kinds)
+        raise ValueError(
+            f"Could not load the {what} weights from {path!r}: {error}. The file must be a "
+            f".weights.h5 file saved from the same architecture ({script} makes it)."
+        ) from None
+    return model
+
+
 # Extractor models already built, keyed by what they are: building InceptionV3 and
 # compiling its forward pass is slow, and a cached model is compiled once per shape.
 _MODELS = {}
@@ -250,4 +301,5 @@ def cached_model(key, path, build):
     return entry[1]
 
 
-__all__ = ["OUTPUTS", "FeatureExtractor", "cached_model", "check_output", "extract_features"]
+__all__ = ["OUTPUTS", "FeatureExtractor", "cached_model", "check_output", "extract_features",
+           "load_shipped_weights", "weights_path"]

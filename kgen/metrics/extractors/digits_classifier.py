@@ -5,7 +5,13 @@ import os
 import keras
 
 from kgen import checks
-from kgen.metrics.extractors.base import FeatureExtractor, cached_model, check_output
+from kgen.metrics.extractors.base import (
+    FeatureExtractor,
+    cached_model,
+    check_output,
+    load_shipped_weights,
+    weights_path,
+)
 
 #: The shipped weights of the digits classifier (see `digits_classifier`).
 DIGITS_CLASSIFIER_WEIGHTS = os.path.join(
@@ -77,31 +83,9 @@ def load_digits_classifier(weights=None):
     accuracy = np.mean(logits.argmax(-1) == y)   # about 0.99
     ```
     """
-    path = _weights_file(weights)
-    if not os.path.isfile(path):
-        raise ValueError(
-            f"Digits classifier weights {path!r} not found. The weights ship with kgen "
-            "(kgen/metrics/extractors/digits_classifier.weights.h5); recreate them with "
-            "`python scripts/train_digits_classifier.py`."
-        )
-    model = build_digits_classifier()
-    try:
-        model.load_weights(path)
-    except Exception as error:  # noqa: BLE001 (h5py and keras raise many kinds)
-        raise ValueError(
-            f"Could not load the digits classifier weights from {path!r}: {error}. The file "
-            "must be a .weights.h5 file saved from build_digits_classifier()."
-        ) from None
-    return model
-
-
-def _weights_file(weights):
-    if weights is None:
-        return DIGITS_CLASSIFIER_WEIGHTS
-    if not isinstance(weights, (str, os.PathLike)):
-        raise TypeError(f"weights must be the path of a .weights.h5 file or None; got "
-                        f"{weights!r} ({type(weights).__name__}).")
-    return os.path.abspath(os.path.expanduser(os.fspath(weights)))
+    path = weights_path(weights, DIGITS_CLASSIFIER_WEIGHTS)
+    return load_shipped_weights(build_digits_classifier(), path, what="digits classifier",
+                                script="scripts/train_digits_classifier.py")
 
 
 def digits_classifier(output="features", *, weights=None, batch_size=256):
@@ -143,7 +127,7 @@ def digits_classifier(output="features", *, weights=None, batch_size=256):
     """
     check_output(output)
     batch_size = checks.integer(batch_size, "batch_size", 1)
-    path = _weights_file(weights)
+    path = weights_path(weights, DIGITS_CLASSIFIER_WEIGHTS)
     if not os.path.isfile(path):
         load_digits_classifier(path)  # the error that names the missing file
 
