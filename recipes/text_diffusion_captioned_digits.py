@@ -1,14 +1,16 @@
 """Text-to-image diffusion on the bundled captioned digit scenes (32x32 RGB, five captions each).
 
 Run:  KERAS_BACKEND=jax python recipes/text_diffusion_captioned_digits.py [--epochs 40]
-      [--guidance 3] [--out runs/text_diffusion_captioned_digits]
+      [--guidance 3] [--out runs/text_diffusion_captioned_digits] [--resume]
 
 Trains a U-Net with cross-attention and a text encoder together on the training scenes
 (each step uses one of each scene's captions; 10% are replaced by the empty text for
 classifier-free guidance), then writes a grid with one row per prompt (DDIM, 50 steps,
 guidance ``--guidance``), the first prompts describing digit-colour pairs that the
 training split never shows (`kgen.data.captioned.HELD_OUT`), and model.keras and log.csv;
-prints the denoising loss on the test scenes.
+prints the denoising loss on the test scenes. ``--resume`` continues the run in ``--out``
+for ``--epochs`` more epochs. ``benchmarks/text_diffusion.py`` measures how well the
+samples follow their prompts.
 Rombach et al. (2022), Ho & Salimans (2022).
 """
 
@@ -25,29 +27,42 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=40)
 parser.add_argument("--guidance", type=float, default=3.0)
 parser.add_argument("--timesteps", type=int, default=1000)
-parser.add_argument("--base-filters", type=int, default=32)
+parser.add_argument("--base-filters", type=int, default=16)
 parser.add_argument("--num-samples", type=int, default=None,
                     help="training scenes (default: the whole training split)")
 parser.add_argument("--seed", type=int, default=0,
                     help="random seed of the weights, the data order and the samples")
 parser.add_argument("--out", default="runs/text_diffusion_captioned_digits")
+parser.add_argument("--resume", action="store_true",
+                    help="continue the run in --out (its model.keras, optimizer state "
+                         "included, and log.csv) for --epochs more epochs")
 args = parser.parse_args()
 os.makedirs(args.out, exist_ok=True)
 keras.utils.set_random_seed(args.seed)
+checkpoint, log = os.path.join(args.out, "model.keras"), os.path.join(args.out, "log.csv")
 
 x, captions = kgen.data.load("captioned_digits", split="train", num_samples=args.num_samples,
                              return_captions=True)
-model = kgen.models.TextDiffusion.from_shape(
-    x.shape[1:], captions, timesteps=args.timesteps, schedule="cosine",
-    base_filters=args.base_filters, channel_multipliers=(1, 2, 2), num_res_blocks=1,
-    width=64, num_layers=2, num_heads=4, seed=args.seed)
-model.compile(optimizer=keras.optimizers.Adam(5e-4))
+done = 0
+if args.resume:
+    if not (os.path.exists(checkpoint) and os.path.exists(log)):
+        parser.error(f"--resume: {args.out} holds no model.keras and log.csv to continue.")
+    model = keras.saving.load_model(checkpoint)
+    with open(log) as file:
+        done = max(0, sum(1 for line in file if line.strip()) - 1)
+    print(f"Resuming {checkpoint} after epoch {done}.")
+else:
+    model = kgen.models.TextDiffusion.from_shape(
+        x.shape[1:], captions, timesteps=args.timesteps, schedule="cosine", prediction="v",
+        base_filters=args.base_filters, channel_multipliers=(1, 2, 2), num_res_blocks=1,
+        width=64, num_layers=2, num_heads=4, seed=args.seed)
+    model.compile(optimizer=keras.optimizers.Adam(5e-4))
 
 start = time.time()
-model.fit(x, captions, batch_size=64, epochs=args.epochs, verbose=2, shuffle=True,
-          callbacks=[kgen.callbacks.StopOnNaN(),
-                     kgen.callbacks.Checkpoint(os.path.join(args.out, "model.keras")),
-                     keras.callbacks.CSVLogger(os.path.join(args.out, "log.csv"))])
+model.fit(x, captions, batch_size=64, epochs=done + args.epochs, initial_epoch=done,
+          verbose=2, shuffle=True,
+          callbacks=[kgen.callbacks.StopOnNaN(), kgen.callbacks.Checkpoint(checkpoint),
+                     keras.callbacks.CSVLogger(log, append=args.resume)])
 print(f"Trained for {time.time() - start:.0f} s.")
 test_x, test_captions = kgen.data.load("captioned_digits", split="test", return_captions=True)
 result = model.evaluate(test_x, test_captions, batch_size=64, verbose=0, return_dict=True)

@@ -2,6 +2,7 @@
 (Rombach et al. 2022), with classifier-free guidance (Ho & Salimans 2022)."""
 
 import copy
+import dataclasses
 import math
 import os
 
@@ -82,7 +83,7 @@ class TextDiffusion(Diffusion):
             frozen (False: the encoder is set ``trainable=False``, so a CLIP whose text
             encoder is shared sees it frozen too).
         **kwargs: `kgen.models.Diffusion` arguments (``timesteps``, ``schedule``,
-            ``prediction``, ``loss_weighting``, ``ema``, ``ema_warmup``,
+            ``prediction``: ``"v"`` by default here, ``loss_weighting``, ``ema``, ``ema_warmup``,
             ``timestep_input``, ``seed``, ``name``); not ``num_classes``.
 
     Example:
@@ -120,6 +121,9 @@ class TextDiffusion(Diffusion):
         if "label_dropout" in kwargs:
             raise ValueError("label_dropout is for class labels: the captions' share "
                              "replaced by the empty text is caption_dropout.")
+        # v prediction by default: with noise prediction, the colour of a scene's background,
+        # decided at the noisiest steps, stayed at chance (docs: "Results").
+        kwargs.setdefault("prediction", "v")
         if not isinstance(tokenizer, Tokenizer):
             raise TypeError(f"tokenizer must be a kgen.networks.Tokenizer; got "
                             f"{type(tokenizer).__name__}.")
@@ -892,7 +896,8 @@ registry.register(registry.Family(
             "guidance), in pixel space or in a trained VAE's latent space",
     data="captioned",
     options=(
-        *PROCESS_OPTIONS,
+        *(dataclasses.replace(option, default="v") if option.name == "prediction" else option
+          for option in PROCESS_OPTIONS),
         registry.Option("base_filters", int, "channels of the U-Net's first level"),
         registry.Option("channel_multipliers", tuple, "channel multiplier of each U-Net "
                         "level", default=(1, 2, 2)),

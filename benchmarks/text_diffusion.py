@@ -1,0 +1,139 @@
+"""Prompt adherence and FID of text-to-image diffusion on the captioned digit scenes.
+
+    KERAS_BACKEND=jax python benchmarks/text_diffusion.py
+        [--model runs/text_diffusion_captioned_digits/model.keras] [--prompts 64]
+        [--per-prompt 4] [--scales 1 3 5 7.5] [--steps 50] [--json]
+
+Without ``--model`` (or when the file does not exist) the model is trained first with
+``recipes/text_diffusion_captioned_digits.py`` (its defaults, in a subprocess) into the
+model's folder, and the training time is reported.
+
+The judge is the scene classifier shipped with kgen (`kgen.metrics.scene_attributes`,
+trained on scenes of the training digits in every attribute combination; its accuracy
+on the real scenes of both prompt sets is printed first, as the ceiling of what it can
+confirm). Prompts are the first captions (template 0: ``"a small red seven in the top
+left on a blue background"``, all five attributes named) of ``--prompts`` scenes of
+
+- **seen**: the ``"test"`` split (every digit-colour pair occurs in training, the
+  scenes themselves do not);
+- **held-out**: the ``"heldout"`` split (the digit-colour pairs of
+  `kgen.data.captioned.HELD_OUT`, never shown in training: compositional
+  generalisation).
+
+Each prompt is drawn ``--per-prompt`` times (DDIM, ``--steps`` steps, eta 0, seed 0) at
+every classifier-free guidance scale of ``--scales``; a sample adheres when the classifier
+reads every attribute its prompt names. Reported: that share (target: at least 80% on the
+seen prompts), the share right per attribute, and the FID of the seen prompts' samples
+against the test scenes with the classifier's 128-D features (`kgen.metrics.
+FrechetInceptionDistance("scenes")`), beside the FID of as many training scenes against the
+same test scenes (the value of perfect samples at this sample count).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--model", default="runs/text_diffusion_captioned_digits/model.keras")
+parser.add_argument("--prompts", type=int, default=64, help="prompts of each set")
+parser.add_argument("--per-prompt", type=int, default=4, help="samples of each prompt")
+parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 3.0, 5.0, 7.5])
+parser.add_argument("--steps", type=int, default=50, help="DDIM steps")
+parser.add_argument("--seed", type=int, default=0, help="the scenes' and the samples' seed")
+parser.add_argument("--grid", default=None,
+                    help="write a grid of the first prompts' samples per scale to this "
+                         "folder (one PNG per set and scale)")
+parser.add_argument("--json", action="store_true")
+args = parser.parse_args()
+
+training_seconds = None
+if not os.path.exists(args.model):
+    recipe = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "recipes",
+                          "text_diffusion_captioned_digits.py")
+    print(f"{args.model} not found: training it with {os.path.normpath(recipe)}", flush=True)
+    start = time.time()
+    subprocess.run([sys.executable, recipe, "--out", os.path.dirname(args.model) or "."],
+                   check=True)
+    training_seconds = time.time() - start
+
+import keras  # noqa: E402 (after the subprocess, which imports its own)
+
+import kgen  # noqa: E402
+from kgen.data import captioned  # noqa: E402
+from kgen.metrics import FrechetInceptionDistance, scene_attributes  # noqa: E402
+
+model = keras.saving.load_model(args.model)
+names = list(captioned.ATTRIBUTES)
+
+
+def judged(images, attributes):
+    """The share of images whose every attribute is read right, and the share per attribute."""
+    seen = scene_attributes(images)
+    right = {name: seen[name] == attributes[name] for name in names}
+    return (float(np.logical_and.reduce(list(right.values())).mean()),
+            {name: float(value.mean()) for name, value in right.items()})
+
+
+def fid(generated, real):
+    metric = FrechetInceptionDistance("scenes")
+    metric.update_state(kgen.data.to_data_space(real), kgen.data.to_data_space(generated))
+    return float(metric.result())
+
+
+test_images = captioned.load_scenes("test", seed=args.seed)["images"]
+results = {"backend": keras.backend.backend(), "model": args.model,
+           "prompts": args.prompts, "per_prompt": args.per_prompt, "steps": args.steps,
+           "training_seconds": training_seconds, "sets": {}}
+count = args.prompts * args.per_prompt
+train_images = captioned.load_scenes("train", num_samples=count, seed=args.seed + 1)["images"]
+results["fid_of_training_scenes"] = fid(train_images, test_images)
+for label, split in (("seen", "test"), ("held-out", "heldout")):
+    scenes = captioned.load_scenes(split, num_samples=args.prompts, seed=args.seed)
+    prompts = np.repeat(scenes["captions"][:, 0], args.per_prompt).tolist()
+    wanted = {name: np.repeat(scenes["attributes"][name], args.per_prompt) for name in names}
+    ceiling, _ = judged(scenes["images"], scenes["attributes"])
+    entry = {"classifier on the real scenes": ceiling, "scales": {},
+             "grid rows": scenes["captions"][:min(8, args.prompts), 0].tolist()}
+    for scale in args.scales:
+        start = time.time()
+        samples = model.generate(prompts=prompts, seed=args.seed, sampler="ddim",
+                                 steps=args.steps, eta=0.0,
+                                 guidance_scale=None if scale == 1.0 else scale)
+        seconds = time.time() - start
+        share, per_attribute = judged(samples, wanted)
+        row = {"all attributes": share, "per attribute": per_attribute,
+               "seconds": seconds}
+        if label == "seen":
+            row["fid"] = fid(samples, test_images)
+        entry["scales"][f"{scale:g}"] = row
+        if args.grid:
+            os.makedirs(args.grid, exist_ok=True)
+            shown = min(8, args.prompts) * args.per_prompt
+            kgen.images.save_grid(samples[:shown], os.path.join(
+                args.grid, f"{label}_scale_{scale:g}.png"), ncols=args.per_prompt)
+        print(f"{label} prompts, guidance {scale:g}: all attributes {share:.3f} "
+              f"({seconds:.0f} s)", flush=True)
+    results["sets"][label] = entry
+
+if args.json:
+    print(json.dumps(results, indent=1))
+else:
+    print(f"\nbackend {results['backend']}; {args.prompts} prompts x {args.per_prompt} "
+          f"samples per set, DDIM {args.steps} steps")
+    print(f"FID (scene classifier features) of {count} training scenes vs the "
+          f"{len(test_images)} test scenes: {results['fid_of_training_scenes']:.2f}")
+    for label, entry in results["sets"].items():
+        print(f"\n{label} prompts (classifier on the real scenes: "
+              f"{entry['classifier on the real scenes']:.3f} all five right)")
+        if args.grid:
+            print("grid rows: " + "; ".join(entry["grid rows"]))
+        print("scale  all    " + "  ".join(f"{n[:10]:>10}" for n in names) + "    FID")
+        for scale, row in entry["scales"].items():
+            fid_text = f"{row['fid']:7.2f}" if "fid" in row else ""
+            print(f"{scale:>5}  {row['all attributes']:.3f}  " + "  ".join(
+                f"{row['per attribute'][n]:10.3f}" for n in names) + f"  {fid_text}")
