@@ -718,6 +718,18 @@ def tfds_caption_features(features, path=()):
 
     Returns:
         A list of key tuples.
+
+    Example:
+
+    ```python
+    import tensorflow_datasets as tfds
+    from kgen.data import captioned
+
+    features = tfds.features.FeaturesDict({
+        "image": tfds.features.Image(shape=(8, 8, 3)), "title": tfds.features.Text(),
+        "captions": tfds.features.Sequence({"text": tfds.features.Text()})})
+    captioned.tfds_caption_features(features)   # [('captions', 'text')]
+    ```
     """
     import tensorflow_datasets as tfds
 

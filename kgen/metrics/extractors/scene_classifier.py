@@ -68,10 +68,11 @@ def build_scene_classifier(name="scene_classifier"):
     """The architecture of the scene classifier (untrained): 32x32x3 scenes -> 5 sets of logits.
 
     The scene and its ink (`InkContrast`: each pixel's distance from the median
-    colour), then three levels of two 3x3 convolutions, each followed by batch normalisation and a
-    ReLU (16, 32 and 64 filters; 2x2 max pooling after each level), a 128-unit ReLU
-    dense layer named ``"features"`` (the features of `scene_classifier`), dropout 0.3, and one dense layer of logits per
-    attribute of `kgen.data.captioned.ATTRIBUTES`, named after it: ``"digit"`` (10),
+    colour), then three levels of two 3x3 convolutions, each followed by batch
+    normalisation and a ReLU (16, 32 and 64 filters; 2x2 max pooling after each level), a
+    128-unit ReLU dense layer named ``"features"`` (the features of `scene_classifier`),
+    dropout 0.3, and one dense layer of logits per attribute of
+    `kgen.data.captioned.ATTRIBUTES`, named after it: ``"digit"`` (10),
     ``"colour"`` (7), ``"background"`` (7), ``"size"`` (2), ``"position"`` (5). Inputs
     are images in data space ``[-1, 1]``.
 
