@@ -304,6 +304,13 @@ ROWS = (
     Row("own-integer-prior", "networks",
         "`PixelCNN(inputs=\"levels\")` with a network that takes integer codes",
         "The network receives the integer levels as they are, not values in [-1, 1]."),
+    Row("own-network-traced", "networks",
+        "on PyTorch, a network that sampling cannot replay from a trace of one call (it "
+        "reads tensor values into NumPy, draws random numbers or assigns variables in "
+        "inference mode, or its replay differs from its own output)",
+        "A warning names the network and why; it runs eagerly from then on (right, "
+        "slower). Other networks are replayed, their outputs checked on the first call "
+        "of each input shape (`kgen.backend.inference_network`)."),
     # ------------------------------------------------------------------ cli
     Row("cli-option-minimum", "cli",
         "`--latent-dim 0`, `--epochs 0` (an integer option below its minimum)",

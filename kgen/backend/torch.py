@@ -10,6 +10,12 @@ import keras
 import torch
 from keras import tree
 
+from kgen.backend.torch_trace import traced as inference_network
+
+
+def inference_method(network, name):
+    return inference_network(network).method(name)
+
 
 def train_step(model, data):
     return model.run_updates(data)

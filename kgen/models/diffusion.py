@@ -545,7 +545,7 @@ class Diffusion(GenerativeModel):
                            in_parts=False):
         key = (sampler.cache_key(), conditional, guided, inpaint, resample, record, in_parts)
         if key not in self._compiled_samplers:
-            network = self.sampling_network
+            network = backend.inference_network(self.sampling_network)
             stochastic = sampler.noise_draws(inpaint, resample) > 0
 
             def run(x_t, first, count, noise, labels, guidance_scale, known, mask):

@@ -258,17 +258,20 @@ class PixelCNN(GenerativeModel):
             values = ops.squeeze(values, axis=-1)
         return values
 
-    def logits(self, levels, labels=None, training=False):
-        """The network's logits ``(N, H, W, C, L)`` for int levels ``(N, H, W, C)``."""
+    def logits(self, levels, labels=None, training=False, network=None):
+        """The network's logits ``(N, H, W, C, L)`` for int levels ``(N, H, W, C)``
+        (``network``: a callable to run instead of ``self.network``, such as
+        `kgen.backend.inference_network` of it)."""
         values = self.network_inputs(levels)
+        network = self.network if network is None else network
         if self.num_classes is None:
-            out = self.network(values, training=training)
+            out = network(values, training=training)
         else:
             if labels is None:
                 raise ValueError(
                     "This PixelCNN is class-conditional: pass labels (fit(x, y), or labels=).")
             labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
-            out = self.network([values, labels], training=training)
+            out = network([values, labels], training=training)
         if len(out.shape) == 4:   # one channel, without its axis
             out = ops.expand_dims(out, -2)
         return float32(out)   # the likelihoods in float32 under a mixed dtype policy
@@ -546,13 +549,17 @@ class PixelCNN(GenerativeModel):
         if sampler == "naive":
             return autoregressive.sample_naive(
                 lambda lv: self.logits(lv, *labels), levels, known, uniform, temperature)
+        network = backend.inference_network(self.network)
         if sampler == "fast" and hasattr(self.network, "row_context"):
+            row_context = backend.inference_method(self.network, "row_context")
+            row_logits = backend.inference_method(self.network, "row_logits")
             return autoregressive.sample_rows(
-                lambda lv: self.network.row_context(self.to_values(lv), *labels),
-                lambda row, ctx: self.network.row_logits(self.to_values(row), ctx),
+                lambda lv: row_context(self.to_values(lv), *labels),
+                lambda row, ctx: row_logits(self.to_values(row), ctx),
                 levels, known, uniform, temperature)
         return autoregressive.sample_loop(
-            lambda lv: self.logits(lv, *labels), levels, known, uniform, temperature)
+            lambda lv: self.logits(lv, *labels, network=network), levels, known, uniform,
+            temperature)
 
     def serving_functions(self, temperature=1.0):
         """The whole autoregressive loop for `export_generator`, its noise an input.

@@ -29,7 +29,8 @@ class PerfectNoise(keras.layers.Layer):
         a = keras.ops.take(keras.ops.convert_to_tensor(
             self.alphas_cumprod.astype("float32")), index)
         a = keras.ops.reshape(a, (-1, 1, 1, 1))
-        return (x_t - keras.ops.sqrt(a) * self.x0) / keras.ops.sqrt(1.0 - a)
+        x0 = keras.ops.convert_to_tensor(self.x0)
+        return (x_t - keras.ops.sqrt(a) * x0) / keras.ops.sqrt(1.0 - a)
 
     def compute_output_shape(self, input_shapes):
         return input_shapes[0]

@@ -1,0 +1,160 @@
+"""Inference calls of a Keras network on PyTorch, traced once per input signature.
+
+A Keras layer called eagerly on PyTorch pays Python work per layer per call (its
+``__call__`` machinery, dtype policies, name scopes) that can cost several times the
+arithmetic of a small network: a diffusion U-Net's denoising step at 25 images of 8x8
+spends most of its time there. A sampling loop calls the same network hundreds of times
+with tensors of the same shapes, so `TracedNetwork` records the tensor operations of one
+call with ``torch.jit.trace`` and replays them (TorchScript runs the recorded graph
+without the Python layers).
+
+The recorded function takes the network's variable values as inputs (the call runs in a
+``keras.StatelessScope`` that maps each variable to its value), so a trace stays right
+when the weights change (training between two ``generate()`` calls, a moving average):
+nothing is baked in but the shapes. One trace is kept per signature: the structure,
+shapes, dtypes and devices of the inputs.
+
+A trace only replays the operations of the call it recorded. The sampling loops need
+networks written with tensor operations on every backend (``jax.jit`` and
+``tf.function`` refuse a Python ``if`` on a tensor's value); on PyTorch such a branch
+would be replayed as the first call took it. Four cases are caught, and the network then
+runs eagerly from then on, with a warning that says why: a call that reads tensor values
+into NumPy while it is traced, a trace that draws random numbers (it would replay the
+first call's seed), a call that assigns variables (a replay would not), and a first
+call whose replayed outputs differ from the network's own (each signature's first call
+runs both and compares). Calls in training mode, or where gradients are recorded
+(``torch.is_grad_enabled()``), always run the network eagerly. ``KGEN_TORCH_TRACE=0`` in
+the environment turns tracing off (read at every call).
+"""
+
+import os
+import warnings
+
+import keras
+import numpy as np
+import torch
+from keras import tree
+
+_ENVIRONMENT = "KGEN_TORCH_TRACE"
+#: Operations of a random draw ("aten::rand" also names randn, randint, rand_like...).
+#: The tracer's warning where a call reads a tensor's values into NumPy.
+_READS_VALUES = "Converting a tensor to a NumPy array"
+_RANDOM_OPS = ("aten::rand", "aten::normal", "aten::bernoulli", "aten::uniform",
+               "aten::multinomial", "aten::poisson", "aten::exponential")
+
+
+def tracing_enabled():
+    """False where ``KGEN_TORCH_TRACE`` is ``0``, ``false`` or ``no``."""
+    return os.environ.get(_ENVIRONMENT, "1").strip().lower() not in ("0", "false", "no")
+
+
+def traced(network):
+    """The `TracedNetwork` of ``network``, one per network (kept on it), so its traces
+    serve every sampling function that calls it."""
+    found = network.__dict__.get("_kgen_traced")
+    if found is None:
+        found = TracedNetwork(network)
+        # object.__setattr__: neither torch's nor Keras's attribute tracking sees it.
+        object.__setattr__(network, "_kgen_traced", found)
+    return found
+
+
+class TracedNetwork:
+    """``network(inputs, training=False)`` replayed from a trace (see the module).
+
+    Args:
+        network: a built Keras layer or model.
+
+    Its methods of tensors (a PixelCNN's ``row_logits``, say) are replayed the same way
+    through `method`.
+    """
+
+    def __init__(self, network):
+        self.network = network
+        self.variables = list(network.variables)
+        self._traces = {}
+        self.eager = False   # set when a trace did not reproduce the network
+
+    def __call__(self, inputs, training=False):
+        if training:
+            return self.network(inputs, training=True)
+        return self.replay("call", lambda inputs: self.network(inputs, training=False), inputs)
+
+    def method(self, name):
+        """``getattr(network, name)``, a function of tensors, replayed from traces."""
+        function = getattr(self.network, name)
+        return lambda *args: self.replay(name, function, *args)
+
+    def replay(self, name, function, *args):
+        """``function(*args)`` (the network's ``name``), from the trace of its signature."""
+        if self.eager or torch.is_grad_enabled() or not tracing_enabled():
+            return function(*args)
+        flat = [keras.ops.convert_to_tensor(x) for x in tree.flatten(args)]
+        key = (name, repr(tree.map_structure(lambda _: None, args)),
+               tuple((tuple(x.shape), x.dtype, x.device) for x in flat))
+        values = [variable.value for variable in self.variables]
+        traced = self._traces.get(key)
+        if traced is None:
+            traced = self._trace(function, args, flat, values)
+            if traced is None:
+                return function(*args)
+            self._traces[key] = traced
+        return traced(*values, *flat)
+
+    def _trace(self, function, args, flat, values):
+        variables = self.variables
+        assigned = []
+
+        def replay(*tensors):
+            mapping = list(zip(variables, tensors[:len(variables)]))
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                out = function(*tree.pack_sequence_as(args, list(tensors[len(variables):])))
+            # An assignment inside the scope replaces the variable's value there.
+            assigned.extend(v.path for v, value in mapping
+                            if scope.get_current_value(v) is not value)
+            return out
+
+        problem = None
+        with warnings.catch_warnings(record=True) as caught:
+            # Keras's layers read shapes as Python numbers while they are traced (the
+            # shapes are part of the trace's key, so those readings hold); PyTorch
+            # announces TorchScript's deprecation. Both are kept from the user.
+            warnings.simplefilter("always", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            try:
+                traced = torch.jit.trace(replay, (*values, *flat), check_trace=False,
+                                         strict=False)
+            except Exception as error:   # noqa: BLE001 - any failure: run eagerly
+                problem = f"torch.jit.trace failed: {type(error).__name__}: {error}"
+        if problem is None and any(str(w.message).startswith(_READS_VALUES) for w in caught):
+            problem = ("its call reads tensor values as NumPy arrays, which a trace "
+                       "would replay as constants")
+        if problem is None and any(op in str(traced.inlined_graph) for op in _RANDOM_OPS):
+            problem = ("it draws random numbers in inference mode, and a trace would "
+                       "replay the same seed at every call")
+        if problem is None and assigned:
+            problem = (f"it assigns variables in inference mode "
+                       f"({', '.join(assigned[:3])}), which a replay would not do")
+        if problem is None and not _same(function(*args), traced(*values, *flat)):
+            problem = ("its outputs differ from the replayed trace's: its computation "
+                       "depends on the input values through Python control flow")
+        if problem is not None:
+            warnings.warn(
+                f"The network {self.network.name!r} cannot be replayed from a trace on "
+                f"PyTorch ({problem}); it runs eagerly from now on, which is slower but "
+                f"right.", stacklevel=5)
+            self.eager = True
+            return None
+        return traced
+
+
+def _same(expected, got):
+    expected, got = tree.flatten(expected), tree.flatten(got)
+    if len(expected) != len(got):
+        return False
+    for a, b in zip(expected, got):
+        a = keras.ops.convert_to_numpy(a)
+        b = keras.ops.convert_to_numpy(b)
+        if a.shape != b.shape or not np.allclose(a, b, rtol=1e-5, atol=1e-6, equal_nan=True):
+            return False
+    return True
