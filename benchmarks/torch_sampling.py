@@ -18,7 +18,9 @@ Each time is the median of ``--repeats`` calls after one warm-up call of the sam
 (8x8x1, 16 filters, 25 images: DDIM with 50 steps and DDPM with 1,000), a larger U-Net
 (16x16x1, 32 filters at (1, 2, 2), two residual blocks, 16 images, DDIM-50), and
 ``PixelCNN.from_shape((28, 28, 1), num_levels=4)`` drawing 16 images with the ``fast``
-(row-by-row) sampler and an 8x8 one with the ``compiled`` (whole-image) sampler.
+(row-by-row) sampler and an 8x8 one with the ``compiled`` (whole-image) sampler, and a
+`kgen.models.TokenTransformer` (width 64, 4 blocks) drawing 16 grids of 8x8 codes with
+its key-value cache (``sample_codes(sampler="cached")``).
 
 Usage::
 
@@ -53,6 +55,9 @@ CASES = {
                             dict(num_samples=16, sampler="fast")),
     "pixelcnn-8x8-compiled": ("pixelcnn", dict(shape=(8, 8, 1), num_levels=4),
                               dict(num_samples=16, sampler="compiled")),
+    "transformer-8x8-cached": ("transformer", dict(shape=(32, 32, 1), width=64,
+                                                   num_layers=4, num_heads=4),
+                               dict(num_samples=16, sampler="cached")),
 }
 
 
@@ -66,8 +71,12 @@ def _model(family, options):
     if family == "diffusion":
         model = kgen.models.Diffusion.from_shape(shape, timesteps=1000, schedule="cosine",
                                                  ema=None, seed=0, **options)
-    else:
+    elif family == "pixelcnn":
         model = kgen.models.PixelCNN.from_shape(shape, seed=0, **options)
+    else:   # a transformer prior over the 8x8 codes of a VQ-VAE of 32x32 images
+        vqvae = kgen.models.VQVAE.from_shape(shape, num_embeddings=32, embedding_dim=4,
+                                             base_filters=4, seed=0)
+        model = kgen.models.TokenTransformer.from_vqvae(vqvae, seed=0, **options)
     network = model.network
     rng = np.random.default_rng(0)
     for variable in network.variables:   # weights that draw something other than zeros
@@ -80,7 +89,8 @@ def _sample(model, family, options):
     if family == "diffusion":
         return model.generate(seed=1, **options)
     options = dict(options)
-    return model.sample_levels(options.pop("num_samples"), seed=1, **options)
+    sample = model.sample_levels if family == "pixelcnn" else model.sample_codes
+    return sample(options.pop("num_samples"), seed=1, **options)
 
 
 def _timed(function):

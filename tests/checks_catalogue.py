@@ -309,8 +309,8 @@ ROWS = (
         "reads tensor values into NumPy, draws random numbers or assigns variables in "
         "inference mode, or its replay differs from its own output)",
         "A warning names the network and why; it runs eagerly from then on (right, "
-        "slower). Other networks are replayed, their outputs checked on the first call "
-        "of each input shape (`kgen.backend.inference_network`)."),
+        "slower). Other networks are replayed, their outputs checked on the first two "
+        "calls of each input shape (`kgen.backend.inference_network`)."),
     # ------------------------------------------------------------------ cli
     Row("cli-option-minimum", "cli",
         "`--latent-dim 0`, `--epochs 0` (an integer option below its minimum)",

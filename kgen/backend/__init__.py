@@ -268,9 +268,9 @@ def inference_network(network):
     whole loop). On PyTorch, where the loop runs eagerly, it is a
     `kgen.backend.torch_trace.TracedNetwork`: each call in inference mode (no gradient
     recorded) replays a ``torch.jit.trace`` of the network made once per input signature,
-    with the current variable values; the first call of a signature is checked against
-    the network's own output, and a network whose outputs differ runs eagerly, with a
-    warning. ``KGEN_TORCH_TRACE=0`` turns tracing off.
+    with the current variable values; the first two calls of a signature are checked
+    against the network's own output, and a network that cannot be replayed runs
+    eagerly, with a warning. ``KGEN_TORCH_TRACE=0`` turns tracing off.
 
     Example:
 

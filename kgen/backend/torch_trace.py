@@ -20,9 +20,11 @@ networks written with tensor operations on every backend (``jax.jit`` and
 would be replayed as the first call took it. Four cases are caught, and the network then
 runs eagerly from then on, with a warning that says why: a call that reads tensor values
 into NumPy while it is traced, a trace that draws random numbers (it would replay the
-first call's seed), a call that assigns variables (a replay would not), and a first
-call whose replayed outputs differ from the network's own (each signature's first call
-runs both and compares). Calls in training mode, or where gradients are recorded
+first call's seed), a call that assigns variables (a replay would not), and replayed
+outputs that differ from the network's own at the first or second call of a signature
+(both run the network and the replay and compare; the second call, at other input
+values such as the next timestep or position, catches values the trace read as Python
+numbers). Calls in training mode, or where gradients are recorded
 (``torch.is_grad_enabled()``), always run the network eagerly. ``KGEN_TORCH_TRACE=0`` in
 the environment turns tracing off (read at every call).
 """
@@ -73,6 +75,7 @@ class TracedNetwork:
         self.network = network
         self.variables = list(network.variables)
         self._traces = {}
+        self._unchecked = {}
         self.eager = False   # set when a trace did not reproduce the network
 
     def __call__(self, inputs, training=False):
@@ -99,7 +102,23 @@ class TracedNetwork:
             if traced is None:
                 return function(*args)
             self._traces[key] = traced
+            self._unchecked[key] = 1   # the call after the traced one is checked too
+            return traced(*values, *flat)
+        if self._unchecked.pop(key, 0):
+            expected, got = function(*args), traced(*values, *flat)
+            if not _same(expected, got):
+                self._give_up("its outputs differ from the replayed trace's at its second "
+                              "call: its computation depends on the input values through "
+                              "Python numbers")
+            return expected
         return traced(*values, *flat)
+
+    def _give_up(self, problem):
+        warnings.warn(
+            f"The network {self.network.name!r} cannot be replayed from a trace on "
+            f"PyTorch ({problem}); it runs eagerly from now on, which is slower but "
+            f"right.", stacklevel=5)
+        self.eager = True
 
     def _trace(self, function, args, flat, values):
         variables = self.variables
@@ -139,11 +158,7 @@ class TracedNetwork:
             problem = ("its outputs differ from the replayed trace's: its computation "
                        "depends on the input values through Python control flow")
         if problem is not None:
-            warnings.warn(
-                f"The network {self.network.name!r} cannot be replayed from a trace on "
-                f"PyTorch ({problem}); it runs eagerly from now on, which is slower but "
-                f"right.", stacklevel=5)
-            self.eager = True
+            self._give_up(problem)
             return None
         return traced
 

@@ -586,18 +586,23 @@ class TokenTransformer(GenerativeModel):
 
         offset = self.num_prefix_tokens
         cache = self.network.init_cache(count)
+        # On PyTorch the loop runs in Python and replays a trace of step() (one for every
+        # position: the position is a tensor); elsewhere this is step() itself.
+        step = backend.inference_method(self.network, "step")
         if offset:
-            _, cache = self.network.step(self._prefix_tokens(prefix), cache, 0)
+            _, cache = step(self._prefix_tokens(prefix), cache, ops.convert_to_tensor(0))
         start = self._start_tokens(labels, count)
 
         def body(i, state):
             codes, cache = state
             if isinstance(i, (int, np.integer)):   # a loop run eagerly (PyTorch)
                 token = start if i == 0 else codes[:, i - 1]
+                position = ops.convert_to_tensor(offset + int(i), "int32")
             else:
                 previous = ops.take(codes, ops.maximum(i - 1, 0), axis=1)
                 token = ops.where(ops.equal(i, 0), start, previous)
-            logits, cache = self.network.step(ops.expand_dims(token, 1), cache, offset + i)
+                position = offset + i
+            logits, cache = step(ops.expand_dims(token, 1), cache, position)
             choice = self._draw(logits[:, 0], ops.take(u, i, axis=1), temperature, top_k,
                                 top_p)
             return _place(codes, i, choice, known), cache

@@ -102,6 +102,13 @@ class _ValueBranch(keras.layers.Layer):
         return x
 
 
+class _ScaledByMax(keras.layers.Layer):
+    """Scales its input by its largest value, read as a Python number."""
+
+    def call(self, x):
+        return x * float(ops.max(x))
+
+
 class _Noisy(keras.layers.Layer):
     """Adds fresh noise at every call, in inference mode too."""
 
@@ -135,6 +142,13 @@ def test_networks_a_trace_cannot_replay_run_eagerly_with_a_warning():
         np.testing.assert_allclose(_numpy(call(positive)), positive * 2)
     np.testing.assert_allclose(_numpy(call(negative)), negative)   # eager: right branch
     assert backend.inference_network(branching).eager
+
+    scaled = keras.Model(inputs, _ScaledByMax()(inputs))
+    call = _compiled(backend.inference_network(scaled), scaled)
+    np.testing.assert_allclose(_numpy(call(positive)), positive)   # the trace's own input
+    with pytest.warns(UserWarning, match="at its second call"):
+        np.testing.assert_allclose(_numpy(call(2 * positive)), 4 * positive)
+    np.testing.assert_allclose(_numpy(call(3 * positive)), 9 * positive)   # eager now
 
     noisy = keras.Model(inputs, _Noisy()(inputs))
     call = _compiled(backend.inference_network(noisy), noisy)
