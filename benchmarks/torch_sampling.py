@@ -1,11 +1,11 @@
 #!/usr/bin/env python
-"""Sampling time on PyTorch, with the traced network and eagerly, beside TensorFlow and JAX.
+"""Sampling and training time on PyTorch, with a traced network and eagerly, beside TF and JAX.
 
 On PyTorch kgen's sampling loops run in Python and call the network through
-`kgen.backend.inference_network`, which replays a ``torch.jit.trace`` of one call per
-input shape (kgen/backend/torch_trace.py). This benchmark times ``generate()`` of the same
-networks, from the same random weights (a fixed seed; timing does not depend on training),
-in three ways:
+`kgen.backend.replayed_network`, which replays a ``torch.jit.trace`` of one call per
+input shape (kgen/backend/torch_trace.py); so does the diffusion families' training
+loss. This benchmark times ``generate()`` (and ``fit()``) of the same networks, from the
+same random weights (a fixed seed; timing does not depend on training), in three ways:
 
 - PyTorch, traced (the default) and eager (``KGEN_TORCH_TRACE=0``): in one process, the
   two alternating call by call, so that both see the same machine load; the samples of the
@@ -20,7 +20,11 @@ Each time is the median of ``--repeats`` calls after one warm-up call of the sam
 ``PixelCNN.from_shape((28, 28, 1), num_levels=4)`` drawing 16 images with the ``fast``
 (row-by-row) sampler and an 8x8 one with the ``compiled`` (whole-image) sampler, and a
 `kgen.models.TokenTransformer` (width 64, 4 blocks) drawing 16 grids of 8x8 codes with
-its key-value cache (``sample_codes(sampler="cached")``).
+its key-value cache (``sample_codes(sampler="cached")``); and training: one ``fit()``
+epoch of 20 steps of 64 random images of the two U-Nets and of 10 steps of 32 of the
+28x28 PixelCNN (the ``-fit`` cases; "equal": the trained weights of the traced and eager
+models within 1e-4 after the same steps). The PixelCNN trains eagerly either way (its
+replay did not train faster), so its two PyTorch columns time the same thing.
 
 Usage::
 
@@ -58,6 +62,14 @@ CASES = {
     "transformer-8x8-cached": ("transformer", dict(shape=(32, 32, 1), width=64,
                                                    num_layers=4, num_heads=4),
                                dict(num_samples=16, sampler="cached")),
+    "unet-8x8-fit": ("diffusion", dict(shape=(8, 8, 1), base_filters=16,
+                                       channel_multipliers=(1, 2), num_res_blocks=1),
+                     dict(fit_steps=20, batch_size=64)),
+    "unet-16x16-fit": ("diffusion", dict(shape=(16, 16, 1), base_filters=32,
+                                         channel_multipliers=(1, 2, 2), num_res_blocks=2),
+                       dict(fit_steps=20, batch_size=64)),
+    "pixelcnn-28x28-fit": ("pixelcnn", dict(shape=(28, 28, 1), num_levels=4),
+                           dict(fit_steps=10, batch_size=32)),
 }
 
 
@@ -85,7 +97,25 @@ def _model(family, options):
     return model
 
 
+def _fit_epoch(model, options):
+    """One epoch of ``fit_steps`` steps on fixed random images; the trained weights."""
+    import keras
+    import numpy as np
+
+    if not model.compiled:
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    count = options["fit_steps"] * options["batch_size"]
+    shape = getattr(model, "sample_shape", None) or model.image_shape
+    x = np.random.default_rng(0).uniform(-1, 1, (count,) + tuple(shape))
+    model.fit(x.astype("float32"), batch_size=options["batch_size"], epochs=1, verbose=0,
+              shuffle=False)
+    return np.concatenate([np.ravel(keras.ops.convert_to_numpy(v))
+                           for v in model.network.trainable_variables])
+
+
 def _sample(model, family, options):
+    if "fit_steps" in options:
+        return _fit_epoch(model, options)
     if family == "diffusion":
         return model.generate(seed=1, **options)
     options = dict(options)
@@ -107,25 +137,30 @@ def run_backend(cases, repeats):
     results = {}
     for name in cases:
         family, options, sample_options = CASES[name]
-        model = _model(family, options)
         ways = {"": None}
         if backend_name == "torch":
             ways = {"traced": "1", "eager": "0"}
+        # One model per way, from the same weights (fit() changes them).
+        models = {way: _model(family, options) for way in ways}
         times = {way: [] for way in ways}
         outputs = {}
         for repeat in range(repeats + 1):   # the first call of each: warm-up
             for way, switch in ways.items():
                 if switch is not None:
                     os.environ["KGEN_TORCH_TRACE"] = switch
-                seconds, out = _timed(lambda: _sample(model, family, sample_options))
+                seconds, out = _timed(lambda: _sample(models[way], family, sample_options))
                 outputs[way] = np.asarray(out)
                 if repeat:
                     times[way].append(seconds)
         os.environ.pop("KGEN_TORCH_TRACE", None)
         row = {f"{way or backend_name}_s": statistics.median(t) for way, t in times.items()}
         if backend_name == "torch":
-            row["traced_equals_eager"] = bool(np.array_equal(outputs["traced"],
-                                                             outputs["eager"]))
+            traced, eager = outputs["traced"], outputs["eager"]
+            if "fit_steps" in sample_options:   # float round-off after the same updates
+                row["max_weight_difference"] = float(np.abs(traced - eager).max())
+                row["traced_equals_eager"] = row["max_weight_difference"] < 1e-4
+            else:
+                row["traced_equals_eager"] = bool(np.array_equal(traced, eager))
         results[name] = row
         print(f"{backend_name} {name}: " + ", ".join(
             f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()),

@@ -305,12 +305,13 @@ ROWS = (
         "`PixelCNN(inputs=\"levels\")` with a network that takes integer codes",
         "The network receives the integer levels as they are, not values in [-1, 1]."),
     Row("own-network-traced", "networks",
-        "on PyTorch, a network that sampling cannot replay from a trace of one call (it "
-        "reads tensor values into NumPy, draws random numbers or assigns variables in "
-        "inference mode, or its replay differs from its own output)",
-        "A warning names the network and why; it runs eagerly from then on (right, "
-        "slower). Other networks are replayed, their outputs checked on the first two "
-        "calls of each input shape (`kgen.backend.inference_network`)."),
+        "on PyTorch, a network that sampling (or diffusion training) cannot replay from "
+        "a trace of one call (it reads tensor values into NumPy, draws random numbers, "
+        "assigns variables, or its replay differs from its own output)",
+        "A warning names the network, the mode (inference or training) and why; it runs "
+        "eagerly in that mode from then on (right, slower). Other networks are replayed, "
+        "their outputs checked on the first two calls of each input shape "
+        "(`kgen.backend.replayed_network`)."),
     # ------------------------------------------------------------------ cli
     Row("cli-option-minimum", "cli",
         "`--latent-dim 0`, `--epochs 0` (an integer option below its minimum)",

@@ -21,11 +21,11 @@ interface, used by `kgen.models.GenerativeModel`:
   penalty) gives second-order gradients to ``value_and_grad``.
 - ``compile_function(fn, variables)``: ``fn`` compiled for inference, once per input
   shape (the sampling loops of diffusion and autoregressive models).
-- ``inference_network(network)`` (optional): a callable like ``network(inputs,
-  training=False)`` that the loops compiled with ``compile_function`` call instead of the
-  network, where the backend has a faster form of one call (PyTorch: a
-  ``torch.jit.trace`` replay, ``torch_trace.py``); a module without it gets the network.
-  ``inference_method(network, name)`` (optional): the same for a method of tensors of
+- ``replayed_network(network)`` (optional): a callable like ``network(inputs,
+  training=...)`` that sampling loops and training losses call instead of the network,
+  where the backend has a faster form of one call (PyTorch: a ``torch.jit.trace``
+  replay, ``torch_trace.py``); a module without it gets the network.
+  ``replayed_method(network, name)`` (optional): the same for a method of tensors of
   the network; a module without it gets ``getattr(network, name)``.
 - ``batch_noise(draw, shape)``, ``gather_batch(x)``, ``local_rows(x, size)``: only where
   a training step runs once per replica on its share of the batch (``tensorflow.py``):
@@ -220,7 +220,7 @@ def compile_function(fn, variables):
     ``variables`` is mapped to its current value, passed as an argument (so later
     training is seen, and nothing is baked in as a constant); ``tf.function`` on
     TensorFlow (variables are read live); on PyTorch, ``fn`` runs eagerly under
-    ``torch.no_grad()``, and the networks it calls through `inference_network` (the
+    ``torch.no_grad()``, and the networks it calls through `replayed_network` (the
     sampling loops' networks) are replayed from a ``torch.jit.trace`` of one call.
 
     Assignments that ``fn`` makes to variables (for instance a `keras.random.SeedGenerator`
@@ -261,16 +261,18 @@ def compile_function(fn, variables):
     return _module().compile_function(fn, variables)
 
 
-def inference_network(network):
-    """``network`` as the compiled sampling loops call it: ``f(inputs, training=False)``.
+def replayed_network(network):
+    """``network`` as sampling loops and training losses call it: ``f(inputs, training=...)``.
 
-    On JAX and TensorFlow this is ``network`` itself (`compile_function` compiles the
-    whole loop). On PyTorch, where the loop runs eagerly, it is a
-    `kgen.backend.torch_trace.TracedNetwork`: each call in inference mode (no gradient
-    recorded) replays a ``torch.jit.trace`` of the network made once per input signature,
-    with the current variable values; the first two calls of a signature are checked
-    against the network's own output, and a network that cannot be replayed runs
-    eagerly, with a warning. ``KGEN_TORCH_TRACE=0`` turns tracing off.
+    On JAX and TensorFlow this is ``network`` itself (`compile_function` and Keras's
+    trainer compile the whole loop or step). On PyTorch, where they run eagerly, it is a
+    `kgen.backend.torch_trace.TracedNetwork`: an inference call without autograd (a
+    sampling loop's) replays a ``torch.jit.trace`` of the network made once per input
+    signature, with the current variable values as inputs, and a training call under
+    autograd (a training step's) replays one made in training mode, the gradients
+    flowing through it to the variables. The first two calls of a signature are checked
+    against the network's own output, and a network that cannot be replayed in a mode
+    runs eagerly in it, with a warning. ``KGEN_TORCH_TRACE=0`` turns tracing off.
 
     Example:
 
@@ -281,20 +283,20 @@ def inference_network(network):
 
     layer = keras.layers.Dense(3)
     layer.build((None, 2))
-    call = backend.inference_network(layer)
+    call = backend.replayed_network(layer)
     compiled = backend.compile_function(lambda x: call(x), layer.variables)
     np.allclose(compiled(np.ones((4, 2), "float32")), layer(np.ones((4, 2), "float32")))  # True
     ```
     """
-    implementation = getattr(_module(), "inference_network", None)
+    implementation = getattr(_module(), "replayed_network", None)
     return network if implementation is None else implementation(network)
 
 
-def inference_method(network, name):
+def replayed_method(network, name):
     """``getattr(network, name)``, a method of tensors of the network, as the compiled
-    loops call it: replayed from traces on PyTorch like `inference_network`, the method
+    loops call it: replayed from traces on PyTorch like `replayed_network`, the method
     itself on JAX and TensorFlow."""
-    implementation = getattr(_module(), "inference_method", None)
+    implementation = getattr(_module(), "replayed_method", None)
     return getattr(network, name) if implementation is None else implementation(network,
                                                                                 name)
 

@@ -10,11 +10,11 @@ import keras
 import torch
 from keras import tree
 
-from kgen.backend.torch_trace import traced as inference_network
+from kgen.backend.torch_trace import traced as replayed_network
 
 
-def inference_method(network, name):
-    return inference_network(network).method(name)
+def replayed_method(network, name):
+    return replayed_network(network).method(name)
 
 
 def train_step(model, data):

@@ -1,12 +1,15 @@
-"""Inference calls of a Keras network on PyTorch, traced once per input signature.
+"""Calls of a Keras network on PyTorch, replayed from a trace made once per input signature.
 
 A Keras layer called eagerly on PyTorch pays Python work per layer per call (its
 ``__call__`` machinery, dtype policies, name scopes) that can cost several times the
 arithmetic of a small network: a diffusion U-Net's denoising step at 25 images of 8x8
 spends most of its time there. A sampling loop calls the same network hundreds of times
-with tensors of the same shapes, so `TracedNetwork` records the tensor operations of one
-call with ``torch.jit.trace`` and replays them (TorchScript runs the recorded graph
-without the Python layers).
+with tensors of the same shapes, and a training loop thousands, so `TracedNetwork`
+records the tensor operations of one call with ``torch.jit.trace`` and replays them
+(TorchScript runs the recorded graph without the Python layers). Inference calls are
+replayed without autograd; training calls (``training=True``, under autograd) replay a
+trace recorded in training mode, and the gradients flow through the replay to the
+variables.
 
 The recorded function takes the network's variable values as inputs (the call runs in a
 ``keras.StatelessScope`` that maps each variable to its value), so a trace stays right
@@ -24,9 +27,11 @@ first call's seed), a call that assigns variables (a replay would not), and repl
 outputs that differ from the network's own at the first or second call of a signature
 (both run the network and the replay and compare; the second call, at other input
 values such as the next timestep or position, catches values the trace read as Python
-numbers). Calls in training mode, or where gradients are recorded
-(``torch.is_grad_enabled()``), always run the network eagerly. ``KGEN_TORCH_TRACE=0`` in
-the environment turns tracing off (read at every call).
+numbers). Each mode (inference, training) gives up on its own: a network with batch
+normalisation assigns its moving statistics in training, so it trains eagerly and is
+still replayed in inference. An inference call under autograd (an input gradient, as
+CLIP guidance takes) and a training call without it run the network itself.
+``KGEN_TORCH_TRACE=0`` in the environment turns tracing off (read at every call).
 """
 
 import os
@@ -76,21 +81,33 @@ class TracedNetwork:
         self.variables = list(network.variables)
         self._traces = {}
         self._unchecked = {}
-        self.eager = False   # set when a trace did not reproduce the network
+        self._eager_modes = set()   # the modes whose trace did not reproduce the network
+
+    @property
+    def eager(self):
+        """Whether inference calls run the network itself (a trace did not reproduce it)."""
+        return "inference" in self._eager_modes
 
     def __call__(self, inputs, training=False):
         if training:
-            return self.network(inputs, training=True)
-        return self.replay("call", lambda inputs: self.network(inputs, training=False), inputs)
+            return self.replay("training call", lambda x: self.network(x, training=True),
+                               inputs, training=True)
+        return self.replay("call", lambda x: self.network(x, training=False), inputs)
 
     def method(self, name):
         """``getattr(network, name)``, a function of tensors, replayed from traces."""
         function = getattr(self.network, name)
         return lambda *args: self.replay(name, function, *args)
 
-    def replay(self, name, function, *args):
-        """``function(*args)`` (the network's ``name``), from the trace of its signature."""
-        if self.eager or torch.is_grad_enabled() or not tracing_enabled():
+    def replay(self, name, function, *args, training=False):
+        """``function(*args)`` (the network's ``name``), from the trace of its signature.
+
+        Inference replays run without autograd, training replays (``training=True``)
+        under it, the gradients flowing through the replay to the variables.
+        """
+        mode = "training" if training else "inference"
+        if mode in self._eager_modes or torch.is_grad_enabled() != training \
+                or not tracing_enabled():
             return function(*args)
         flat = [keras.ops.convert_to_tensor(x) for x in tree.flatten(args)]
         key = (name, repr(tree.map_structure(lambda _: None, args)),
@@ -98,7 +115,7 @@ class TracedNetwork:
         values = [variable.value for variable in self.variables]
         traced = self._traces.get(key)
         if traced is None:
-            traced = self._trace(function, args, flat, values)
+            traced = self._trace(function, args, flat, values, mode)
             if traced is None:
                 return function(*args)
             self._traces[key] = traced
@@ -107,20 +124,20 @@ class TracedNetwork:
         if self._unchecked.pop(key, 0):
             expected, got = function(*args), traced(*values, *flat)
             if not _same(expected, got):
-                self._give_up("its outputs differ from the replayed trace's at its second "
-                              "call: its computation depends on the input values through "
-                              "Python numbers")
+                self._give_up(mode, "its outputs differ from the replayed trace's at its "
+                                    "second call: its computation depends on the input "
+                                    "values through Python numbers")
             return expected
         return traced(*values, *flat)
 
-    def _give_up(self, problem):
+    def _give_up(self, mode, problem):
         warnings.warn(
             f"The network {self.network.name!r} cannot be replayed from a trace on "
-            f"PyTorch ({problem}); it runs eagerly from now on, which is slower but "
-            f"right.", stacklevel=5)
-        self.eager = True
+            f"PyTorch in {mode} ({problem}); it runs eagerly there from now on, which is "
+            f"slower but right.", stacklevel=5)
+        self._eager_modes.add(mode)
 
-    def _trace(self, function, args, flat, values):
+    def _trace(self, function, args, flat, values, mode):
         variables = self.variables
         assigned = []
 
@@ -149,16 +166,16 @@ class TracedNetwork:
             problem = ("its call reads tensor values as NumPy arrays, which a trace "
                        "would replay as constants")
         if problem is None and any(op in str(traced.inlined_graph) for op in _RANDOM_OPS):
-            problem = ("it draws random numbers in inference mode, and a trace would "
-                       "replay the same seed at every call")
+            problem = ("it draws random numbers, and a trace would replay the same seed "
+                       "at every call")
         if problem is None and assigned:
-            problem = (f"it assigns variables in inference mode "
-                       f"({', '.join(assigned[:3])}), which a replay would not do")
+            problem = (f"it assigns variables ({', '.join(assigned[:3])}), which a replay "
+                       f"would not do")
         if problem is None and not _same(function(*args), traced(*values, *flat)):
             problem = ("its outputs differ from the replayed trace's: its computation "
                        "depends on the input values through Python control flow")
         if problem is not None:
-            self._give_up(problem)
+            self._give_up(mode, problem)
             return None
         return traced
 

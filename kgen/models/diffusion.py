@@ -442,7 +442,10 @@ class Diffusion(GenerativeModel):
         """
         x0, noise = ops.convert_to_tensor(x0), ops.convert_to_tensor(noise)
         x_t = self.q_sample(x0, t, noise)
-        output = self.denoise(x_t, t, labels, training=training, network=self.network)
+        # replayed_network: on PyTorch a replay of a trace of the network (gradients flow
+        # through it); the network itself on JAX and TensorFlow.
+        output = self.denoise(x_t, t, labels, training=training,
+                              network=backend.replayed_network(self.network))
         error = ops.square(output - self.target(x0, t, noise))
         per_example = ops.mean(ops.reshape(error, (ops.shape(error)[0], -1)), axis=-1)
         weight = ops.take(ops.convert_to_tensor(self._loss_weight), ops.cast(t, "int32"))
@@ -545,7 +548,7 @@ class Diffusion(GenerativeModel):
                            in_parts=False):
         key = (sampler.cache_key(), conditional, guided, inpaint, resample, record, in_parts)
         if key not in self._compiled_samplers:
-            network = backend.inference_network(self.sampling_network)
+            network = backend.replayed_network(self.sampling_network)
             stochastic = sampler.noise_draws(inpaint, resample) > 0
 
             def run(x_t, first, count, noise, labels, guidance_scale, known, mask):

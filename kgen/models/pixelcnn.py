@@ -261,7 +261,7 @@ class PixelCNN(GenerativeModel):
     def logits(self, levels, labels=None, training=False, network=None):
         """The network's logits ``(N, H, W, C, L)`` for int levels ``(N, H, W, C)``
         (``network``: a callable to run instead of ``self.network``, such as
-        `kgen.backend.inference_network` of it)."""
+        `kgen.backend.replayed_network` of it)."""
         values = self.network_inputs(levels)
         network = self.network if network is None else network
         if self.num_classes is None:
@@ -549,10 +549,10 @@ class PixelCNN(GenerativeModel):
         if sampler == "naive":
             return autoregressive.sample_naive(
                 lambda lv: self.logits(lv, *labels), levels, known, uniform, temperature)
-        network = backend.inference_network(self.network)
+        network = backend.replayed_network(self.network)
         if sampler == "fast" and hasattr(self.network, "row_context"):
-            row_context = backend.inference_method(self.network, "row_context")
-            row_logits = backend.inference_method(self.network, "row_logits")
+            row_context = backend.replayed_method(self.network, "row_context")
+            row_logits = backend.replayed_method(self.network, "row_logits")
             return autoregressive.sample_rows(
                 lambda lv: row_context(self.to_values(lv), *labels),
                 lambda row, ctx: row_logits(self.to_values(row), ctx),

@@ -588,7 +588,7 @@ class TokenTransformer(GenerativeModel):
         cache = self.network.init_cache(count)
         # On PyTorch the loop runs in Python and replays a trace of step() (one for every
         # position: the position is a tensor); elsewhere this is step() itself.
-        step = backend.inference_method(self.network, "step")
+        step = backend.replayed_method(self.network, "step")
         if offset:
             _, cache = step(self._prefix_tokens(prefix), cache, ops.convert_to_tensor(0))
         start = self._start_tokens(labels, count)

@@ -22,6 +22,11 @@ from keras import ops
 from kgen import checks
 
 
+def _static(size):
+    """A known size as a Python int (a traced PyTorch call gives sizes as 0-d tensors)."""
+    return None if size is None else int(size)
+
+
 def _frequencies(channels, base):
     """``channels // 2`` frequencies ``base ** (-k / (channels / 2))``, ``k = 0 ..``."""
     half = channels // 2
@@ -200,7 +205,7 @@ class SinusoidalPositions(keras.layers.Layer):
         self.base = _check_base(base)
 
     def call(self, x, position=0):
-        channels = x.shape[-1]
+        channels = _static(x.shape[-1])
         if channels is None or channels % 2:
             raise ValueError(f"SinusoidalPositions needs an even, known number of channels; "
                              f"got {channels}.")
@@ -255,7 +260,7 @@ class SinusoidalPositions2D(keras.layers.Layer):
         self.base = _check_base(base)
 
     def call(self, x):
-        tokens, channels = x.shape[1], x.shape[-1]
+        tokens, channels = _static(x.shape[1]), _static(x.shape[-1])
         height, width = self.grid_shape
         if tokens is not None and tokens != height * width:
             raise ValueError(f"SinusoidalPositions2D encodes a {height}x{width} grid "

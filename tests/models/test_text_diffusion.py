@@ -71,11 +71,11 @@ def test_the_prompt_conditions_the_samples(trained):
 
 def test_samples_equal_with_and_without_the_traced_network(trained, monkeypatch):
     # On PyTorch the sampling loop replays a trace of the U-Net (kgen.backend
-    # .inference_network); it must draw exactly what the network itself draws.
+    # .replayed_network); it must draw exactly what the network itself draws.
     prompts = ["a red seven", "a small blue two on a green background"]
     traced = trained.generate(prompts=prompts, guidance_scale=3.0, seed=1, steps=4)
     if keras.backend.backend() == "torch":   # replayed, not run eagerly
-        replay = kgen.backend.inference_network(trained.sampling_network)
+        replay = kgen.backend.replayed_network(trained.sampling_network)
         assert replay._traces and not replay.eager
     monkeypatch.setenv("KGEN_TORCH_TRACE", "0")
     eager = trained.generate(prompts=prompts, guidance_scale=3.0, seed=1, steps=4)

@@ -99,11 +99,11 @@ def test_cached_and_uncached_sampling_give_the_same_samples(conditional):
 
 def test_cached_samples_equal_with_and_without_the_traced_step(conditional, monkeypatch):
     # On PyTorch the cached loop replays a trace of step() whose position is a tensor
-    # input (kgen.backend.inference_method): every position must be the network's own.
+    # input (kgen.backend.replayed_method): every position must be the network's own.
     labels, prefix = [0, 1, 2], [3, 1]
     traced = conditional.sample_codes(3, seed=4, labels=labels, prefix=prefix)
     if keras.backend.backend() == "torch":
-        replay = kgen.backend.inference_network(conditional.network)
+        replay = kgen.backend.replayed_network(conditional.network)
         assert replay._traces and not replay.eager
     monkeypatch.setenv("KGEN_TORCH_TRACE", "0")
     np.testing.assert_array_equal(
