@@ -296,7 +296,7 @@ ROWS = (
     Row("text_diffusion_captioned_digits", "recipes/text_diffusion_captioned_digits.py",
         "text-conditioned diffusion (U-Net with cross-attention, text encoder)",
         "captioned_digits, train split; the test scenes",
-        (Length("--epochs", 40, 1),),
+        (Length("--epochs", 120, 1),),
         values=(Value("loss", "held-out denoising loss (random timesteps)",
                       r"held-out denoising loss[^:]*: {n}", digits=4),)),
     Row("dip_denoise", "recipes/dip_denoise.py", "Deep Image Prior, denoising",

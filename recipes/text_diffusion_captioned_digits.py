@@ -1,6 +1,6 @@
 """Text-to-image diffusion on the bundled captioned digit scenes (32x32 RGB, five captions each).
 
-Run:  KERAS_BACKEND=jax python recipes/text_diffusion_captioned_digits.py [--epochs 40]
+Run:  KERAS_BACKEND=jax python recipes/text_diffusion_captioned_digits.py [--epochs 120]
       [--guidance 3] [--out runs/text_diffusion_captioned_digits] [--resume]
 
 Trains a U-Net with cross-attention and a text encoder together on the training scenes
@@ -24,7 +24,7 @@ import numpy as np
 import kgen
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--epochs", type=int, default=40)
+parser.add_argument("--epochs", type=int, default=120)
 parser.add_argument("--guidance", type=float, default=3.0)
 parser.add_argument("--timesteps", type=int, default=1000)
 parser.add_argument("--base-filters", type=int, default=16)
