@@ -43,9 +43,9 @@ import torch
 from keras import tree
 
 _ENVIRONMENT = "KGEN_TORCH_TRACE"
-#: Operations of a random draw ("aten::rand" also names randn, randint, rand_like...).
 #: The tracer's warning where a call reads a tensor's values into NumPy.
 _READS_VALUES = "Converting a tensor to a NumPy array"
+#: Operations of a random draw ("aten::rand" also names randn, randint, rand_like...).
 _RANDOM_OPS = ("aten::rand", "aten::normal", "aten::bernoulli", "aten::uniform",
                "aten::multinomial", "aten::poisson", "aten::exponential")
 
