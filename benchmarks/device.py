@@ -211,6 +211,8 @@ def _generate_calls(family, arrays, config):
 
     if not family.trains_on_batches:
         return []   # a single-image family: generate() returns the optimised image
+    if not family.generates:
+        return []   # a dual encoder (CLIP): it draws no samples
     kwargs = harness.generate_kwargs(family, arrays, config["num_samples"])
     if "sampler" not in family.conditions:
         kwargs.pop("steps", None)

@@ -45,6 +45,14 @@ def test_one_family_gives_a_row_and_a_failing_one_a_failed_cell(monkeypatch):
     assert "load average" in text and "Versions:" in text
 
 
+def test_families_that_draw_no_samples_get_no_generate_cells():
+    for name in ("clip", "deep_image_prior"):
+        assert device._generate_calls(kgen.models.registry.get(name), None, CONFIG) == []
+    row = {"family": "clip", "fit": {"ms": 1.0, "p10": 1.0, "p90": 1.0}, "generate": []}
+    line = device.table([{"backend": "jax", "device": "CPU", "rows": [row]}]).splitlines()[-1]
+    assert line.endswith("| - | - |") and "failed" not in line
+
+
 def test_the_table_goes_between_the_markers_and_bad_arguments_are_refused(tmp_path):
     page = tmp_path / "page.md"
     page.write_text(f"# T\n\nQuoted: `{device.MARKER}`.\n\n{device.MARKER}\nold\n"
