@@ -2,6 +2,7 @@
 
 Run:  KERAS_BACKEND=jax python recipes/text_diffusion_captioned_digits.py [--epochs 120]
       [--guidance 3] [--out runs/text_diffusion_captioned_digits] [--resume]
+      [--clip runs/clip_captioned_digits/model.keras]
 
 Trains a U-Net with cross-attention and a text encoder together on the training scenes
 (each step uses one of each scene's captions; 10% are replaced by the empty text for
@@ -9,8 +10,10 @@ classifier-free guidance), then writes a grid with one row per prompt (DDIM, 50 
 guidance ``--guidance``), the first prompts describing digit-colour pairs that the
 training split never shows (`kgen.data.captioned.HELD_OUT`), and model.keras and log.csv;
 prints the denoising loss on the test scenes. ``--resume`` continues the run in ``--out``
-for ``--epochs`` more epochs. ``benchmarks/text_diffusion.py`` measures how well the
-samples follow their prompts.
+for ``--epochs`` more epochs. ``--clip`` takes the tokenizer and text encoder of a trained
+CLIP (``recipes/clip_captioned_digits.py``), frozen, instead of training a text encoder
+with the U-Net (a new run only: a resumed run keeps its own).
+``benchmarks/text_diffusion.py`` measures how well the samples follow their prompts.
 Rombach et al. (2022), Ho & Salimans (2022).
 """
 
@@ -33,6 +36,10 @@ parser.add_argument("--num-samples", type=int, default=None,
 parser.add_argument("--seed", type=int, default=0,
                     help="random seed of the weights, the data order and the samples")
 parser.add_argument("--out", default="runs/text_diffusion_captioned_digits")
+parser.add_argument("--clip", default=None,
+                    help="a trained CLIP (its model.keras, e.g. from "
+                         "recipes/clip_captioned_digits.py) whose tokenizer and text encoder "
+                         "the model uses, frozen, instead of training its own")
 parser.add_argument("--resume", action="store_true",
                     help="continue the run in --out (its model.keras, optimizer state "
                          "included, and log.csv) for --epochs more epochs")
@@ -52,10 +59,13 @@ if args.resume:
         done = max(0, sum(1 for line in file if line.strip()) - 1)
     print(f"Resuming {checkpoint} after epoch {done}.")
 else:
+    text = dict(clip=keras.saving.load_model(args.clip)) if args.clip else \
+        dict(width=64, num_layers=2)
     model = kgen.models.TextDiffusion.from_shape(
-        x.shape[1:], captions, timesteps=args.timesteps, schedule="cosine", prediction="v",
+        x.shape[1:], None if args.clip else captions, timesteps=args.timesteps,
+        schedule="cosine", prediction="v",
         base_filters=args.base_filters, channel_multipliers=(1, 2, 2), num_res_blocks=1,
-        width=64, num_layers=2, num_heads=4, seed=args.seed)
+        num_heads=4, seed=args.seed, **text)
     model.compile(optimizer=keras.optimizers.Adam(5e-4))
 
 start = time.time()
