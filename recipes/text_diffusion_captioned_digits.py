@@ -25,6 +25,7 @@ import keras
 import numpy as np
 
 import kgen
+from kgen.models.text_diffusion import trained_model
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=120)
@@ -37,7 +38,7 @@ parser.add_argument("--seed", type=int, default=0,
                     help="random seed of the weights, the data order and the samples")
 parser.add_argument("--out", default="runs/text_diffusion_captioned_digits")
 parser.add_argument("--clip", default=None,
-                    help="a trained CLIP (its model.keras, e.g. from "
+                    help="a trained CLIP (a .keras file or a run folder, e.g. from "
                          "recipes/clip_captioned_digits.py) whose tokenizer and text encoder "
                          "the model uses, frozen, instead of training its own")
 parser.add_argument("--resume", action="store_true",
@@ -59,8 +60,9 @@ if args.resume:
         done = max(0, sum(1 for line in file if line.strip()) - 1)
     print(f"Resuming {checkpoint} after epoch {done}.")
 else:
-    text = dict(clip=keras.saving.load_model(args.clip)) if args.clip else \
-        dict(width=64, num_layers=2)
+    # A run folder or .keras file, checked to hold a trained CLIP (a clear error if not).
+    text = dict(clip=trained_model(args.clip, kgen.models.CLIP, "CLIP", "clip")) \
+        if args.clip else dict(width=64, num_layers=2)
     model = kgen.models.TextDiffusion.from_shape(
         x.shape[1:], None if args.clip else captions, timesteps=args.timesteps,
         schedule="cosine", prediction="v",
