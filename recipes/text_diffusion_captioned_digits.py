@@ -41,6 +41,11 @@ parser.add_argument("--clip", default=None,
                     help="a trained CLIP (a .keras file or a run folder, e.g. from "
                          "recipes/clip_captioned_digits.py) whose tokenizer and text encoder "
                          "the model uses, frozen, instead of training its own")
+parser.add_argument("--pooled-context", action=argparse.BooleanOptionalAction,
+                    default=True,
+                    help="also add the mean of the caption's token vectors to the U-Net's "
+                         "timestep embedding (the default; --no-pooled-context: "
+                         "cross-attention only)")
 parser.add_argument("--resume", action="store_true",
                     help="continue the run in --out (its model.keras, optimizer state "
                          "included, and log.csv) for --epochs more epochs")
@@ -67,7 +72,7 @@ else:
         x.shape[1:], None if args.clip else captions, timesteps=args.timesteps,
         schedule="cosine", prediction="v",
         base_filters=args.base_filters, channel_multipliers=(1, 2, 2), num_res_blocks=1,
-        num_heads=4, seed=args.seed, **text)
+        num_heads=4, pooled_context=args.pooled_context, seed=args.seed, **text)
     model.compile(optimizer=keras.optimizers.Adam(5e-4))
 
 start = time.time()

@@ -36,7 +36,8 @@ class TextDiffusion(Diffusion):
     the caption is tokenized (`kgen.networks.Tokenizer`, part of the model), a text
     encoder (`kgen.networks.TextEncoder`) turns the ids into token vectors, and every
     attention block of the U-Net (`kgen.networks.diffusion_unet` with ``context_dim``)
-    attends to them through cross-attention, the padding masked out. The text encoder is
+    attends to them through cross-attention, the padding masked out (`from_shape` also
+    adds their mean to the timestep embedding, ``pooled_context``). The text encoder is
     trained jointly with the U-Net (and averaged with it, ``ema``), or is a trained
     one kept frozen (``train_text_encoder=False``, such as a trained
     `kgen.models.CLIP`'s: `from_shape(..., clip=...)`).
@@ -227,7 +228,7 @@ class TextDiffusion(Diffusion):
                    autoencoder=None, width=64, num_layers=2, num_heads=4, context_length=None,
                    max_words=None, base_filters=None, channel_multipliers=(1, 2, 2),
                    num_res_blocks=2, attention_resolutions=None, dropout=0.0, groups=8,
-                   **kwargs):
+                   pooled_context=True, **kwargs):
         """A text-conditioned diffusion model with a default U-Net and text encoder.
 
         Args:
@@ -252,6 +253,10 @@ class TextDiffusion(Diffusion):
             max_words: the most words in the vocabulary (None: every word).
             base_filters, channel_multipliers, num_res_blocks, attention_resolutions,
                 dropout, groups: the U-Net's (`kgen.models.Diffusion.from_shape`).
+            pooled_context: also add the mean of the text's token vectors to the
+                U-Net's timestep embedding (`kgen.networks.diffusion_unet`), so the
+                whole caption reaches every residual block (GLIDE, Imagen); False: the
+                text enters through cross-attention only.
             **kwargs: constructor arguments (``timesteps``, ``schedule``, ``prediction``,
                 ``caption_dropout``, ``ema``, ``seed``...).
 
@@ -310,7 +315,8 @@ class TextDiffusion(Diffusion):
                                  channel_multipliers=channel_multipliers,
                                  num_res_blocks=num_res_blocks,
                                  attention_resolutions=attention_resolutions, dropout=dropout,
-                                 groups=groups, context_dim=context_dim, num_heads=heads)
+                                 groups=groups, context_dim=context_dim, num_heads=heads,
+                                 pooled_context=pooled_context)
         if train is not None:
             kwargs["train_text_encoder"] = train
         return cls(network, text_encoder, tokenizer, autoencoder=autoencoder, **kwargs)
@@ -905,6 +911,8 @@ registry.register(registry.Family(
         registry.Option("attention_resolutions", tuple, "resolutions with self- and "
                         "cross-attention"),
         registry.Option("groups", int, "groups of the group normalisation", default=8),
+        registry.Option("pooled_context", bool, "also add the mean of the text's token "
+                        "vectors to the U-Net's timestep embedding", default=True),
         registry.Option("width", int, "token size of the text encoder", default=64),
         registry.Option("num_layers", int, "transformer blocks of the text encoder",
                         default=2),

@@ -174,6 +174,44 @@ class SpatialCrossAttention(layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="kgen")
+class MaskedMean(layers.Layer):
+    """The mean of a sequence's vectors over its unmasked positions.
+
+    ``MaskedMean()(sequence, mask)``: ``sequence`` ``(N, L, D)`` and ``mask`` ``(N, L)``
+    (1 or True for a token, 0 or False for padding) give ``(N, D)``, computed in float32;
+    a sequence with no unmasked position gives zeros. The U-Net adds a projection of this
+    pooled text to its timestep embedding (``pooled_context=True``), so every residual
+    block sees the whole caption, as in GLIDE and Imagen.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kgen.networks.diffusion_unet import MaskedMean
+
+    sequence = np.arange(12, dtype="float32").reshape(2, 3, 2)
+    MaskedMean()(sequence, np.array([[1, 1, 0], [0, 0, 0]], "int32"))
+    # [[1., 2.], [0., 0.]]
+    ```
+
+    References:
+        Nichol et al., "GLIDE: Towards Photorealistic Image Generation and Editing with
+        Text-Guided Diffusion Models", ICML 2022.
+        Saharia et al., "Photorealistic Text-to-Image Diffusion Models with Deep Language
+        Understanding", NeurIPS 2022.
+    """
+
+    def call(self, sequence, mask):
+        weights = ops.cast(ops.not_equal(mask, 0), "float32")
+        total = ops.sum(ops.cast(sequence, "float32") * ops.expand_dims(weights, -1), axis=1)
+        count = ops.maximum(ops.sum(weights, axis=1, keepdims=True), 1.0)
+        return total / count
+
+    def compute_output_shape(self, sequence_shape, mask_shape=None):
+        return (sequence_shape[0], sequence_shape[-1])
+
+
 def _conditioned_attention(x, groups, name, context):
     """Self-attention, then, with a ``(context, context_mask)``, cross-attention to it."""
     x = _attention_block(x, groups, name)
@@ -184,7 +222,8 @@ def _conditioned_attention(x, groups, name, context):
 
 def diffusion_unet(shape, base_filters=64, channel_multipliers=(1, 2, 2), num_res_blocks=2,
                    attention_resolutions=None, num_classes=None, dropout=0.0, groups=8,
-                   context_dim=None, num_heads=1, name="diffusion_unet"):
+                   context_dim=None, num_heads=1, pooled_context=False,
+                   name="diffusion_unet"):
     """A U-Net that predicts, from a noisy image and its timestep, the noise (or x0, or v).
 
     The architecture of Ho et al. (2020), scaled down: a 3x3 convolution, then one level
@@ -204,7 +243,8 @@ def diffusion_unet(shape, base_filters=64, channel_multipliers=(1, 2, 2), num_re
     middle) is self-attention followed by cross-attention (`SpatialCrossAttention`) to a
     context sequence, such as a text encoder's token vectors, whose padding is masked
     out by ``context_mask`` (1 or True for a token, 0 or False for padding): the
-    conditioning of latent diffusion (Rombach et al. 2022).
+    conditioning of latent diffusion (Rombach et al. 2022). With ``pooled_context`` the
+    mean of the context vectors is also added to the timestep embedding.
 
     Inputs: ``[x_t (H, W, C), t ()]``, plus ``labels ()`` (int32) with ``num_classes``,
     plus ``context (L, context_dim)`` (float32) and ``context_mask (L,)`` (int32) with
@@ -227,6 +267,10 @@ def diffusion_unet(shape, base_filters=64, channel_multipliers=(1, 2, 2), num_re
             (cross-attention), or None.
         num_heads: attention heads of the cross-attention (the channels of each
             attention level must be a multiple of it).
+        pooled_context: with ``context_dim``, also add a learned projection of the
+            context's mean over its unmasked positions (`MaskedMean`) to the timestep
+            embedding, so that every residual block, at every resolution, sees the
+            whole text (GLIDE, Imagen); cross-attention still places it.
         name: the model's name.
 
     Returns:
@@ -292,13 +336,19 @@ def diffusion_unet(shape, base_filters=64, channel_multipliers=(1, 2, 2), num_re
         inputs.append(labels)
         classes = layers.Embedding(num_classes + 1, width, name="class_embedding")(labels)
         embedding = layers.Add(name="add_class")([embedding, classes])
-    embedding = layers.Activation("silu", name="embedding_act")(embedding)
     context = None
     if context_dim is not None:
         sequence = keras.Input((None, context_dim), name="context")
         sequence_mask = keras.Input((None,), dtype="int32", name="context_mask")
         inputs += [sequence, sequence_mask]
         context = (sequence, sequence_mask, num_heads)
+        if pooled_context:
+            pooled = MaskedMean(name="context_pool")(sequence, sequence_mask)
+            pooled = layers.Dense(width, name="context_embedding")(pooled)
+            embedding = layers.Add(name="add_context")([embedding, pooled])
+    elif pooled_context:
+        raise ValueError("pooled_context needs a context (context_dim).")
+    embedding = layers.Activation("silu", name="embedding_act")(embedding)
 
     h = layers.Conv2D(base_filters, 3, padding="same", name="conv_in")(x_in)
     skips = [h]

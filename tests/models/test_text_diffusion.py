@@ -59,6 +59,43 @@ def test_cross_attention_masks_the_padding_and_reads_the_context(trained):
     assert np.abs(to_numpy(layer(x, changed, mask)) - out).max() > 1e-3
 
 
+def test_pooled_context_adds_the_mean_text_to_every_block(tmp_path):
+    from kgen.networks.diffusion_unet import MaskedMean, diffusion_unet
+
+    rng = np.random.default_rng(0)
+    context = rng.standard_normal((2, 4, 6)).astype("float32")
+    mask = np.array([[1, 1, 0, 0], [0, 0, 0, 0]], "int32")
+    np.testing.assert_allclose(to_numpy(MaskedMean()(context, mask)),
+                               [context[0, :2].mean(0), np.zeros(6)], atol=1e-6)
+    net = diffusion_unet((8, 8, 1), base_filters=4, channel_multipliers=(1,),
+                         num_res_blocks=1, groups=2, context_dim=6, num_heads=2,
+                         pooled_context=True)
+    # The zero-initialised layers (residual branches' last convolutions, the output)
+    # opened and the cross-attention silenced: the text now reaches the output through the
+    # pooled embedding alone.
+    for weight in net.trainable_weights:
+        if len(weight.shape) > 1 and not np.any(to_numpy(weight)):
+            weight.assign(0.3 * rng.standard_normal(weight.shape).astype("float32"))
+    for layer in net.layers:
+        if isinstance(layer, SpatialCrossAttention):
+            kernel = layer.attention.output_dense.kernel
+            kernel.assign(np.zeros(kernel.shape, "float32"))
+    x, t = rng.standard_normal((2, 8, 8, 1)).astype("float32"), np.array([3.0, 7.0], "float32")
+    out = to_numpy(net([x, t, context, mask]))
+    padded = context.copy()
+    padded[:, 2:] += 5.0                          # padding only: no change
+    np.testing.assert_allclose(to_numpy(net([x, t, padded, mask])), out, atol=1e-5)
+    changed = context.copy()
+    changed[0, 1] += 1.0                          # a token of the first text
+    moved = np.abs(to_numpy(net([x, t, changed, mask])) - out).reshape(2, -1).max(1)
+    assert moved[0] > 1e-3 and moved[1] < 1e-6
+    net.save(tmp_path / "unet.keras")
+    loaded = keras.saving.load_model(tmp_path / "unet.keras")
+    np.testing.assert_allclose(to_numpy(loaded([x, t, context, mask])), out, atol=1e-5)
+    with pytest.raises(ValueError, match="pooled_context needs a context"):
+        diffusion_unet((8, 8, 1), base_filters=4, groups=2, pooled_context=True)
+
+
 def test_the_prompt_conditions_the_samples(trained):
     a = trained.generate(2, prompt=PROMPT, seed=0, steps=3)
     assert a.shape == (2, 8, 8, 3) and np.all(np.isfinite(a))
