@@ -2,7 +2,7 @@
 
 Run:  KERAS_BACKEND=jax python recipes/text_diffusion_captioned_digits.py [--epochs 120]
       [--guidance 3] [--out runs/text_diffusion_captioned_digits] [--resume]
-      [--clip runs/clip_captioned_digits/model.keras]
+      [--clip runs/clip_captioned_digits/model.keras] [--no-pooled-context]
 
 Trains a U-Net with cross-attention and a text encoder together on the training scenes
 (each step uses one of each scene's captions; 10% are replaced by the empty text for
@@ -12,7 +12,9 @@ training split never shows (`kgen.data.captioned.HELD_OUT`), and model.keras and
 prints the denoising loss on the test scenes. ``--resume`` continues the run in ``--out``
 for ``--epochs`` more epochs. ``--clip`` takes the tokenizer and text encoder of a trained
 CLIP (``recipes/clip_captioned_digits.py``), frozen, instead of training a text encoder
-with the U-Net (a new run only: a resumed run keeps its own).
+with the U-Net (a new run only: a resumed run keeps its own). The mean of the caption's
+token vectors is also added to the U-Net's timestep embedding (``--no-pooled-context``:
+cross-attention only).
 ``benchmarks/text_diffusion.py`` measures how well the samples follow their prompts.
 Rombach et al. (2022), Ho & Salimans (2022).
 """
