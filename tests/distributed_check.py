@@ -91,8 +91,11 @@ def training_data(kind):
 
 
 def compile_model(kind, model):
-    # The Wasserstein critic's loss is not bounded: a smaller step keeps it finite.
-    rate = 0.002 if kind == "wgan_gp" else 0.05
+    # The Wasserstein critic's loss is not bounded: a smaller step keeps it finite. The
+    # tiny text-diffusion U-Net, with its pooled text in the timestep embedding, takes
+    # smaller steps than the others (its output layer moved 0.016 in 4 steps at 0.05 on
+    # JAX): 0.1 makes it move as far as they do, far beyond the equality's tolerance.
+    rate = {"wgan_gp": 0.002, "text_diffusion": 0.2}.get(kind, 0.05)
     if "generator" in model.optimizer_names:
         # SGD exposes a wrong gradient scale at once; Adam's moments must stay in sync.
         # Adam divides by sqrt(v) + epsilon: with the default 1e-7, a gradient that is
