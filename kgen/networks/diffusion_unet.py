@@ -321,6 +321,8 @@ def diffusion_unet(shape, base_filters=64, channel_multipliers=(1, 2, 2), num_re
     num_classes = checks.optional_integer(num_classes, "num_classes", 1)
     context_dim = checks.optional_integer(context_dim, "context_dim", 1)
     num_heads = checks.integer(num_heads, "num_heads", 1)
+    if not isinstance(pooled_context, bool):
+        raise TypeError(f"pooled_context must be True or False; got {pooled_context!r}.")
     lowest = shape[0] // factor
     resolutions = (lowest,) if attention_resolutions is None else tuple(attention_resolutions)
 

@@ -94,6 +94,9 @@ def test_pooled_context_adds_the_mean_text_to_every_block(tmp_path):
     np.testing.assert_allclose(to_numpy(loaded([x, t, context, mask])), out, atol=1e-5)
     with pytest.raises(ValueError, match="pooled_context needs a context"):
         diffusion_unet((8, 8, 1), base_filters=4, groups=2, pooled_context=True)
+    with pytest.raises(TypeError, match="pooled_context must be True or False"):
+        diffusion_unet((8, 8, 1), base_filters=4, groups=2, context_dim=6,
+                       pooled_context="yes")
 
 
 def test_the_prompt_conditions_the_samples(trained):
