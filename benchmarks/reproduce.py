@@ -298,7 +298,14 @@ ROWS = (
         "captioned_digits, train split; the test scenes",
         (Length("--epochs", 120, 1),),
         values=(Value("loss", "held-out denoising loss (random timesteps)",
-                      r"held-out denoising loss[^:]*: {n}", digits=4),)),
+                      r"held-out denoising loss[^:]*: {n}", digits=4),
+                Value("seen", "all five attributes right, 64 samples of seen pairs, "
+                      "guidance 3", r"prompt adherence, seen prompts[^:]*: all five right {n}",
+                      digits=3),
+                Value("heldout", "all five attributes right, 64 samples of held-out pairs, "
+                      "guidance 3",
+                      r"prompt adherence, held-out prompts[^:]*: all five right {n}",
+                      digits=3))),
     Row("dip_denoise", "recipes/dip_denoise.py", "Deep Image Prior, denoising",
         "astronaut 64x64, Gaussian noise std 0.2 (25.5 of 255) drawn from the seed",
         (Length("--steps", 800, 100, multiple=50),), backend="torch",

@@ -8,7 +8,7 @@ Without ``--model`` (or when the file does not exist) the model is trained first
 ``recipes/text_diffusion_captioned_digits.py`` (its defaults, in a subprocess) into the
 model's folder, and the training time is reported.
 
-The judge is the scene classifier shipped with kgen (`kgen.metrics.scene_attributes`,
+The judge is the scene classifier shipped with kgen (`kgen.metrics.prompt_adherence`,
 trained on scenes of the training digits in every attribute combination; its accuracy
 on the real scenes of both prompt sets is printed first, as the ceiling of what it can
 confirm). Prompts are the first captions (template 0: ``"a small red seven in the top
@@ -65,7 +65,7 @@ import keras  # noqa: E402 (after the subprocess, which imports its own)
 
 import kgen  # noqa: E402
 from kgen.data import captioned  # noqa: E402
-from kgen.metrics import FrechetInceptionDistance, scene_attributes  # noqa: E402
+from kgen.metrics import FrechetInceptionDistance, prompt_adherence  # noqa: E402
 
 model = keras.saving.load_model(args.model)
 names = list(captioned.ATTRIBUTES)
@@ -73,10 +73,8 @@ names = list(captioned.ATTRIBUTES)
 
 def judged(images, attributes):
     """The share of images whose every attribute is read right, and the share per attribute."""
-    seen = scene_attributes(images)
-    right = {name: seen[name] == attributes[name] for name in names}
-    return (float(np.logical_and.reduce(list(right.values())).mean()),
-            {name: float(value.mean()) for name, value in right.items()})
+    shares = prompt_adherence(images, attributes)
+    return shares.pop("all"), shares
 
 
 def fid(generated, real):

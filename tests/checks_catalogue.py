@@ -236,6 +236,13 @@ ROWS = (
         "`ValueError` naming the shape it takes and the shape given (the command line "
         "points to `--extractor inception_v3`), or the weights file and the script that "
         "makes it."),
+    Row("prompt-adherence-attributes", "metrics",
+        "asked-for attributes to `kgen.metrics.prompt_adherence` that are not a mapping, "
+        "lack one of the five attributes, have another length than the images, are not "
+        "integers or index past an attribute's values",
+        "`ValueError` naming the attribute, the length or index range it takes and what "
+        "was given (the `\"attributes\"` of `kgen.data.captioned.load_scenes` are the "
+        "expected form)."),
     Row("text-inpaint-latent", "models",
         "`images=`/`mask=` to a latent-space `TextDiffusion` (inpainting), or one without "
         "the other",

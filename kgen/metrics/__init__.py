@@ -33,6 +33,7 @@ from kgen.metrics.kernel_inception import (  # noqa: F401
 from kgen.metrics.likelihood import BitsPerDim, bits_per_dim, dequantize  # noqa: F401
 from kgen.metrics.mode_coverage import ModeCoverage  # noqa: F401
 from kgen.metrics.precision_recall import PrecisionRecall, precision_recall  # noqa: F401
+from kgen.metrics.prompt_adherence import prompt_adherence  # noqa: F401
 from kgen.metrics.psnr import psnr  # noqa: F401
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "kernel_inception_distance",
     "load_statistics",
     "precision_recall",
+    "prompt_adherence",
     "psnr",
     "save_statistics",
     "scene_attributes",

@@ -17,6 +17,7 @@ from kgen.metrics import (
     digits_classifier,
     get_extractor,
     inception_v3,
+    prompt_adherence,
 )
 from checks_catalogue import covers
 from kgen.data import captioned
@@ -310,3 +311,38 @@ def test_named_extractors_and_errors():
         digits_classifier(weights="/no/such/digits.weights.h5")
     with pytest.raises(TypeError, match="weights must be"):
         inception_v3(weights=3)
+
+
+# ---------------------------------------------------------------- prompt adherence
+def test_prompt_adherence_counts_the_scenes_whose_every_attribute_is_right(test_scenes):
+    images, wanted = test_scenes["images"][:64], {
+        name: values[:64] for name, values in test_scenes["attributes"].items()}
+    seen = scene_attributes(images)
+    right = {name: seen[name] == wanted[name] for name in captioned.ATTRIBUTES}
+    shares = prompt_adherence(images, wanted)
+    assert set(shares) == {"all", *captioned.ATTRIBUTES}
+    assert shares["all"] == np.mean(np.logical_and.reduce(list(right.values())))
+    assert shares["all"] >= 0.9   # real scenes: the ceiling
+    # Asking every scene for another background (the next colour) makes none adhere,
+    # and only the background share drops.
+    other = dict(wanted, background=(wanted["background"] + 1)
+                 % len(captioned.ATTRIBUTES["background"]))
+    moved = prompt_adherence(images, other)
+    assert moved["all"] == 0.0 and moved["background"] <= 0.05
+    assert moved["digit"] == shares["digit"] and moved["colour"] == shares["colour"]
+
+
+@covers("prompt-adherence-attributes")
+def test_prompt_adherence_names_what_is_wrong_with_the_attributes(test_scenes):
+    images = test_scenes["images"][:4]
+    wanted = {name: values[:4] for name, values in test_scenes["attributes"].items()}
+    with pytest.raises(ValueError, match="must be a mapping"):
+        prompt_adherence(images, [wanted["digit"]])
+    with pytest.raises(ValueError, match=r"lacks \['position'\]"):
+        prompt_adherence(images, {k: v for k, v in wanted.items() if k != "position"})
+    with pytest.raises(ValueError, match=r"attributes\['size'\] must be 4 integer"):
+        prompt_adherence(images, dict(wanted, size=wanted["size"][:3]))
+    with pytest.raises(ValueError, match=r"attributes\['digit'\] must be 4 integer"):
+        prompt_adherence(images, dict(wanted, digit=wanted["digit"].astype("float32")))
+    with pytest.raises(ValueError, match=r"attributes\['size'\] indexes 2 values"):
+        prompt_adherence(images, dict(wanted, size=np.full(4, 2)))
