@@ -24,6 +24,8 @@ uses it.
         --model runs/text_diffusion_captioned_digits/model.keras
     KERAS_BACKEND=jax python benchmarks/text_diffusion_denoising.py \\
         --model runs/digit_control/model.keras --train-control 30
+    KERAS_BACKEND=jax python benchmarks/text_diffusion_denoising.py \\
+        --model runs/digit_control_normal/model.keras --train-control 10 --embedding-stddev 1
 """
 
 import argparse
@@ -66,10 +68,12 @@ def predicted_digits(model, x_t, t, values, batch_size):
     return np.concatenate(found)
 
 
-def train_control(path, epochs, seed):
+def train_control(path, epochs, seed, embedding_stddev=None):
     """Trains the class-conditional control on the training scenes' digits and saves it:
     the U-Net, schedule, prediction and optimizer of
-    `recipes/text_diffusion_captioned_digits.py`, a digit label in place of the caption."""
+    `recipes/text_diffusion_captioned_digits.py`, a digit label in place of the caption.
+    A new control's class embedding starts as Keras's `Embedding` starts (uniform in
+    +-0.05), or normal with ``embedding_stddev``."""
     keras.utils.set_random_seed(seed)
     scenes = captioned.load_scenes("train")
     if os.path.exists(path):    # trains the saved control further, optimizer state and all
@@ -80,6 +84,12 @@ def train_control(path, epochs, seed):
             scenes["images"].shape[1:], num_classes=10, timesteps=1000, schedule="cosine",
             prediction="v", base_filters=16, channel_multipliers=(1, 2, 2),
             num_res_blocks=1, seed=seed)
+        if embedding_stddev is not None:
+            table = model.network.get_layer("class_embedding").embeddings
+            table.assign(np.random.default_rng(seed).normal(
+                0.0, embedding_stddev, table.shape).astype("float32"))
+            if model.ema_network is not None:
+                model.ema_network.get_layer("class_embedding").embeddings.assign(table)
         model.compile(optimizer=keras.optimizers.Adam(5e-4))
     model.fit(scenes["images"], scenes["attributes"]["digit"], batch_size=64, epochs=epochs,
               verbose=2, shuffle=True, callbacks=[kgen.callbacks.Checkpoint(path)])
@@ -98,9 +108,12 @@ def main():
                         help="first train the class-conditional control for EPOCHS epochs "
                              "and save it to --model (a control already saved there is "
                              "trained EPOCHS more)")
+    parser.add_argument("--embedding-stddev", type=float, default=None, metavar="S",
+                        help="a new control's class embedding starts normal with this "
+                             "standard deviation (default: Keras's uniform +-0.05)")
     args = parser.parse_args()
     if args.train_control:
-        train_control(args.model, args.train_control, args.seed)
+        train_control(args.model, args.train_control, args.seed, args.embedding_stddev)
     model = keras.saving.load_model(args.model)
     scenes = captioned.load_scenes("test", num_samples=args.scenes, seed=args.seed)
     attributes = scenes["attributes"]
