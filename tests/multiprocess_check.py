@@ -5,13 +5,15 @@
 ``ADDRESSES`` is the coordinator ``HOST:PORT`` (JAX) or every worker's, comma-separated
 (TensorFlow). Each process first runs ``kgen train vae`` with the process flags (the
 command line joins the processes with `kgen.initialize_processes`), writing into
-``OUT/run``; then trains a GAN (a shuffled `kgen.data.images` dataset) and a diffusion
-model (numpy arrays, which kgen turns into global batches) with ``kgen.distribute("all")``
-over the devices of both processes, one epoch of 4 steps with a global batch of 16, from
-fixed initial weights. Then process 0 trains the GAN and process 1 the diffusion model
-again in one process, with the same global batches and initial weights, and each prints
-one JSON line, ``RESULT {...}``: for its model, the largest difference of any weight or
-optimizer slot between the two runs (with ``--timed``, also the time per step of each).
+``OUT/run``, continues that run to a second epoch with ``kgen train --resume`` and makes
+the same two-epoch run in one go in ``OUT/whole``; then trains a GAN (a shuffled
+`kgen.data.images` dataset) and a diffusion model (numpy arrays, which kgen turns into
+global batches) with ``kgen.distribute("all")`` over the devices of both processes, one
+epoch of 4 steps with a global batch of 16, from fixed initial weights. Then process 0
+trains the GAN and process 1 the diffusion model again in one process, with the same global
+batches and initial weights, and each prints one JSON line, ``RESULT {...}``: for its
+model, the largest difference of any weight or optimizer slot between the two runs (with
+``--timed``, also the time per step of each).
 """
 
 import contextlib
@@ -42,16 +44,49 @@ STEPS = 4
 KINDS = ("gan", "diffusion")
 
 
-def run_command_line():
-    """``kgen train`` with the process flags: the first thing that starts the backend."""
+#: The command line's run: a VAE on the ring, two steps an epoch.
+VAE_RUN = ("train", "vae", "--data", "ring", "--steps-per-epoch", "2", "--batch-size", "64",
+           "--samples", "4", "--no-tensorboard", "--seed", "0")
+#: How long process 1 waits for process 0 to raise the run's epochs.
+WAIT_SECONDS = 60
+
+
+def command_line(*argv):
+    """``kgen <argv>`` with this process's flags: its exit code and the end of its output."""
     flag = "--coordinator" if BACKEND == "jax" else "--workers"
-    argv = ["train", "vae", "--data", "ring", "--epochs", "1", "--steps-per-epoch", "2",
-            "--batch-size", "64", "--samples", "4", "--no-tensorboard", "--seed", "0",
-            "--out", os.path.join(OUT, "run"), flag, ADDRESSES,
-            "--num-processes", "2", "--process-id", str(PROCESS_ID)]
+    argv = [*argv, flag, ADDRESSES, "--num-processes", "2", "--process-id", str(PROCESS_ID)]
     with contextlib.redirect_stdout(io.StringIO()) as printed:
         code = cli.main(argv)
     return {"code": code, "printed": printed.getvalue()[-1500:]}
+
+
+def run_command_line():
+    """``kgen train`` with the process flags: the first thing that starts the backend."""
+    return command_line(*VAE_RUN, "--epochs", "1", "--out", os.path.join(OUT, "run"))
+
+
+def resume_command_line():
+    """The run of `run_command_line` continued to 2 epochs with ``kgen train --resume``
+    (process 0, which writes the run, raises its ``train.epochs`` as a user would, and
+    process 1 waits for that), and the same run in one go (``--epochs 2``, ``OUT/whole``)."""
+    from kgen.cli import config as configs
+
+    run = os.path.join(OUT, "run")
+    raised = os.path.join(OUT, "epochs-raised")
+    if PROCESS_ID == 0:
+        config = configs.read(os.path.join(run, "config.toml"))
+        config["train"]["epochs"] = 2
+        configs.write(config, os.path.join(run, "config.toml"))
+        open(raised, "w").close()
+    else:
+        deadline = time.time() + WAIT_SECONDS
+        while not os.path.exists(raised):
+            if time.time() > deadline:
+                return {"resumed": {"code": f"process 0 did not raise the epochs in "
+                                            f"{WAIT_SECONDS} s"}}
+            time.sleep(0.05)
+    whole = command_line(*VAE_RUN, "--epochs", "2", "--out", os.path.join(OUT, "whole"))
+    return {"resumed": command_line("train", "--resume", run), "whole": whole}
 
 
 def build(kind):
@@ -99,6 +134,7 @@ def train(kind, devices, initial, timed=False):
 
 def main():
     report = {"backend": BACKEND, "process_id": PROCESS_ID, "cli": run_command_line()}
+    report["resume"] = resume_command_line()
     references = {}
     processes = kgen.processes()
     report["processes"] = [processes.process_id, processes.num_processes, processes.engine]

@@ -272,11 +272,15 @@ def initialize_processes(coordinator, num_processes, process_id, addresses):
 
 
 def _this_process_copy(value):
-    """A variable's value as an array of this process alone (the whole value)."""
-    if not isinstance(value, jax.Array) or value.is_fully_addressable:
+    """A variable's value as an array of this process alone (the whole value), in buffers
+    of its own: Keras's predict() donates the buffers of the values it runs with, which
+    must not be those of the variable."""
+    if not isinstance(value, jax.Array):
         return value
+    if value.is_fully_addressable:
+        return jnp.array(value, copy=True)
     if value.is_fully_replicated:
-        return value.addressable_data(0)
+        return jnp.array(value.addressable_data(0), copy=True)
     from jax.experimental import multihost_utils   # sharded over processes: gathered
 
     return jnp.asarray(multihost_utils.process_allgather(value, tiled=True))
@@ -290,10 +294,17 @@ def local_scope(variables):
     if distribution is None or jax.process_count() == 1:
         yield
         return
-    mapping = [(v, _this_process_copy(v.value)) for v in variables]
+    originals = [(v, v.value) for v in variables]
+    mapping = [(v, _this_process_copy(value)) for v, value in originals]
     keras.distribution.set_distribution(None)
     try:
         with keras.StatelessScope(state_mapping=mapping):
             yield
     finally:
         keras.distribution.set_distribution(distribution)
+        # Keras's predict() takes the values out of the variables of the model it runs
+        # and puts them back by assignment, which the stateless scope discards: without
+        # this, a sampler that calls predict() (a VAE's decoder) would leave those
+        # variables empty, and the next epoch of fit() would fail.
+        for variable, value in originals:
+            variable.assign(value)

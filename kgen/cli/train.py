@@ -475,12 +475,12 @@ def train(args):
     run = RunFolder(out)
     if not kgen.processes().is_writer:
         with _private_run() as own:
-            return _train(resolved, family, own, initial_epoch=0, model=None)
+            return _train(resolved, family, own, initial_epoch=0)
     if run.is_run() and os.path.exists(run.last):
         fail(f"{out!r} already holds a run; continue it with kgen train --resume {out}, or "
              "choose a new --out.")
     run.create()
-    return _train(resolved, family, run, initial_epoch=0, model=None)
+    return _train(resolved, family, run, initial_epoch=0)
 
 
 @contextlib.contextmanager
@@ -521,20 +521,18 @@ def resume(path):
         print(f"The run in {path} has finished its {resolved['train']['epochs']} epochs; "
               "nothing to do. Raise train.epochs in its config.toml to train longer.")
         return 0
-    model = None
+    checkpoint = None
     if done > 0:
         banner()
-        try:
-            model = keras.saving.load_model(run.last)
-        except Exception as error:  # noqa: BLE001 - a corrupt file, reported plainly
-            fail(f"could not load {run.last!r} to resume: {error}")
+        checkpoint = run.last
         print(f"Resuming {path} after epoch {done} of {resolved['train']['epochs']}.",
               flush=True)
     if not writer:   # reads the run of process 0, writes into a folder of its own
         with _private_run() as own:
-            return _train(resolved, family, own, initial_epoch=done, model=model,
+            return _train(resolved, family, own, initial_epoch=done, checkpoint=checkpoint,
                           quiet=done > 0)
-    return _train(resolved, family, run, initial_epoch=done, model=model, quiet=done > 0)
+    return _train(resolved, family, run, initial_epoch=done, checkpoint=checkpoint,
+                  quiet=done > 0)
 
 
 def _keep_log_rows(run, epochs):
@@ -553,7 +551,10 @@ def _keep_log_rows(run, epochs):
         file.write("\n".join(lines[:1] + rows) + "\n")
 
 
-def _train(resolved, family, run, initial_epoch, model, quiet=False):
+def _train(resolved, family, run, initial_epoch, checkpoint=None, quiet=False):
+    """Trains a new model, or the one saved in ``checkpoint`` (a resumed run), from epoch
+    ``initial_epoch``; either is made inside the devices' scope, so that its variables
+    are laid out over every device and process of the run."""
     if not quiet:
         banner()
     seed = resolved["seed"]
@@ -581,9 +582,14 @@ def _train(resolved, family, run, initial_epoch, model, quiet=False):
     else:
         steps = train_options["steps_per_epoch"] or 100
     with scope:
-        if model is None:
+        if checkpoint is None:
             model = build_model(resolved, family, source)
             compile_model(model, resolved, steps)
+        else:
+            try:
+                model = keras.saving.load_model(checkpoint)
+            except Exception as error:  # noqa: BLE001 - a corrupt file, reported plainly
+                fail(f"could not load {checkpoint!r} to resume: {error}")
     if family.data in ("paired", "unpaired"):
         model.sample_inputs = first_array(source.arrays(limit=resolved["callbacks"]["samples"]))
     if family.data == "captioned":   # the captions as the model's token ids
