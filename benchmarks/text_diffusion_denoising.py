@@ -9,7 +9,8 @@ text. The shipped scene classifier (`kgen.metrics.scene_attributes`) reads the d
 each prediction. A class-conditional `kgen.models.Diffusion` trained on the scenes'
 digit labels (``num_classes=10``) is read the same way, with its labels in place of the
 captions and its null label for the empty text: the control of a model that is given
-the digit directly. It prints, per timestep, the share of predictions that show the
+the digit directly. A latent model noises the scenes' latents, and its predictions are
+decoded before the classifier reads them. It prints, per timestep, the share of predictions that show the
 scene's digit with the right caption, with the wrong one and with none, and the share
 of wrong-caption predictions that show the digit the wrong caption names.
 
@@ -63,8 +64,10 @@ def predicted_digits(model, x_t, t, values, batch_size):
         part = slice(start, start + batch_size)
         steps = np.full((len(x_t[part]),), t, "int32")
         _, x0 = model.model_predictions(x_t[part], steps, condition(model, values[part]))
-        found.append(scene_attributes(np.clip(keras.ops.convert_to_numpy(x0), -1, 1))
-                     ["digit"])
+        x0 = keras.ops.convert_to_numpy(x0)
+        if getattr(model, "autoencoder", None) is not None:   # latents: decoded first
+            x0 = model.decode_latents(x0)
+        found.append(scene_attributes(np.clip(x0, -1, 1))["digit"])
     return np.concatenate(found)
 
 
@@ -130,6 +133,9 @@ def main():
         parser.error(f"{args.model} is neither a TextDiffusion nor a Diffusion conditioned "
                      "on the ten digits (num_classes=10).")
     x0 = kgen.data.to_data_space(scenes["images"])
+    if getattr(model, "autoencoder", None) is not None:   # a latent model's scaled latents
+        x0 = np.concatenate([keras.ops.convert_to_numpy(model.training_data(x0[i:i + 256]))
+                             for i in range(0, len(x0), 256)])
     noise = rng.standard_normal(x0.shape).astype("float32")
     rows = []
     for t in args.timesteps:

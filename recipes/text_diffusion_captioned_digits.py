@@ -3,6 +3,7 @@
 Run:  KERAS_BACKEND=jax python recipes/text_diffusion_captioned_digits.py [--epochs 120]
       [--guidance 3] [--out runs/text_diffusion_captioned_digits] [--resume]
       [--clip runs/clip_captioned_digits/model.keras] [--no-pooled-context]
+      [--autoencoder new | --autoencoder runs/.../autoencoder.keras]
 
 Trains a U-Net with cross-attention and a text encoder together on the training scenes
 (each step uses one of each scene's captions; 10% are replaced by the empty text for
@@ -10,12 +11,19 @@ classifier-free guidance), then writes a grid with one row per prompt (DDIM, 50 
 guidance ``--guidance``), the first prompts describing digit-colour pairs that the
 training split never shows (`kgen.data.captioned.HELD_OUT`), and model.keras and log.csv;
 prints the denoising loss on the test scenes and the prompt adherence of 64 samples of
-seen and of held-out digit-colour pairs (`kgen.metrics.prompt_adherence`). ``--resume`` continues the run in ``--out``
-for ``--epochs`` more epochs. ``--clip`` takes the tokenizer and text encoder of a trained
-CLIP (``recipes/clip_captioned_digits.py``), frozen, instead of training a text encoder
+seen and of held-out digit-colour pairs (`kgen.metrics.prompt_adherence`).
+``--resume`` continues the run in ``--out`` for ``--epochs`` more epochs. ``--clip``
+takes the tokenizer and text encoder of a trained CLIP
+(``recipes/clip_captioned_digits.py``), frozen, instead of training a text encoder
 with the U-Net (a new run only: a resumed run keeps its own). The mean of the caption's
 token vectors is also added to the U-Net's timestep embedding (``--no-pooled-context``:
 cross-attention only).
+``--autoencoder new`` makes it latent diffusion: a VQ-VAE (``--vq-embeddings`` codes of
+``--vq-dim`` values, each for a 4x4 patch) is trained on the training scenes first
+(``--autoencoder-epochs``; saved as autoencoder.keras, its reconstructions of the test
+scenes judged by the scene classifier), and the U-Net, of ``--base-filters 64`` by
+default then, works on its 8x8 grid of latents before quantisation; ``--autoencoder
+PATH`` takes a trained VQ-VAE, VAE or autoencoder instead.
 ``benchmarks/text_diffusion.py`` measures how well the samples follow their prompts.
 Rombach et al. (2022), Ho & Salimans (2022).
 """
@@ -29,13 +37,26 @@ import numpy as np
 
 import kgen
 from kgen.data import captioned
-from kgen.models.text_diffusion import trained_model
+from kgen.models.text_diffusion import AUTOENCODERS, trained_model
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=120)
 parser.add_argument("--guidance", type=float, default=3.0)
 parser.add_argument("--timesteps", type=int, default=1000)
-parser.add_argument("--base-filters", type=int, default=16)
+parser.add_argument("--base-filters", type=int, default=None,
+                    help="channels of the U-Net's first level (default: 16 on pixels, 64 on "
+                         "latents)")
+parser.add_argument("--channel-multipliers", type=int, nargs="+", default=None,
+                    help="the U-Net's levels (default: 1 2 2 on pixels, 1 2 on latents)")
+parser.add_argument("--num-res-blocks", type=int, default=None,
+                    help="residual blocks per level (default: 1 on pixels, 2 on latents)")
+parser.add_argument("--autoencoder", default=None,
+                    help="'new': train a VQ-VAE on the scenes first and diffuse in its "
+                         "latent space; or a trained VQ-VAE, VAE or autoencoder (.keras "
+                         "file or run folder)")
+parser.add_argument("--autoencoder-epochs", type=int, default=25)
+parser.add_argument("--vq-embeddings", type=int, default=1024)
+parser.add_argument("--vq-dim", type=int, default=8)
 parser.add_argument("--num-samples", type=int, default=None,
                     help="training scenes (default: the whole training split)")
 parser.add_argument("--seed", type=int, default=0,
@@ -60,6 +81,27 @@ checkpoint, log = os.path.join(args.out, "model.keras"), os.path.join(args.out, 
 
 x, captions = kgen.data.load("captioned_digits", split="train", num_samples=args.num_samples,
                              return_captions=True)
+
+
+def train_vqvae(images):
+    """A VQ-VAE of the training scenes (8x8 grids of codes), saved in --out; prints how
+    well the scene classifier reads its reconstructions of the test scenes."""
+    vqvae = kgen.models.VQVAE.from_shape(images.shape[1:], num_embeddings=args.vq_embeddings,
+                                         embedding_dim=args.vq_dim, base_filters=32,
+                                         downsamples=2, seed=args.seed)
+    vqvae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    vqvae.fit(images, batch_size=64, epochs=args.autoencoder_epochs, verbose=2, shuffle=True,
+              callbacks=[kgen.callbacks.StopOnNaN()])
+    vqvae.save(os.path.join(args.out, "autoencoder.keras"))
+    test = captioned.load_scenes("test")
+    shares = kgen.metrics.prompt_adherence(vqvae.reconstruct(test["images"]),
+                                           test["attributes"])
+    print(f"VQ-VAE reconstructions of the test scenes, read by the scene classifier: all "
+          f"five right {shares.pop('all'):.3f} ("
+          + ", ".join(f"{k} {v:.3f}" for k, v in shares.items()) + ")")
+    return vqvae
+
+
 done = 0
 if args.resume:
     if not (os.path.exists(checkpoint) and os.path.exists(log)):
@@ -72,10 +114,19 @@ else:
     # A run folder or .keras file, checked to hold a trained CLIP (a clear error if not).
     text = dict(clip=trained_model(args.clip, kgen.models.CLIP, "CLIP", "clip")) \
         if args.clip else dict(width=64, num_layers=2)
+    autoencoder = None
+    if args.autoencoder == "new":
+        autoencoder = train_vqvae(x)
+    elif args.autoencoder:
+        autoencoder = trained_model(args.autoencoder, AUTOENCODERS,
+                                    "VQ-VAE, VAE or autoencoder", "autoencoder")
+    latent = autoencoder is not None
     model = kgen.models.TextDiffusion.from_shape(
         x.shape[1:], None if args.clip else captions, timesteps=args.timesteps,
-        schedule="cosine", prediction="v",
-        base_filters=args.base_filters, channel_multipliers=(1, 2, 2), num_res_blocks=1,
+        schedule="cosine", prediction="v", autoencoder=autoencoder,
+        base_filters=args.base_filters or (64 if latent else 16),
+        channel_multipliers=tuple(args.channel_multipliers or ((1, 2) if latent else (1, 2, 2))),
+        num_res_blocks=args.num_res_blocks or (2 if latent else 1),
         num_heads=4, pooled_context=args.pooled_context, seed=args.seed, **text)
     model.compile(optimizer=keras.optimizers.Adam(5e-4))
 

@@ -248,6 +248,12 @@ ROWS = (
         "the other",
         "`ValueError`: a latent model holds no pixels to keep (inpaint with a pixel-space "
         "model); both `images=` and `mask=` are needed."),
+    Row("text-latent-shape", "models",
+        "a `TextDiffusion` whose network's input is not its autoencoder's latent shape (a "
+        "VQ-VAE's encoder grid, a VAE's reshaped latent vector), or an `autoencoder=` that "
+        "is not a VAE, autoencoder or VQ-VAE",
+        "`ValueError` naming both shapes and `latent_shape_of(...)` / `latent_grid(...)` "
+        "to build the network for; `TypeError` naming the kinds taken and the type given."),
     Row("save-grid-alpha-jpeg", "images", "four-channel images to a `.jpg` or `.bmp` grid",
         "`ValueError`: no alpha channel in that format; `images[..., :3]` or a `.png`."),
     Row("generate-condition-range", "images",

@@ -35,7 +35,7 @@ FOLDER_PREFIX = "folder:"
 _POINTS = ("ring", "grid")
 _SINGLE_IMAGE_KINDS = ("image", "content_style")
 _BUNDLED_BY_KIND = {
-    "samples": BUNDLED,
+    "samples": BUNDLED + CAPTIONED,   # the scenes without their captions
     "paired": PAIRED,
     "unpaired": UNPAIRED,
     "image": BUNDLED_IMAGES,
@@ -494,7 +494,7 @@ def _open_bundled(spec, kind, labels, *, image_size, channels, split, seed):
             seed=seed, num_classes=num_classes, class_names=names,
             description=f"{spec}: {len(points)} points in 2-D (split {split})"
                         f"{_class_text(num_classes)}")
-    if kind == "samples":
+    if kind == "samples":   # digits, or the captioned scenes (labels: their digit)
         images, digits = load(spec, split=split, return_labels=True)
         if image_size is not None:
             images = _resize(images, (image_size, image_size))

@@ -21,8 +21,12 @@ from kgen.models.diffusion import EXPORT_OPTIONS, PROCESS_OPTIONS, Diffusion
 from kgen.models.ema import ExponentialMovingAverage
 from kgen.models.serving import ServingFunctions, ServingInput, TextInput
 from kgen.models.vae import VAE
+from kgen.models.vqvae import VQVAE
 from kgen.networks.text_encoder import Tokenizer, _texts
 from kgen.precision import float32
+
+#: The kinds of trained autoencoder whose latent space a `TextDiffusion` can run in.
+AUTOENCODERS = (VAE, Autoencoder, VQVAE)
 
 #: The most images `fit_latent_scale` encodes to measure the latents' spread.
 _SCALE_SAMPLES = 2048
@@ -50,13 +54,18 @@ class TextDiffusion(Diffusion):
     more closely at the cost of diversity. A ``negative_prompt`` takes the place of the
     empty text in the unconditional branch, so guidance also moves away from it.
 
-    **Latent space.** With an ``autoencoder`` (a trained kgen `kgen.models.VAE` or
-    `kgen.models.Autoencoder`, kept frozen), the chain runs on its latents, as in
-    latent diffusion: a training batch is encoded (a VAE's latent drawn from ``q(z|x)``,
-    an autoencoder's code), multiplied by ``latent_scale`` (so the latents have unit
-    variance; measured by `fit_latent_scale` from the training images when ``fit()``
-    starts, and stored in the config) and reshaped to ``latent_shape``; a sampled latent
-    is divided by ``latent_scale`` and decoded. Without one, the chain runs on the
+    **Latent space.** With an ``autoencoder`` (a trained kgen `kgen.models.VAE`,
+    `kgen.models.Autoencoder` or `kgen.models.VQVAE` / `kgen.models.VQGAN`, kept frozen),
+    the chain runs on its latents, as in latent diffusion: a training batch is encoded
+    (a VAE's latent drawn from ``q(z|x)``, an autoencoder's code, a VQ-VAE's encoder
+    output before quantisation), multiplied by ``latent_scale`` (so the latents have
+    unit variance; measured by `fit_latent_scale` from the training images when
+    ``fit()`` starts, and stored in the config) and reshaped to ``latent_shape``; a
+    sampled latent is divided by ``latent_scale`` and decoded (a VQ-VAE's first replaced
+    by its nearest codebook vectors, the quantisation as part of the decoder, as in
+    Rombach et al.'s VQ-regularised models). A VQ-VAE's latents keep their grid ``(h, w,
+    embedding_dim)``, so the U-Net works on a small image of the scene instead of pixels:
+    `latent_shape_of` gives the grid of any autoencoder. Without one, the chain runs on the
     pixels.
 
     **Data.** ``fit(images, captions)``: images (uint8, or floats in ``[-1, 1]``) and
@@ -74,10 +83,11 @@ class TextDiffusion(Diffusion):
         text_encoder: a Keras model from token ids ``(N, L)`` to ``(tokens (N, L, D),
             pooled)`` (`kgen.networks.TextEncoder`).
         tokenizer: the `kgen.networks.Tokenizer` of the text encoder's ids.
-        autoencoder: a trained `kgen.models.VAE` or `kgen.models.Autoencoder` whose
-            latents the chain runs on, or None (pixel space).
-        latent_shape: the shape ``(h, w, c)`` the latent vectors are reshaped to
-            (``h * w * c`` the autoencoder's ``latent_dim``); None: the network's input.
+        autoencoder: a trained `kgen.models.VAE`, `kgen.models.Autoencoder` or
+            `kgen.models.VQVAE` (`kgen.models.VQGAN`) whose latents the chain runs on, or
+            None (pixel space).
+        latent_shape: the shape ``(h, w, c)`` of the latents (`latent_shape_of` the
+            autoencoder); None: the network's input.
         latent_scale: the factor of the latents (None: measured when ``fit()`` starts).
         caption_dropout: share of the training captions replaced by the empty text.
         train_text_encoder: train the text encoder with the U-Net (True), or keep it
@@ -132,11 +142,11 @@ class TextDiffusion(Diffusion):
         if not isinstance(text_encoder, keras.layers.Layer):
             raise TypeError(f"text_encoder must be a Keras model; got "
                             f"{type(text_encoder).__name__}.")
-        if autoencoder is not None and (not isinstance(autoencoder, (VAE, Autoencoder))
+        if autoencoder is not None and (not isinstance(autoencoder, AUTOENCODERS)
                                         or isinstance(autoencoder, ConditionalVAE)):
-            raise TypeError(f"autoencoder must be a trained kgen.models.VAE or "
-                            f"kgen.models.Autoencoder (unconditional); got "
-                            f"{type(autoencoder).__name__}.")
+            raise TypeError(f"autoencoder must be a trained kgen.models.VAE, "
+                            f"kgen.models.Autoencoder (unconditional) or kgen.models.VQVAE; "
+                            f"got {type(autoencoder).__name__}.")
         if not isinstance(train_text_encoder, bool):
             raise TypeError(f"train_text_encoder must be True or False; got "
                             f"{train_text_encoder!r}.")
@@ -199,6 +209,14 @@ class TextDiffusion(Diffusion):
         if latent_shape != self.sample_shape:
             raise ValueError(f"latent_shape {latent_shape} must be the network's input "
                              f"shape {self.sample_shape}.")
+        if isinstance(self.autoencoder, VQVAE):
+            grid = latent_shape_of(self.autoencoder)
+            if latent_shape != grid:
+                raise ValueError(
+                    f"The VQ-VAE's encoder outputs latents of shape {grid}; the network's "
+                    f"input is {latent_shape}. Build the network for latent_shape_of(vqvae) = "
+                    f"{grid}.")
+            return latent_shape
         dim = self.autoencoder.latent_dim
         if int(np.prod(latent_shape)) != dim:
             raise ValueError(
@@ -242,9 +260,10 @@ class TextDiffusion(Diffusion):
                 ``tokenizer``), instead of a new one trained with the U-Net.
             clip: a trained `kgen.models.CLIP` whose tokenizer and text encoder (frozen)
                 the model uses.
-            autoencoder: a trained `kgen.models.VAE` or `kgen.models.Autoencoder`: the
-                model runs in its latent space (the U-Net is built for
-                `latent_grid` of its ``latent_dim``).
+            autoencoder: a trained `kgen.models.VAE`, `kgen.models.Autoencoder` or
+                `kgen.models.VQVAE`: the model runs in its latent space (the U-Net is
+                built for the grid `latent_shape_of` gives: a VQ-VAE's encoder grid, or
+                `latent_grid` of a VAE's ``latent_dim``).
             width, num_layers, num_heads: the new text encoder's token size,
                 transformer blocks and attention heads; ``num_heads`` is also the number
                 of heads of the U-Net's cross-attention when it divides the U-Net's
@@ -305,7 +324,7 @@ class TextDiffusion(Diffusion):
                                              seed=kwargs.get("seed"))
         sample_shape = shape
         if autoencoder is not None:
-            sample_shape = latent_grid(getattr(autoencoder, "latent_dim", None))
+            sample_shape = latent_shape_of(autoencoder)
         base_filters = checks.optional_integer(base_filters, "base_filters", 1)
         filters = base_filters or (32 if max(sample_shape[:2]) <= 16 else 64)
         context_dim = int(text_encoder.compute_output_spec(
@@ -388,7 +407,8 @@ class TextDiffusion(Diffusion):
 
     def _latents(self, x, sample):
         """The frozen autoencoder's latents of images ``x`` (a draw of a VAE's posterior
-        with ``sample``, else its mean), unscaled, ``(n, latent_dim)``."""
+        with ``sample``, else its mean; a VQ-VAE's encoder output before quantisation),
+        unscaled, ``(n, latent_dim)`` or a VQ-VAE's ``(n, h, w, embedding_dim)``."""
         if isinstance(self.autoencoder, VAE):
             mean, log_var = self.autoencoder._posterior(x, training=False)
             mean, log_var = ops.stop_gradient(mean), ops.stop_gradient(log_var)
@@ -532,6 +552,8 @@ class TextDiffusion(Diffusion):
         images = checks.to_data_space(np.asarray(images)[:_SCALE_SAMPLES], "images")
         if isinstance(self.autoencoder, VAE):
             latents = self.autoencoder.encode(images)[0]
+        elif isinstance(self.autoencoder, VQVAE):     # before quantisation, as trained
+            latents = self.autoencoder.encoder.predict(images, batch_size=256, verbose=0)
         else:
             latents = self.autoencoder.encode(images)
         std = float(np.std(latents))
@@ -657,14 +679,24 @@ class TextDiffusion(Diffusion):
 
     def decode_latents(self, samples, batch_size=256):
         """Images of samples of the chain: the samples themselves in pixel space, else
-        the autoencoder's decoding of ``samples / latent_scale``."""
+        the autoencoder's decoding of ``samples / latent_scale`` (a VQ-VAE's of their
+        nearest codes, clipped to ``[-1, 1]``)."""
         if self.autoencoder is None:
             return samples
         if self.latent_scale is None:
             raise ValueError("The latent scale is not set: train the model (fit) first, or "
                              "call fit_latent_scale(images).")
-        z = np.asarray(samples, "float32").reshape(len(samples), -1) / self.latent_scale
-        return self.autoencoder.decode(z, batch_size=batch_size)
+        z = np.asarray(samples, "float32") / self.latent_scale
+        if isinstance(self.autoencoder, VQVAE):
+            quantizer = self.autoencoder.quantizer
+            codes = np.concatenate([
+                ops.convert_to_numpy(quantizer.nearest_codes(z[i:i + batch_size]))
+                for i in range(0, len(z), batch_size)] or [np.zeros((0,) + z.shape[1:3])])
+            # A VQ-VAE's decoder is linear: its images are clipped to [-1, 1], the range of
+            # the images of a pixel-space model.
+            return np.clip(self.autoencoder.decode_codes(codes.astype("int32"),
+                                                         batch_size=batch_size), -1.0, 1.0)
+        return self.autoencoder.decode(z.reshape(len(z), -1), batch_size=batch_size)
 
     def denoising_trajectory(self, num_samples=None, *, seed=None, prompt=None, prompts=None,
                              negative_prompt=None, guidance_scale=None, sampler="ddim",
@@ -782,6 +814,8 @@ class TextDiffusion(Diffusion):
                   ServingInput("prompt_ids", (2, self.tokenizer.context_length), "int32",
                                noise=None)]
         networks = [network, self.sampling_text_encoder]
+        if isinstance(self.autoencoder, VQVAE):
+            networks.append(self.autoencoder.quantizer)
         if self.autoencoder is not None:
             networks.append(self.autoencoder.decoder)
         vocabulary = tuple(self.tokenizer.get_vocabulary()[2:])   # ids 2, 3, ...
@@ -792,6 +826,10 @@ class TextDiffusion(Diffusion):
         """`decode_latents` written with `keras.ops` (for the exported graph)."""
         if self.autoencoder is None:
             return z
+        if isinstance(self.autoencoder, VQVAE):
+            quantizer = self.autoencoder.quantizer
+            vectors = quantizer.lookup(quantizer.nearest_codes(z / self.latent_scale))
+            return ops.clip(self.autoencoder.decoder(vectors, training=False), -1.0, 1.0)
         z = ops.reshape(z, (-1, self.autoencoder.latent_dim)) / self.latent_scale
         decoded = self.autoencoder.decoder(z, training=False)
         if isinstance(self.autoencoder, VAE):
@@ -842,6 +880,30 @@ class TextDiffusion(Diffusion):
         return cls(**config)
 
 
+def latent_shape_of(autoencoder):
+    """The shape of the latents a `TextDiffusion` runs on in ``autoencoder``'s latent space:
+    a `kgen.models.VQVAE`'s encoder grid ``(h, w, embedding_dim)``, or the `latent_grid`
+    a VAE's or autoencoder's latent vectors are reshaped to.
+
+    Example:
+
+    ```python
+    import kgen
+    from kgen.models.text_diffusion import latent_shape_of
+
+    vq = kgen.models.VQVAE.from_shape((32, 32, 3), embedding_dim=4, downsamples=2)
+    vae = kgen.models.VAE.from_shape((32, 32, 3), latent_dim=64)
+    latent_shape_of(vq), latent_shape_of(vae)   # (8, 8, 4), (8, 8, 1)
+    ```
+    """
+    if isinstance(autoencoder, VQVAE):
+        return autoencoder.code_shape + (autoencoder.embedding_dim,)
+    if not isinstance(autoencoder, AUTOENCODERS):
+        raise TypeError(f"autoencoder must be a kgen.models.VAE, kgen.models.Autoencoder or "
+                        f"kgen.models.VQVAE; got {type(autoencoder).__name__}.")
+    return latent_grid(autoencoder.latent_dim)
+
+
 def latent_grid(latent_dim):
     """The grid ``(s, s, c)`` a latent vector of ``latent_dim`` values is reshaped to for the
     U-Net: the largest square side ``s >= 2`` with ``s * s`` dividing ``latent_dim``.
@@ -863,7 +925,7 @@ def latent_grid(latent_dim):
                      "32, 64...).")
 
 
-__all__ = ["TextDiffusion", "latent_grid"]
+__all__ = ["TextDiffusion", "latent_grid", "latent_shape_of"]
 
 
 def trained_model(value, model_class, what, option):
@@ -890,7 +952,7 @@ def _build(data, autoencoder=None, clip=None, ema=None, **options):
         options["ema"] = None if ema == 0 else ema
     return TextDiffusion.from_shape(
         data.shape, captions,
-        autoencoder=trained_model(autoencoder, (VAE, Autoencoder), "VAE or autoencoder",
+        autoencoder=trained_model(autoencoder, AUTOENCODERS, "VAE, autoencoder or VQ-VAE",
                                   "autoencoder"),
         clip=trained_model(clip, CLIP, "CLIP", "clip"), **options)
 
@@ -899,7 +961,7 @@ registry.register(registry.Family(
     name="text_diffusion",
     model_class=TextDiffusion,
     summary="text-conditioned diffusion (cross-attention to a text encoder, classifier-free "
-            "guidance), in pixel space or in a trained VAE's latent space",
+            "guidance), in pixel space or in a trained VAE's or VQ-VAE's latent space",
     data="captioned",
     options=(
         *(dataclasses.replace(option, default="v") if option.name == "prediction" else option
@@ -924,8 +986,8 @@ registry.register(registry.Family(
                         "text for classifier-free guidance", default=0.1, minimum=0.0),
         registry.Option("ema", float, "decay of the moving average of the weights used "
                         "for sampling (0: none)", default=0.999, minimum=0.0),
-        registry.Option("autoencoder", str, "a trained VAE or autoencoder (run folder or "
-                        ".keras file): diffuse in its latent space"),
+        registry.Option("autoencoder", str, "a trained VAE, autoencoder or VQ-VAE (run "
+                        "folder or .keras file): diffuse in its latent space"),
         registry.Option("clip", str, "a trained CLIP (run folder or .keras file) whose text "
                         "encoder is used, frozen"),
     ),

@@ -187,9 +187,15 @@ def test_captioned_digits_as_a_captioned_source():
     with pytest.raises(ValueError, match="'digits' is a samples data set, not captioned.*"
                                          "'captioned_digits'.*captions.jsonl"):
         data.open_source("digits", kind="captioned")
-    with pytest.raises(ValueError, match="'captioned_digits' is a captioned data set, not "
-                                         "samples: open it with kind='captioned'"):
-        data.open_source("captioned_digits")
+    # As samples (for an image model such as the autoencoder of a latent text model): the
+    # scenes without their captions, each labelled with its digit.
+    scenes = data.open_source("captioned_digits", split="test", labels=True)
+    images, digits = scenes.arrays(limit=8)
+    reference, classes = data.load("captioned_digits", split="test", return_labels=True)
+    assert scenes.shape == (32, 32, 3) and scenes.num_classes == 10 and scenes.captions is None
+    assert scenes.kind == "samples" and scenes.num_examples == len(reference) == 1440
+    rows = [int(np.flatnonzero((reference == image).all(axis=(1, 2, 3)))[0]) for image in images]
+    np.testing.assert_array_equal(digits, classes[rows])
     with pytest.raises(ValueError, match="Unknown data source 'nope' for kind='captioned'"):
         data.open_source("nope", kind="captioned")
 

@@ -177,7 +177,7 @@ def test_tfds_spec_without_the_package(monkeypatch):
     [
         ("cifar", {}, ValueError,
          r"Unknown data source 'cifar' for kind='samples'.*'digits', 'ring', 'grid', "
-         r"'tfds:NAME\[:SPLIT\]'.*'folder:PATH'"),
+         r"'captioned_digits', 'tfds:NAME\[:SPLIT\]'.*'folder:PATH'"),
         ("edges", {"kind": "paired"}, ValueError,
          r"Unknown data source 'edges'.*'digits-edges', 'digits-inverted'"),
         ("digits-edges", {}, ValueError, r"'digits-edges' is a paired data set.*kind='paired'"),

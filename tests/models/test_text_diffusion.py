@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import kgen
+from kgen.models import text_diffusion
 from kgen.networks.diffusion_unet import SpatialCrossAttention
 
 from checks_catalogue import covers
@@ -274,3 +275,58 @@ def test_evaluate_takes_string_captions(trained, scenes):
     assert np.isfinite(loss) and 0.0 < loss < 10.0
     with pytest.raises(ValueError, match="32 images and 4 captions"):
         trained.evaluate(x, captions[:4], verbose=0)
+
+
+def test_vq_latent_space_keeps_the_grid_and_decodes_the_nearest_codes(scenes, trained,
+                                                                         tmp_path):
+    x, _ = scenes
+    vq = kgen.models.VQVAE.from_shape(x.shape[1:], num_embeddings=8, embedding_dim=2,
+                                      base_filters=4, downsamples=1, seed=0)
+    options = {k: v for k, v in TINY.items() if k not in ("width", "num_layers", "num_heads")}
+    model = kgen.models.TextDiffusion.from_shape(
+        x.shape[1:], autoencoder=vq, tokenizer=trained.tokenizer,
+        text_encoder=trained.text_encoder, seed=0, ema=None, **options)
+    # The U-Net works on the encoder's grid, not on a reshaped vector.
+    assert model.sample_shape == (4, 4, 2) == text_diffusion.latent_shape_of(vq)
+    assert model.image_shape == (8, 8, 3)
+    model.fit_latent_scale(x)
+    z_e = to_numpy(vq.encoder(x))     # before quantisation
+    np.testing.assert_allclose(model.latent_scale, 1.0 / np.std(z_e), rtol=1e-5)
+    np.testing.assert_allclose(to_numpy(model.training_data(x[:4])),
+                               z_e[:4] * model.latent_scale, rtol=1e-5, atol=1e-6)
+    # A sampled latent is unscaled, replaced by its nearest codes and decoded.
+    z = np.random.default_rng(0).standard_normal((3, 4, 4, 2)).astype("float32")
+    codes = to_numpy(vq.quantizer.nearest_codes(z / model.latent_scale))
+    decoded = model.decode_latents(z)
+    np.testing.assert_allclose(decoded, np.clip(vq.decode_codes(codes), -1, 1), atol=1e-6)
+    # The exported graph's decoding is the same.
+    np.testing.assert_allclose(to_numpy(model._decode_in_graph(z)), decoded, atol=1e-5)
+    images = model.generate(2, prompt=PROMPT, seed=0, steps=2)
+    assert images.shape == (2, 8, 8, 3) and np.all(np.abs(images) <= 1.0)
+    path = tmp_path / "vq_text.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded.autoencoder, kgen.models.VQVAE)
+    assert loaded.latent_scale == model.latent_scale
+    np.testing.assert_allclose(loaded.generate(2, prompt=PROMPT, seed=0, steps=2), images,
+                               atol=1e-5)
+
+
+@covers("text-latent-shape")
+def test_a_network_for_another_latent_grid_is_refused(scenes, trained):
+    x, _ = scenes
+    vq = kgen.models.VQVAE.from_shape(x.shape[1:], num_embeddings=8, embedding_dim=2,
+                                      base_filters=4, downsamples=1, seed=0)
+    network = kgen.networks.diffusion_unet((4, 4, 3), base_filters=4,
+                                           channel_multipliers=(1,), num_res_blocks=1,
+                                           attention_resolutions=(), groups=2,
+                                           context_dim=trained.context_dim)
+    with pytest.raises(ValueError, match=r"latent_shape_of\(vqvae\) = \(4, 4, 2\)"):
+        kgen.models.TextDiffusion(network, trained.text_encoder, trained.tokenizer,
+                                  autoencoder=vq, timesteps=20, schedule="cosine")
+    with pytest.raises(TypeError, match="VQVAE; got PixelCNN"):
+        text_diffusion.latent_shape_of(kgen.models.PixelCNN.from_shape((8, 8, 1)))
+    with pytest.raises(TypeError, match="or kgen.models.VQVAE; got PixelCNN"):
+        kgen.models.TextDiffusion(network, trained.text_encoder, trained.tokenizer,
+                                  autoencoder=kgen.models.PixelCNN.from_shape((8, 8, 1)),
+                                  timesteps=20, schedule="cosine")
