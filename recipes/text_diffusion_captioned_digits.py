@@ -23,7 +23,9 @@ cross-attention only).
 (``--autoencoder-epochs``; saved as autoencoder.keras, its reconstructions of the test
 scenes judged by the scene classifier), and the U-Net, of ``--base-filters 64`` by
 default then, works on its 8x8 grid of latents before quantisation; ``--autoencoder
-PATH`` takes a trained VQ-VAE, VAE or autoencoder instead.
+PATH`` takes a trained VQ-VAE, VAE or autoencoder instead. In the latent space the
+digit follows the prompt (right in 0.31 of the samples at guidance 3 after 80 epochs,
+against 0.14 on pixels after 120; docs/models/text-diffusion.md, "Results").
 ``benchmarks/text_diffusion.py`` measures how well the samples follow their prompts.
 Rombach et al. (2022), Ho & Salimans (2022).
 """
