@@ -98,10 +98,15 @@ def train_vqvae(images):
     test = captioned.load_scenes("test")
     shares = kgen.metrics.prompt_adherence(vqvae.reconstruct(test["images"]),
                                            test["attributes"])
-    print(f"VQ-VAE reconstructions of the test scenes, read by the scene classifier: all "
-          f"five right {shares.pop('all'):.3f} ("
-          + ", ".join(f"{k} {v:.3f}" for k, v in shares.items()) + ")")
+    print("VQ-VAE reconstructions of the test scenes, read by the scene classifier: "
+          + adherence_text(shares))
     return vqvae
+
+
+def adherence_text(shares):
+    """``kgen.metrics.prompt_adherence``'s shares as one line."""
+    rest = ", ".join(f"{k} {v:.3f}" for k, v in shares.items() if k != "all")
+    return f"all five right {shares['all']:.3f} ({rest})"
 
 
 done = 0
@@ -151,9 +156,8 @@ for label, split in (("seen", "test"), ("held-out", "heldout")):
                              guidance_scale=args.guidance, seed=args.seed, steps=50)
     shares = kgen.metrics.prompt_adherence(
         samples, {k: np.repeat(v, 2) for k, v in scenes["attributes"].items()})
-    print(f"prompt adherence, {label} prompts, guidance {args.guidance:g}: all five right "
-          f"{shares.pop('all'):.3f} (" + ", ".join(f"{k} {v:.3f}" for k, v in shares.items())
-          + ")")
+    print(f"prompt adherence, {label} prompts, guidance {args.guidance:g}: "
+          + adherence_text(shares))
 
 prompts = ["a red zero", "a green one", "a blue two", "a yellow seven",
            "a large white four on a black background", "a small purple nine in the top left"]

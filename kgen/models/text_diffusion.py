@@ -686,17 +686,14 @@ class TextDiffusion(Diffusion):
         if self.latent_scale is None:
             raise ValueError("The latent scale is not set: train the model (fit) first, or "
                              "call fit_latent_scale(images).")
-        z = np.asarray(samples, "float32") / self.latent_scale
-        if isinstance(self.autoencoder, VQVAE):
-            quantizer = self.autoencoder.quantizer
-            codes = np.concatenate([
-                ops.convert_to_numpy(quantizer.nearest_codes(z[i:i + batch_size]))
-                for i in range(0, len(z), batch_size)] or [np.zeros((0,) + z.shape[1:3])])
-            # A VQ-VAE's decoder is linear: its images are clipped to [-1, 1], the range of
-            # the images of a pixel-space model.
-            return np.clip(self.autoencoder.decode_codes(codes.astype("int32"),
-                                                         batch_size=batch_size), -1.0, 1.0)
-        return self.autoencoder.decode(z.reshape(len(z), -1), batch_size=batch_size)
+        samples = np.asarray(samples, "float32")
+        if isinstance(self.autoencoder, VQVAE):   # the exported graph's decoding, in batches
+            return np.concatenate([
+                np.asarray(ops.convert_to_numpy(self._decode_in_graph(
+                    samples[i:i + batch_size])), "float32")
+                for i in range(0, len(samples), batch_size)])
+        z = samples.reshape(len(samples), -1) / self.latent_scale
+        return self.autoencoder.decode(z, batch_size=batch_size)
 
     def denoising_trajectory(self, num_samples=None, *, seed=None, prompt=None, prompts=None,
                              negative_prompt=None, guidance_scale=None, sampler="ddim",
@@ -829,6 +826,8 @@ class TextDiffusion(Diffusion):
         if isinstance(self.autoencoder, VQVAE):
             quantizer = self.autoencoder.quantizer
             vectors = quantizer.lookup(quantizer.nearest_codes(z / self.latent_scale))
+            # The decoder is linear: its images are clipped to [-1, 1], the range of the
+            # images of a pixel-space model.
             return ops.clip(self.autoencoder.decoder(vectors, training=False), -1.0, 1.0)
         z = ops.reshape(z, (-1, self.autoencoder.latent_dim)) / self.latent_scale
         decoded = self.autoencoder.decoder(z, training=False)
