@@ -262,12 +262,17 @@ class VQVAE(GenerativeModel):
         return codes.astype("int32")
 
     def decode_codes(self, codes, batch_size=256):
-        """Images decoded from code indices ``(n, h, w)`` (or ``(n, h, w, 1)``), data space."""
+        """Images decoded from code indices ``(n, h, w)`` (or ``(n, h, w, 1)``), data space.
+
+        The decoder's output layer is linear (the reconstruction loss is taken on it), so
+        its values can pass the ends of the data range; the images are clipped to
+        ``[-1, 1]``, as `generate()`, `reconstruct()` and the exported sampler give them.
+        """
         codes = self.check_codes(codes)
         batch_size = checks.integer(batch_size, "batch_size", 1)
         vectors = ops.convert_to_numpy(self.quantizer.lookup(codes))
-        return np.asarray(self.decoder.predict(vectors, batch_size=batch_size, verbose=0),
-                          "float32")
+        decoded = self.decoder.predict(vectors, batch_size=batch_size, verbose=0)
+        return np.clip(np.asarray(decoded, "float32"), -1.0, 1.0)
 
     def reconstruct(self, x, batch_size=256):
         """``decode_codes(encode(x))``: the reconstructions of samples ``x``."""
@@ -308,7 +313,7 @@ class VQVAE(GenerativeModel):
         quantizer, decoder = self.quantizer, self.decoder
 
         def sample(codes):
-            return decoder(quantizer.lookup(codes), training=False)
+            return ops.clip(decoder(quantizer.lookup(codes), training=False), -1.0, 1.0)
 
         codes = ServingInput("codes", self.code_shape, "int32", noise="categorical",
                              classes=self.num_embeddings)

@@ -196,6 +196,19 @@ def test_generate_decode_codes_and_clear_errors(digits_small):
         kgen.models.VQVAE(encoder, decoder, num_embeddings=8, embedding_dim=4)
 
 
+def test_images_are_clipped_to_the_data_range_that_the_linear_decoder_can_leave(digits_small):
+    vq = tiny_vqvae()
+    vq.quantizer.embeddings.assign(100.0 * _numpy(vq.quantizer.embeddings))
+    codes = (np.arange(32).reshape(2, 4, 4) % 8).astype("int32")
+    raw = _numpy(vq.decoder(vq.quantizer.lookup(codes)))
+    assert raw.min() < -1.0 and raw.max() > 1.0
+    np.testing.assert_allclose(vq.decode_codes(codes), np.clip(raw, -1.0, 1.0), atol=1e-5)
+    for images in (vq.generate(4, seed=0), vq.reconstruct(digits_small[:4])):
+        assert images.min() >= -1.0 and images.max() <= 1.0
+    sample = vq.serving_functions().sample
+    np.testing.assert_allclose(_numpy(sample(codes)), vq.decode_codes(codes), atol=1e-5)
+
+
 def test_latent_prior_trains_on_frozen_codes_and_samples(tmp_path, digits_small):
     vq = tiny_vqvae()
     frozen = values(vq.variables)
