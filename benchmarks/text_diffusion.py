@@ -3,6 +3,7 @@
     KERAS_BACKEND=jax python benchmarks/text_diffusion.py
         [--model runs/text_diffusion_captioned_digits/model.keras] [--prompts 64]
         [--per-prompt 4] [--scales 1 3 5 7.5] [--steps 50] [--json]
+        [--rerank runs/clip_captioned_digits/model.keras --candidates 8]
 
 Without ``--model`` (or when the file does not exist) the model is trained first with
 ``recipes/text_diffusion_captioned_digits.py`` (its defaults, in a subprocess) into the
@@ -27,6 +28,12 @@ seen prompts), the share right per attribute, and the FID of the seen prompts' s
 against the test scenes with the classifier's 128-D features (`kgen.metrics.
 FrechetInceptionDistance("scenes")`), beside the FID of as many training scenes against the
 same test scenes (the value of perfect samples at this sample count).
+
+``--rerank CLIP`` adds CLIP re-ranking (Ramesh et al. 2021; `kgen.clip_guidance.rerank`
+with a CLIP model trained by ``recipes/clip_captioned_digits.py``): each prompt is drawn
+``--candidates`` times as often, and the ``--per-prompt`` samples of each prompt that the
+CLIP model finds closest to it are judged. "As drawn" is then the share over all the
+candidates; the classifier that judges is not the CLIP model and has not seen the samples.
 """
 
 import argparse
@@ -48,8 +55,16 @@ parser.add_argument("--seed", type=int, default=0, help="the scenes' and the sam
 parser.add_argument("--grid", default=None,
                     help="write a grid of the first prompts' samples per scale to this "
                          "folder (one PNG per set and scale)")
+parser.add_argument("--rerank", default=None, metavar="CLIP",
+                    help="a trained kgen CLIP model (.keras): keep each prompt's samples "
+                         "it finds closest to the prompt")
+parser.add_argument("--candidates", type=int, default=8,
+                    help="with --rerank: samples drawn for each one kept")
 parser.add_argument("--json", action="store_true")
 args = parser.parse_args()
+if args.candidates < 1:
+    parser.error("--candidates must be at least 1")
+candidates = args.candidates if args.rerank else 1
 
 training_seconds = None
 if not os.path.exists(args.model):
@@ -68,6 +83,7 @@ from kgen.data import captioned  # noqa: E402
 from kgen.metrics import FrechetInceptionDistance, prompt_adherence  # noqa: E402
 
 model = keras.saving.load_model(args.model)
+clip = keras.saving.load_model(args.rerank) if args.rerank else None
 names = list(captioned.ATTRIBUTES)
 
 
@@ -75,6 +91,15 @@ def judged(images, attributes):
     """The share of images whose every attribute is read right, and the share per attribute."""
     shares = prompt_adherence(images, attributes)
     return shares.pop("all"), shares
+
+
+def reranked(samples, prompts):
+    """Each prompt's ``--per-prompt`` samples the CLIP model finds closest to it."""
+    drawn = args.per_prompt * candidates
+    kept = [kgen.clip_guidance.rerank(clip, samples[i:i + drawn], prompts[i],
+                                      top=args.per_prompt).images
+            for i in range(0, len(samples), drawn)]
+    return np.concatenate(kept)
 
 
 def fid(generated, real):
@@ -86,13 +111,15 @@ def fid(generated, real):
 test_images = captioned.load_scenes("test", seed=args.seed)["images"]
 results = {"backend": keras.backend.backend(), "model": args.model,
            "prompts": args.prompts, "per_prompt": args.per_prompt, "steps": args.steps,
-           "training_seconds": training_seconds, "sets": {}}
+           "training_seconds": training_seconds, "rerank": args.rerank,
+           "candidates": candidates, "sets": {}}
 count = args.prompts * args.per_prompt
 train_images = captioned.load_scenes("train", num_samples=count, seed=args.seed + 1)["images"]
 results["fid_of_training_scenes"] = fid(train_images, test_images)
 for label, split in (("seen", "test"), ("held-out", "heldout")):
     scenes = captioned.load_scenes(split, num_samples=args.prompts, seed=args.seed)
-    prompts = np.repeat(scenes["captions"][:, 0], args.per_prompt).tolist()
+    drawn = args.per_prompt * candidates
+    prompts = np.repeat(scenes["captions"][:, 0], drawn).tolist()
     wanted = {name: np.repeat(scenes["attributes"][name], args.per_prompt) for name in names}
     ceiling, _ = judged(scenes["images"], scenes["attributes"])
     entry = {"classifier on the real scenes": ceiling, "scales": {},
@@ -103,9 +130,13 @@ for label, split in (("seen", "test"), ("held-out", "heldout")):
                                  steps=args.steps, eta=0.0,
                                  guidance_scale=None if scale == 1.0 else scale)
         seconds = time.time() - start
+        row = {"seconds": seconds}
+        if clip is not None:
+            row["as drawn"], _ = judged(samples, {name: np.repeat(
+                scenes["attributes"][name], drawn) for name in names})
+            samples = reranked(samples, prompts)
         share, per_attribute = judged(samples, wanted)
-        row = {"all attributes": share, "per attribute": per_attribute,
-               "seconds": seconds}
+        row.update({"all attributes": share, "per attribute": per_attribute})
         if label == "seen":
             row["fid"] = fid(samples, test_images)
         entry["scales"][f"{scale:g}"] = row
@@ -114,7 +145,8 @@ for label, split in (("seen", "test"), ("held-out", "heldout")):
             shown = min(8, args.prompts) * args.per_prompt
             kgen.images.save_grid(samples[:shown], os.path.join(
                 args.grid, f"{label}_scale_{scale:g}.png"), ncols=args.per_prompt)
-        print(f"{label} prompts, guidance {scale:g}: all attributes {share:.3f} "
+        drawn_text = f" (as drawn {row['as drawn']:.3f})" if clip is not None else ""
+        print(f"{label} prompts, guidance {scale:g}: all attributes {share:.3f}{drawn_text} "
               f"({seconds:.0f} s)", flush=True)
     results["sets"][label] = entry
 
@@ -123,6 +155,9 @@ if args.json:
 else:
     print(f"\nbackend {results['backend']}; {args.prompts} prompts x {args.per_prompt} "
           f"samples per set, DDIM {args.steps} steps")
+    if clip is not None:
+        print(f"re-ranked by {args.rerank}: the best {args.per_prompt} of "
+              f"{args.per_prompt * candidates} samples per prompt; 'drawn': all of them")
     print(f"FID (scene classifier features) of {count} training scenes vs the "
           f"{len(test_images)} test scenes: {results['fid_of_training_scenes']:.2f}")
     for label, entry in results["sets"].items():
@@ -130,8 +165,11 @@ else:
               f"{entry['classifier on the real scenes']:.3f} all five right)")
         if args.grid:
             print("grid rows: " + "; ".join(entry["grid rows"]))
-        print("scale  all    " + "  ".join(f"{n[:10]:>10}" for n in names) + "    FID")
+        drawn_head = "  drawn" if clip is not None else ""
+        print("scale  all  " + drawn_head + "  " + "  ".join(f"{n[:10]:>10}" for n in names)
+              + "    FID")
         for scale, row in entry["scales"].items():
             fid_text = f"{row['fid']:7.2f}" if "fid" in row else ""
-            print(f"{scale:>5}  {row['all attributes']:.3f}  " + "  ".join(
+            drawn_text = f"  {row['as drawn']:.3f}" if clip is not None else ""
+            print(f"{scale:>5}  {row['all attributes']:.3f}{drawn_text}  " + "  ".join(
                 f"{row['per attribute'][n]:10.3f}" for n in names) + f"  {fid_text}")

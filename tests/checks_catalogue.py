@@ -355,6 +355,14 @@ ROWS = (
         "(CLIP)",
         "One line that says it draws no samples and how to use the checkpoint; no file is "
         "written."),
+    Row("cli-rerank", "cli",
+        "`kgen generate --rerank RUN` with a run that is not CLIP, without `--prompt` or "
+        "`--rerank-prompt`, with samples of another shape than the CLIP model's, with "
+        "`--inputs`/`--images`/a `--labels` list, or `--candidates`/`--rerank-prompt` "
+        "without `--rerank`",
+        "One line that names the problem (the class the run holds, the missing text, both "
+        "shapes, the conditions that fix the count, the flag that needs `--rerank`); no "
+        "file is written."),
 )
 
 

@@ -182,6 +182,15 @@ def build_parser():
                             "sample")
     conditions.add_argument("--negative-prompt", help="text-conditioned models: the text "
                             "guidance moves away from (with --guidance-scale)")
+    ranking = generate.add_argument_group(
+        "CLIP re-ranking (any family whose samples have the CLIP model's image shape)")
+    ranking.add_argument("--rerank", metavar="CLIP_RUN", default=None,
+                         help="a trained CLIP (run folder or .keras file): draw -n x "
+                              "--candidates samples and keep the -n closest to the text")
+    ranking.add_argument("--candidates", type=int, default=8,
+                         help="with --rerank: samples drawn for each one kept (default: 8)")
+    ranking.add_argument("--rerank-prompt", default=None,
+                         help="with --rerank: the text to rank by (default: --prompt)")
 
     export = sub.add_parser(
         "export", help="write a checkpoint's generate() as a TensorFlow SavedModel")

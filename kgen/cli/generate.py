@@ -7,7 +7,9 @@ for class-conditional models, ``--inputs FOLDER_OR_IMAGE`` for translation,
 ``--images``/``--mask`` for completion and inpainting, ``--sampler``/``--steps``/
 ``--eta``/``--guidance-scale`` for diffusion, ``--temperature`` for autoregressive models,
 ``--direction`` for a CycleGAN. A condition the family does not take is an error that
-lists the ones it does.
+lists the ones it does. ``--rerank CLIP_RUN`` draws ``--candidates`` times as many
+samples and keeps those a trained CLIP model finds closest to ``--prompt`` (or
+``--rerank-prompt``), best first (`kgen.clip_guidance.rerank`).
 """
 
 import os
@@ -162,16 +164,58 @@ def generate(args):
         count = None
     elif "labels" in kwargs and len(kwargs["labels"]) > 1:
         count = None   # one sample per label
-    if count is not None and "labels" not in kwargs and not any(
+    ranking = reranking(args, count)
+    drawn = count if ranking is None else count * ranking[2]
+    if drawn is not None and "labels" not in kwargs and not any(
             key in kwargs for key in ("inputs", "images")):
         from kgen.cli.train import class_labels
 
-        kwargs.update(class_labels(model, family, count))
+        kwargs.update(class_labels(model, family, drawn))
     try:
-        samples = model.generate(count, seed=args.seed, **kwargs)
+        samples = model.generate(drawn, seed=args.seed, **kwargs)
     except (ValueError, TypeError) as error:
         fail(str(error))
+    ranked = ""
+    if ranking is not None:
+        clip, prompt, _ = ranking
+        try:
+            best = kgen.clip_guidance.rerank(clip, samples, prompt, top=count)
+        except (ValueError, TypeError) as error:
+            fail(f"--rerank: {error}")
+        samples = best.images
+        ranked = (f", the {count} of {drawn} closest to {prompt!r} by CLIP similarity "
+                  f"({best.similarity[0]:.3f} to {best.similarity[-1]:.3f})")
     path = save_images(samples, args.out, args.individual)
-    print(f"Wrote {len(samples)} samples (seed {args.seed}) to {path}"
+    print(f"Wrote {len(samples)} samples (seed {args.seed}){ranked} to {path}"
           + (f" and one PNG each to {args.individual}" if args.individual else ""))
     return 0
+
+
+def reranking(args, count):
+    """``(clip, prompt, candidates)`` for ``--rerank``, checked; None without it."""
+    from kgen import checks
+    from kgen.models import CLIP
+
+    if args.rerank is None:
+        for flag, given in (("--rerank-prompt", args.rerank_prompt is not None),
+                            ("--candidates", args.candidates != 8)):
+            if given:
+                fail(f"{flag} is a re-ranking option: pass --rerank CLIP_RUN with it.")
+        return None
+    try:
+        candidates = checks.integer(args.candidates, "--candidates", 1)
+    except (TypeError, ValueError) as error:
+        fail(str(error))
+    if count is None:
+        fail("--rerank keeps -n of the samples it draws; it cannot rank samples that follow "
+             "one given input, image or label each (--inputs, --images, a --labels list), "
+             "nor the one image of a single-image family.")
+    prompt = args.rerank_prompt if args.rerank_prompt is not None else args.prompt
+    if prompt is None:
+        fail("--rerank needs the text to rank by: --prompt (text-conditioned models) or "
+             "--rerank-prompt \"a red seven\".")
+    clip = load_checkpoint(args.rerank)
+    if not isinstance(clip, CLIP):
+        fail(f"--rerank takes a trained CLIP model (kgen train clip); {args.rerank!r} holds "
+             f"a {type(clip).__name__}.")
+    return clip, prompt, candidates

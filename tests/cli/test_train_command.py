@@ -168,6 +168,45 @@ def test_a_run_is_repeated_from_its_config_and_resumed_when_done(runs, tmp_path,
     assert "nothing to do" in capsys.readouterr().out
 
 
+@covers("cli-rerank")
+def test_generate_keeps_the_samples_a_clip_run_ranks_first(runs, folders, tmp_path, capsys):
+    from kgen.cli.run_folder import checkpoint_path
+
+    each = tmp_path / "each"
+    flags = ["--prompt", "a red seven", "--steps", "2"]
+    assert cli.main(["generate", str(runs["text_diffusion"]), "-n", "2", "--seed", "1",
+                     *flags, "--rerank", str(runs["clip"]), "--candidates", "3",
+                     "--individual", str(each), "--out", str(tmp_path / "grid.png")]) == 0
+    assert "the 2 of 6 closest to 'a red seven'" in capsys.readouterr().out
+    model = kgen.models.load(checkpoint_path(str(runs["text_diffusion"])))
+    clip = kgen.models.load(checkpoint_path(str(runs["clip"])))
+    drawn = model.generate(6, seed=1, prompt="a red seven", steps=2)
+    best = kgen.clip_guidance.rerank(clip, drawn, "a red seven", top=2)
+    for index, image in enumerate(best.images):
+        kgen.images.save_grid(image[None], tmp_path / "expected.png")
+        np.testing.assert_array_equal(np.asarray(Image.open(each / f"{index:05d}.png")),
+                                      np.asarray(Image.open(tmp_path / "expected.png")))
+    # What cannot be ranked is refused: grey 8x8 digits against a CLIP model of RGB
+    # scenes, a model without prompts and no --rerank-prompt, a run that is not CLIP.
+    with pytest.raises(SystemExit, match="--rerank: .*"):
+        cli.main(["generate", str(runs["gan"]), "-n", "2", "--rerank", str(runs["clip"]),
+                  "--rerank-prompt", "a red seven", "--out", str(tmp_path / "gan.png")])
+    with pytest.raises(SystemExit, match="needs the text to rank by"):
+        cli.main(["generate", str(runs["diffusion"]), "-n", "2", "--rerank",
+                  str(runs["clip"]), "--out", str(tmp_path / "x.png")])
+    with pytest.raises(SystemExit, match="takes a trained CLIP model"):
+        cli.main(["generate", str(runs["text_diffusion"]), "-n", "2", *flags, "--rerank",
+                  str(runs["gan"]), "--out", str(tmp_path / "x.png")])
+    with pytest.raises(SystemExit, match="cannot rank samples that follow one given input"):
+        cli.main(["generate", str(runs["pix2pix"]), "--inputs", str(folders / "pairs" / "A"),
+                  "--rerank", str(runs["clip"]), "--rerank-prompt", "a seven", "--out",
+                  str(tmp_path / "x.png")])
+    assert not (tmp_path / "x.png").exists()
+    with pytest.raises(SystemExit, match="--candidates is a re-ranking option"):
+        cli.main(["generate", str(runs["gan"]), "-n", "2", "--candidates", "4",
+                  "--out", str(tmp_path / "x.png")])
+
+
 # ------------------------------------------------------------------- resume
 RESUME_FAMILIES = {"gan": ["--data", "digits", "--base-filters", "8", "--latent-dim", "16"],
                    "diffusion": ["--data", "digits", "--timesteps", "20", "--schedule", "cosine",
