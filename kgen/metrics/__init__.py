@@ -7,6 +7,7 @@ The feature extractors of the sample-quality metrics live in `kgen.metrics.extra
 one module each.
 """
 from kgen.metrics.accuracy import binary_accuracy  # noqa: F401
+from kgen.metrics.colour_distance import colour_distance  # noqa: F401
 from kgen.metrics.evaluate import compute_metric  # noqa: F401
 from kgen.metrics.extractors import (  # noqa: F401
     DIGITS_CLASSIFIER_WEIGHTS,
@@ -48,6 +49,7 @@ __all__ = [
     "ModeCoverage",
     "PrecisionRecall",
     "binary_accuracy",
+    "colour_distance",
     "bits_per_dim",
     "compute_metric",
     "compute_reference_statistics",
