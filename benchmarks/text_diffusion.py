@@ -34,6 +34,8 @@ with a CLIP model trained by ``recipes/clip_captioned_digits.py``): each prompt 
 ``--candidates`` times as often, and the ``--per-prompt`` samples of each prompt that the
 CLIP model finds closest to it are judged. "As drawn" is then the share over all the
 candidates; the classifier that judges is not the CLIP model and has not seen the samples.
+"Ceiling": what a perfect ranking would reach with the same candidates (for each prompt,
+the right candidates, at most ``--per-prompt``, over ``--per-prompt``).
 """
 
 import argparse
@@ -80,7 +82,8 @@ import keras  # noqa: E402 (after the subprocess, which imports its own)
 
 import kgen  # noqa: E402
 from kgen.data import captioned  # noqa: E402
-from kgen.metrics import FrechetInceptionDistance, prompt_adherence  # noqa: E402
+from kgen.metrics import (FrechetInceptionDistance, prompt_adherence,  # noqa: E402
+                          scene_attributes)
 
 model = keras.saving.load_model(args.model)
 clip = keras.saving.load_model(args.rerank) if args.rerank else None
@@ -100,6 +103,14 @@ def reranked(samples, prompts):
                                       top=args.per_prompt).images
             for i in range(0, len(samples), drawn)]
     return np.concatenate(kept)
+
+
+def ranking_ceiling(samples, attributes):
+    """The share a perfect ranking of each prompt's candidates would reach."""
+    seen = scene_attributes(samples)
+    right = np.logical_and.reduce([seen[n] == attributes[n] for n in names])
+    per_prompt = right.reshape(-1, args.per_prompt * candidates).sum(axis=1)
+    return float(np.minimum(per_prompt, args.per_prompt).mean() / args.per_prompt)
 
 
 def fid(generated, real):
@@ -132,8 +143,9 @@ for label, split in (("seen", "test"), ("held-out", "heldout")):
         seconds = time.time() - start
         row = {"seconds": seconds}
         if clip is not None:
-            row["as drawn"], _ = judged(samples, {name: np.repeat(
-                scenes["attributes"][name], drawn) for name in names})
+            every = {name: np.repeat(scenes["attributes"][name], drawn) for name in names}
+            row["as drawn"], _ = judged(samples, every)
+            row["ceiling"] = ranking_ceiling(samples, every)
             samples = reranked(samples, prompts)
         share, per_attribute = judged(samples, wanted)
         row.update({"all attributes": share, "per attribute": per_attribute})
@@ -145,7 +157,8 @@ for label, split in (("seen", "test"), ("held-out", "heldout")):
             shown = min(8, args.prompts) * args.per_prompt
             kgen.images.save_grid(samples[:shown], os.path.join(
                 args.grid, f"{label}_scale_{scale:g}.png"), ncols=args.per_prompt)
-        drawn_text = f" (as drawn {row['as drawn']:.3f})" if clip is not None else ""
+        drawn_text = (f" (as drawn {row['as drawn']:.3f}, ceiling {row['ceiling']:.3f})"
+                      if clip is not None else "")
         print(f"{label} prompts, guidance {scale:g}: all attributes {share:.3f}{drawn_text} "
               f"({seconds:.0f} s)", flush=True)
     results["sets"][label] = entry
@@ -157,7 +170,8 @@ else:
           f"samples per set, DDIM {args.steps} steps")
     if clip is not None:
         print(f"re-ranked by {args.rerank}: the best {args.per_prompt} of "
-              f"{args.per_prompt * candidates} samples per prompt; 'drawn': all of them")
+              f"{args.per_prompt * candidates} samples per prompt; 'drawn': all of them; "
+              "'ceiling': a perfect ranking of them")
     print(f"FID (scene classifier features) of {count} training scenes vs the "
           f"{len(test_images)} test scenes: {results['fid_of_training_scenes']:.2f}")
     for label, entry in results["sets"].items():
@@ -165,11 +179,12 @@ else:
               f"{entry['classifier on the real scenes']:.3f} all five right)")
         if args.grid:
             print("grid rows: " + "; ".join(entry["grid rows"]))
-        drawn_head = "  drawn" if clip is not None else ""
+        drawn_head = "  drawn  ceiling" if clip is not None else ""
         print("scale  all  " + drawn_head + "  " + "  ".join(f"{n[:10]:>10}" for n in names)
               + "    FID")
         for scale, row in entry["scales"].items():
             fid_text = f"{row['fid']:7.2f}" if "fid" in row else ""
-            drawn_text = f"  {row['as drawn']:.3f}" if clip is not None else ""
+            drawn_text = (f"  {row['as drawn']:.3f}  {row['ceiling']:.3f}  "
+                          if clip is not None else "")
             print(f"{scale:>5}  {row['all attributes']:.3f}{drawn_text}  " + "  ".join(
                 f"{row['per attribute'][n]:10.3f}" for n in names) + f"  {fid_text}")
