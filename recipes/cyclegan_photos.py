@@ -117,7 +117,7 @@ model.fit(
 )
 
 save_translations(os.path.join(args.out, "grid.png"))
-error = np.mean(np.abs(model.generate(inputs=test_a) - truth))
+error = test_error(model)
 mean_b = np.mean(np.abs(kgen.data.to_data_space(domain_b).mean(axis=0) - truth))
 unchanged = np.mean(np.abs(test_a - truth))
 print(f"Test A -> B mean absolute error against the true translations ({len(test_a)} "

@@ -187,7 +187,7 @@ def build_parser():
     ranking.add_argument("--rerank", metavar="CLIP_RUN", default=None,
                          help="a trained CLIP (run folder or .keras file): draw -n x "
                               "--candidates samples and keep the -n closest to the text")
-    ranking.add_argument("--candidates", type=int, default=8,
+    ranking.add_argument("--candidates", type=int, default=None,
                          help="with --rerank: samples drawn for each one kept (default: 8)")
     ranking.add_argument("--rerank-prompt", default=None,
                          help="with --rerank: the text to rank by (default: --prompt)")

@@ -191,6 +191,10 @@ def generate(args):
     return 0
 
 
+#: Samples ``--rerank`` draws for each one it keeps, unless ``--candidates`` says.
+DEFAULT_CANDIDATES = 8
+
+
 def reranking(args, count):
     """``(clip, prompt, candidates)`` for ``--rerank``, checked; None without it."""
     from kgen import checks
@@ -198,12 +202,13 @@ def reranking(args, count):
 
     if args.rerank is None:
         for flag, given in (("--rerank-prompt", args.rerank_prompt is not None),
-                            ("--candidates", args.candidates != 8)):
+                            ("--candidates", args.candidates is not None)):
             if given:
                 fail(f"{flag} is a re-ranking option: pass --rerank CLIP_RUN with it.")
         return None
     try:
-        candidates = checks.integer(args.candidates, "--candidates", 1)
+        candidates = DEFAULT_CANDIDATES if args.candidates is None else \
+            checks.integer(args.candidates, "--candidates", 1)
     except (TypeError, ValueError) as error:
         fail(str(error))
     if count is None:
