@@ -282,15 +282,17 @@ def initialize_processes(coordinator=None, num_processes=None, process_id=None, 
         RuntimeError: a second call, a backend that has already started its devices
             (call this first), or the PyTorch backend.
 
-    Example (a bad address is refused before anything starts):
+    Example (a bad address is refused before anything starts; on PyTorch, any call):
 
     ```python
     import kgen
 
     try:
         kgen.initialize_processes("10.0.0.1", num_processes=2, process_id=0)
-    except ValueError as error:
-        print(error)   # coordinator must be 'HOST:PORT' (...); got '10.0.0.1'.
+    except (ValueError, RuntimeError) as error:
+        # JAX, TensorFlow: coordinator must be 'HOST:PORT' (...); got '10.0.0.1'.
+        # PyTorch: Training with several processes is not available on the PyTorch ...
+        print(error)
     ```
 
     Two machines, the same program on each (``process_id=1`` on the second):

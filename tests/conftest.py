@@ -27,10 +27,19 @@ def pytest_report_header(config):
     return f"keras {keras.__version__}, backend {keras.backend.backend()}"
 
 
-#: Tests between two garbage collections (a collection takes a second or two once many
-#: models exist; collecting after every test would cost minutes per backend).
-COLLECT_EVERY = 25
+#: Tests between two garbage collections of the suite's own (Python collects on its own
+#: thresholds as well; a full collection takes a second or two once many models exist, so
+#: collecting after every test would cost minutes per backend).
+COLLECT_EVERY = 100
 _count = [0]
+
+
+def pytest_collection_finish(session):
+    """Moves what the imports and the collection made (the backends' modules, the test
+    modules) out of the garbage collector's sight: every later collection walks only what
+    the tests make."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)

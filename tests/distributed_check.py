@@ -128,29 +128,35 @@ def train(kind, devices, initial, x, y, model_parallel=None):
     return values, [v.path for v in state], spread, logs, scope.num_replicas
 
 
-def compare(kind, x, y, model_parallel=None):
-    """Trains ``kind`` on one device and on `DEVICES`; the differences, as a dict."""
+def compare(kind, x, y, model_parallel=None, one_device=None):
+    """Trains ``kind`` on one device and on `DEVICES`; the differences, as a dict.
+
+    ``one_device``: the one-device run of an earlier comparison of ``kind`` (the same
+    initial weights and data), reused rather than trained again."""
     keras.utils.set_random_seed(0)
     initial = [np.asarray(keras.ops.convert_to_numpy(v)) for v in build(kind).weights]
-    one, paths, _, one_logs, _ = train(kind, 1, initial, x, y)
+    if one_device is None:
+        one_device = train(kind, 1, initial, x, y)
+    one, paths, _, one_logs, _ = one_device
     many, _, spread, many_logs, replicas = train(kind, DEVICES, initial, x, y, model_parallel)
     diffs = {p: float(np.abs(a - b).max()) for p, a, b in zip(paths, one, many)}
     moved = max(float(np.abs(a - b).max()) for a, b in zip(one[:len(initial)], initial))
     return {"replicas": replicas, "max_weight_diff": max(diffs.values()),
             "worst": max(diffs, key=diffs.get), "replica_spread": spread,
             "weights_moved": moved, "logs_one": one_logs, "logs_many": many_logs,
-            "num_state": len(paths)}
+            "num_state": len(paths)}, one_device
 
 
 def main(kinds):
     report = {"backend": BACKEND, "devices": DEVICES}
     for kind in kinds:
-        report[kind] = compare(kind, *training_data(kind))
+        report[kind], one_device = compare(kind, *training_data(kind))
         print(kind, {k: report[kind][k] for k in ("max_weight_diff", "worst", "replica_spread")},
               file=sys.stderr, flush=True)
         if BACKEND == "jax" and kind in MODEL_PARALLEL_KINDS:
-            report[f"{kind}/model_parallel"] = run = compare(
-                kind, *training_data(kind), model_parallel=2)
+            report[f"{kind}/model_parallel"], _ = compare(
+                kind, *training_data(kind), model_parallel=2, one_device=one_device)
+            run = report[f"{kind}/model_parallel"]
             print(f"{kind}/model_parallel", run["max_weight_diff"], run["worst"],
                   file=sys.stderr, flush=True)
     # The command line on every device (the VAE of 2-D points: a small MLP).
