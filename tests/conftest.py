@@ -5,9 +5,12 @@ import os
 
 # XLA's CPU compiler spends most of a small test's time optimising programs that then run
 # for milliseconds: the suite (and the processes it starts) compiles them without its
-# expensive optimisation passes, which halves the JAX run. The computations are the same.
+# expensive optimisation passes, which halves the JAX run, and emits fused loops with its
+# element-wise emitters rather than its MLIR fusion emitters, whose longer pipeline takes
+# a third more of the run again. The computations are the same.
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 "
-                                   "--xla_llvm_disable_expensive_passes=true")
+                                   "--xla_llvm_disable_expensive_passes=true "
+                                   "--xla_cpu_use_fusion_emitters=false")
 # One thread for each backend's kernels. The three backends' runs go side by side on a
 # couple of cores, and the suite's tiny networks gain nothing from splitting an operation
 # over threads, whose waiting costs more than the arithmetic (PyTorch's OpenMP threads
@@ -21,6 +24,14 @@ import keras
 import pytest
 
 import kgen
+
+if keras.backend.backend() == "tensorflow":
+    import tensorflow as tf
+
+    # TensorFlow rewrites every traced function's graph (Grappler) before its first run,
+    # which costs more than the suite's tiny graphs then take to run; the tests' graphs
+    # run as traced. The computations are the same.
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 
 
 def pytest_report_header(config):

@@ -1,5 +1,7 @@
 """Helpers shared by the tests: small networks and models, and variable values."""
 
+import os
+
 import keras
 import numpy as np
 
@@ -7,6 +9,25 @@ import kgen
 from kgen.networks.diffusion_unet import SinusoidalEmbedding
 
 SHAPE = (8, 8, 1)
+#: The backends of the README's test command, which runs the suite once on each.
+BACKENDS = ("jax", "tensorflow", "torch")
+
+
+def this_backends_share(names, backend=None):
+    """The names of ``names`` that this backend's test run takes: every third one, from the
+    backend's place in `BACKENDS`, so that the three runs take each name once.
+
+    For a check whose backend-specific part is made for every name elsewhere: the command
+    line's handling of each family (its data, options, run folder, sample grids and
+    metrics) is the same code on every backend, and `tests/models/test_families.py` trains,
+    saves, loads and samples every family on every backend. ``backend``: another
+    backend's share (default: this run's). ``KGEN_ALL_FAMILIES=1``: every name.
+    """
+    if os.environ.get("KGEN_ALL_FAMILIES") == "1":
+        return list(names)
+    index = BACKENDS.index(backend or keras.backend.backend())
+    return [name for position, name in enumerate(names)
+            if position % len(BACKENDS) == index]
 
 
 def tiny_gan(shape=(8, 8, 1), **kwargs):

@@ -6,12 +6,13 @@ has export options, once more with a non-default value of each (`OPTION_VALUES`)
 SavedModel is written in one pass (on PyTorch, one TensorFlow process exports the
 checkpoints) and checked in one TensorFlow process (``serving_check.py``).
 
-On PyTorch a SavedModel is written by a TensorFlow-backend process from the checkpoint:
-the code the TensorFlow run tests for every family, with models that
-``tests/models/test_cross_backend.py`` shows sample on TensorFlow what they sample on
-PyTorch. PyTorch's run exports the families of each kind of serving input through that
-process (`TORCH_FAMILIES`: latent vectors from the command line, labels, fitted codes,
-input images in both directions, prompts, discrete autoregressive draws).
+Each run of the README's test command (one per backend) exports the families whose
+serving inputs the checks below name (`EVERY_RUN`: latent vectors from the command line,
+labels, fitted codes, input images in both directions, prompts through a diffusion loop)
+and a third of the others (`harness.this_backends_share`), so that over the three runs
+every family's SavedModel is served. A family's sampler is the same `keras.ops` code on
+every backend, and `tests/models/test_cross_backend.py` shows that a checkpoint samples the
+same on every backend.
 """
 
 import json
@@ -27,7 +28,7 @@ import pytest
 import kgen
 from kgen import cli
 from kgen.models import registry
-from harness import build_tiny, generate_kwargs, tiny_network
+from harness import BACKENDS, build_tiny, generate_kwargs, this_backends_share, tiny_network
 
 HERE = pathlib.Path(__file__).parent
 SAVED_MODEL_CLI = pathlib.Path(sys.executable).parent / "saved_model_cli"
@@ -40,9 +41,21 @@ OPTION_VALUES = {"direction": "b_to_a", "steps": 4, "guidance_scale": 2.0, "temp
 #: sqrt(alpha_bar_19) = 0.0025 (cosine schedule, 20 timesteps), so a float32 rounding of
 #: the served graph (not kgen's compiled loop) grows 400 times: 1e-4 there, 1e-5 elsewhere.
 DIFFUSION_TOLERANCE = 1e-4
-#: The families PyTorch's run exports (see above).
-TORCH_FAMILIES = ("gan", "conditional_gan", "conditional_vae", "autoencoder", "cyclegan",
-                  "text_diffusion", "pixelcnn")
+#: The families every backend's run exports (see above).
+EVERY_RUN = ("gan", "conditional_gan", "conditional_vae", "autoencoder", "cyclegan",
+             "text_diffusion")
+
+
+def exported_here(backend=None):
+    """The names of the families this backend's test run (or ``backend``'s) exports."""
+    others = [family.name for family in registry.families()
+              if family.generates and family.name not in EVERY_RUN]
+    return list(EVERY_RUN) + this_backends_share(others, backend)
+
+
+def test_the_three_runs_export_every_family_that_generates():
+    exported = [set(exported_here(backend)) for backend in BACKENDS]
+    assert set.union(*exported) == {f.name for f in registry.families() if f.generates}
 
 
 def _cases(digits_small):
@@ -53,13 +66,12 @@ def _cases(digits_small):
     unknown = {option.name for family in registry.families()
                for option in family.export_options} - set(OPTION_VALUES)
     assert not unknown, f"give OPTION_VALUES a non-default value of {sorted(unknown)}"
-    assert set(TORCH_FAMILIES) <= set(registry.names())
+    assert set(EVERY_RUN) <= set(registry.names())
     cases = {}
-    torch = keras.backend.backend() == "torch"
+    here = exported_here()
     for family in registry.families():
-        if not family.generates:   # nothing to export (CLIP: tests/models/test_clip.py)
-            continue
-        if torch and family.name not in TORCH_FAMILIES:
+        # (CLIP draws nothing to export: tests/models/test_clip.py)
+        if family.name not in here:
             continue
         model, arrays = build_tiny(family)
         if family.name == "gan":
@@ -75,7 +87,7 @@ def _cases(digits_small):
         if names:
             options = {name: OPTION_VALUES[name] for name in sorted(names)}
             cases[f"{family.name}-options"] = (family, model, options, {**kwargs, **options})
-    if not torch:
+    if "diffusion" in here:
         family = registry.get("diffusion")
         model = family.build(registry.TrainingData(SHAPE), **family.tiny, seed=0)
         cases["diffusion-unconditional"] = (family, model, {"steps": 4},
