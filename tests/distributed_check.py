@@ -154,9 +154,9 @@ def main(kinds):
         print(kind, {k: report[kind][k] for k in ("max_weight_diff", "worst", "replica_spread")},
               file=sys.stderr, flush=True)
         if BACKEND == "jax" and kind in MODEL_PARALLEL_KINDS:
-            report[f"{kind}/model_parallel"], _ = compare(
-                kind, *training_data(kind), model_parallel=2, one_device=one_device)
-            run = report[f"{kind}/model_parallel"]
+            run, _ = compare(kind, *training_data(kind), model_parallel=2,
+                             one_device=one_device)
+            report[f"{kind}/model_parallel"] = run
             print(f"{kind}/model_parallel", run["max_weight_diff"], run["worst"],
                   file=sys.stderr, flush=True)
     # The command line on every device (the VAE of 2-D points: a small MLP).

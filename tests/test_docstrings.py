@@ -10,8 +10,7 @@ example on the backend its name is assigned to (`backend_of`: a fixed hash of it
 so that an example keeps its backend when others are added). PyTorch runs an example
 eagerly, with nothing to trace or compile first, at a third of the others' cost: it runs
 seven twelfths of them (`SHARES`), JAX a third and TensorFlow, whose run is the longest,
-a twelfth. ``KGEN_ALL_EXAMPLES=1`` runs
-every example on the current backend.
+a twelfth. ``KGEN_ALL_EXAMPLES=1`` runs every example on the current backend.
 """
 
 import importlib
@@ -26,6 +25,7 @@ import keras
 import pytest
 
 import kgen
+from harness import BACKENDS
 
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
@@ -56,11 +56,10 @@ def _documented(module):
             yield f"{module.__name__}.{name}", value.__doc__ or ""
 
 
-BACKENDS = ("tensorflow", "jax", "torch")
 #: Each backend's share of the examples that are not of a backend's own training code,
 #: in twelfths.
 SHARES = {"tensorflow": 1, "jax": 4, "torch": 7}
-_SLOTS = [backend for backend in BACKENDS for _ in range(SHARES[backend])]
+_SLOTS = [backend for backend, share in SHARES.items() for _ in range(share)]
 
 
 def backend_of(example_id):

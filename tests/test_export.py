@@ -1,10 +1,11 @@
 """SavedModel export of every family's generate(): the signatures give kgen's samples, in a
 process that loads them with TensorFlow alone.
 
-Every registered family is exported once with its default export options and, when it
-has export options, once more with a non-default value of each (`OPTION_VALUES`); every
-SavedModel is written in one pass (on PyTorch, one TensorFlow process exports the
-checkpoints) and checked in one TensorFlow process (``serving_check.py``).
+Every registered family that generates is exported (by one or more of the backends'
+runs, below) once with its default export options and, when it has export options, once
+more with a non-default value of each (`OPTION_VALUES`); every SavedModel is written in
+one pass (on PyTorch, one TensorFlow process exports the checkpoints) and checked in one
+TensorFlow process (``serving_check.py``).
 
 Each run of the README's test command (one per backend) exports the families whose
 serving inputs the checks below name (`EVERY_RUN`: latent vectors from the command line,
@@ -47,7 +48,8 @@ EVERY_RUN = ("gan", "conditional_gan", "conditional_vae", "autoencoder", "cycleg
 
 
 def exported_here(backend=None):
-    """The names of the families this backend's test run (or ``backend``'s) exports."""
+    """The names of the families this backend's test run (or ``backend``'s) exports
+    (CLIP draws nothing to export: tests/models/test_clip.py)."""
     others = [family.name for family in registry.families()
               if family.generates and family.name not in EVERY_RUN]
     return list(EVERY_RUN) + this_backends_share(others, backend)
@@ -70,7 +72,6 @@ def _cases(digits_small):
     cases = {}
     here = exported_here()
     for family in registry.families():
-        # (CLIP draws nothing to export: tests/models/test_clip.py)
         if family.name not in here:
             continue
         model, arrays = build_tiny(family)
