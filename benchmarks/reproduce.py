@@ -297,7 +297,7 @@ ROWS = (
     Row("text_diffusion_captioned_digits", "recipes/text_diffusion_captioned_digits.py",
         "text-conditioned latent diffusion (VQ-VAE, U-Net with cross-attention, text encoder)",
         "captioned_digits, train split; the test scenes",
-        (Length("--epochs", 100, 1), Length("--autoencoder-epochs", 25, 1)),
+        (Length("--epochs", 180, 1), Length("--autoencoder-epochs", 25, 1)),
         values=(Value("loss", "held-out denoising loss (random timesteps)",
                       r"held-out denoising loss[^:]*: {n}", digits=4),
                 Value("seen", "all five attributes right, 64 samples of seen pairs, "
