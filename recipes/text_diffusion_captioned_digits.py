@@ -85,6 +85,9 @@ parser.add_argument("--resume", action="store_true",
                     help="continue the run in --out (its model.keras, optimizer state "
                          "included, and log.csv) for --epochs more epochs")
 args = parser.parse_args()
+for flag, value in (("--epochs", args.epochs), ("--vq-filters", args.vq_filters)):
+    if value is not None and value < 1:
+        parser.error(f"{flag} must be at least 1; got {value}.")
 os.makedirs(args.out, exist_ok=True)
 keras.utils.set_random_seed(args.seed)
 checkpoint, log = os.path.join(args.out, "model.keras"), os.path.join(args.out, "log.csv")
@@ -146,7 +149,8 @@ else:
         num_heads=4, pooled_context=args.pooled_context, seed=args.seed, **text)
     model.compile(optimizer=keras.optimizers.Adam(5e-4))
 
-epochs = args.epochs or (180 if model.autoencoder is not None else 120)
+epochs = args.epochs if args.epochs is not None else (
+    180 if model.autoencoder is not None else 120)
 start = time.time()
 model.fit(x, captions, batch_size=64, epochs=done + epochs, initial_epoch=done,
           verbose=2, shuffle=True,
