@@ -1,5 +1,7 @@
 """`OptimizerGroup`: several named optimizers held as the model's one ``optimizer``."""
 
+import re
+
 import keras
 
 from kgen import checks
@@ -28,6 +30,17 @@ class OptimizerGroup(keras.optimizers.Optimizer):
     ``gradient_accumulation_steps`` (Keras's accumulation, counted per ``apply``) must be
     unset: the model's step accumulates for all of them.
 
+    The learning rate is each member's. A group of one optimizer reads and sets it as its
+    own ``learning_rate``; a group of several has none (reading or setting
+    ``group.learning_rate`` is an error that names the members) and lists its members as
+    ``optimizers``, the attribute Keras's callbacks look for: `keras.callbacks.
+    LearningRateScheduler` and `keras.callbacks.ReduceLROnPlateau` set the rate of every
+    member, and `keras.callbacks.TensorBoard` logs each as ``learning_rate_<name>``. So that
+    those logs tell the members apart, the same in every run, members not built yet are
+    renamed ``<update>_<name>`` when they have the name Keras numbers automatically
+    (``Adam()`` is ``"adam_3"`` in a process that made three before: it becomes
+    ``"generator_adam"``) or share their name with another member.
+
     Args:
         optimizers: dict mapping an update name to a `keras.optimizers.Optimizer`.
         name: the group's name.
@@ -43,6 +56,7 @@ class OptimizerGroup(keras.optimizers.Optimizer):
     group = OptimizerGroup({"generator": keras.optimizers.Adam(2e-4),
                             "discriminator": keras.optimizers.Adam(2e-4)})
     group["generator"].learning_rate  # 2e-4
+    [optimizer.name for optimizer in group.optimizers]  # ["generator_adam", "discriminator_adam"]
     ```
     """
 
@@ -66,6 +80,8 @@ class OptimizerGroup(keras.optimizers.Optimizer):
                     "optimizer.iterations in applied updates): leave it unset and pass "
                     f"compile(accumulation_steps={steps}).")
         self._members = dict(optimizers)
+        if len(self._members) > 1:
+            name_members(self._members)
         self._variable_lists = None
         self._accumulators = None
         self.accumulated_steps = None
@@ -74,6 +90,37 @@ class OptimizerGroup(keras.optimizers.Optimizer):
     def members(self):
         """The member optimizers, as a dict from update name to optimizer."""
         return dict(self._members)
+
+    @property
+    def optimizers(self):
+        """The member optimizers, in update order, for a group of several (what Keras's
+        learning-rate callbacks and TensorBoard act on, each); a group of one has no
+        ``optimizers`` (`hasattr` is False): its ``learning_rate`` is its member's."""
+        if len(self._members) == 1:
+            raise AttributeError(
+                "An OptimizerGroup of one optimizer has no 'optimizers': its learning_rate "
+                "is its member's.")
+        return list(self._members.values())
+
+    @property
+    def learning_rate(self):
+        """The learning rate of the group's only optimizer (read and set); an
+        AttributeError naming the members for a group of several."""
+        return self._only_member("read").learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, learning_rate):
+        self._only_member("set").learning_rate = learning_rate
+
+    def _only_member(self, verb):
+        if len(self._members) > 1:
+            keys = sorted(self._members)
+            raise AttributeError(
+                f"This OptimizerGroup has one optimizer per update ({keys}), each with its "
+                f"own learning rate: {verb} it by name, as optimizer[{keys[0]!r}]."
+                "learning_rate. Keras's LearningRateScheduler and ReduceLROnPlateau set "
+                "every member's (through the group's 'optimizers').")
+        return next(iter(self._members.values()))
 
     def __getitem__(self, key):
         try:
@@ -163,6 +210,22 @@ class OptimizerGroup(keras.optimizers.Optimizer):
         }
         return cls(optimizers, name=config.get("name", "optimizer_group"),
                    accumulation_steps=config.get("accumulation_steps"))
+
+
+def name_members(members):
+    """Renames the unbuilt optimizers of ``members`` (update name -> optimizer) that carry
+    Keras's automatic name (the class name in snake case, numbered from the second one
+    made) or share a name: ``<update>_<name>``, without Keras's number."""
+    names = [optimizer.name for optimizer in members.values()]
+    for key, optimizer in members.items():
+        if optimizer.built:
+            continue
+        snake = re.sub("([a-z])([A-Z])", r"\1_\2",
+                       re.sub("(.)([A-Z][a-z]+)", r"\1_\2", type(optimizer).__name__)).lower()
+        if re.fullmatch(rf"{snake}(_\d+)?", optimizer.name):
+            optimizer.name = f"{key}_{snake}"
+        elif names.count(optimizer.name) > 1:
+            optimizer.name = f"{key}_{optimizer.name}"
 
 
 def check_accumulation_steps(value):

@@ -9,7 +9,7 @@ import kgen
 from kgen.models import GenerativeModel, OptimizerGroup, Update
 from kgen.networks import mlp
 
-from harness import tiny_gan, values
+from harness import tiny_gan, tiny_vae, values
 
 
 @keras.saving.register_keras_serializable(package="kgen_tests")
@@ -149,6 +149,37 @@ def test_value_and_grad_outside_a_training_step():
     assert float(ops.convert_to_numpy(loss)) == pytest.approx(18.0)
     assert float(ops.convert_to_numpy(grad)) == pytest.approx(12.0)
     assert aux == "aux"
+
+
+def test_keras_learning_rate_callbacks_set_the_members_rates(digits_small):
+    """LearningRateScheduler and ReduceLROnPlateau reach the optimizers that train: the
+    only member of a one-optimizer group, every member of a GAN's (whose two default Adams
+    are logged apart); the rate of a group of several is read by name."""
+    x = digits_small[:64]
+    vae = tiny_vae()
+    vae.compile(keras.optimizers.Adam(1e-3))
+    halve = keras.callbacks.LearningRateScheduler(lambda epoch, rate: rate * 0.5)
+    history = vae.fit(x, batch_size=32, epochs=2, verbose=0, callbacks=[halve])
+    assert float(ops.convert_to_numpy(vae.optimizer["model"].learning_rate)) == \
+        pytest.approx(2.5e-4)
+    assert history.history["learning_rate"] == pytest.approx([5e-4, 2.5e-4])
+
+    gan = tiny_gan()
+    gan.compile()
+    assert [o.name for o in gan.optimizer.optimizers] == ["discriminator_adam",
+                                                          "generator_adam"]
+    reduce = keras.callbacks.ReduceLROnPlateau(monitor="g_loss", mode="min", patience=0,
+                                               min_delta=1e9, factor=0.5)
+    # The first epoch sets the best loss; every later one reduces (nothing beats it by 1e9).
+    history = gan.fit(x, batch_size=32, epochs=3, verbose=0, callbacks=[reduce])
+    for name in ("generator", "discriminator"):
+        rate = gan.optimizer[name].learning_rate
+        assert float(ops.convert_to_numpy(rate)) == pytest.approx(2e-4 * 0.25), name
+        assert history.history[f"learning_rate_{name}_adam"] == pytest.approx([2e-4, 2e-4, 1e-4])
+    with pytest.raises(AttributeError, match=r"optimizer\['discriminator'\].learning_rate"):
+        gan.optimizer.learning_rate
+    with pytest.raises(AttributeError, match="by name"):
+        gan.optimizer.learning_rate = 1e-3
 
 
 def test_optimizer_group_round_trips_through_config():
