@@ -288,7 +288,7 @@ ROWS = (
         "captioned_digits, train split; the test scenes and the held-out digit-colour pairs "
         "(the `heldout` split); digit zero-shot with the prompts \"a photo of the digit "
         "...\"",
-        (Length("--epochs", 20, 1), Length("--steps", 100, 5)),
+        (Length("--epochs", 40, 1), Length("--steps", 100, 5)),
         values=(Value("loss", "test contrastive loss", r"contrastive loss {n}", digits=3),
                 Value("zero_shot", "digit zero-shot accuracy, test scenes",
                       r"zero-shot accuracy on the test scenes: {n}", digits=3),
