@@ -42,6 +42,11 @@ parser.add_argument("--base-filters", type=int, default=32,
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--out", default="runs/clip_captioned_digits")
 args = parser.parse_args()
+for flag in ("epochs", "steps", "batch_size"):
+    if getattr(args, flag) < 1:
+        parser.error(f"--{flag.replace('_', '-')} must be at least 1; got {getattr(args, flag)}.")
+if not args.learning_rate > 0:
+    parser.error(f"--learning-rate must be positive; got {args.learning_rate}.")
 os.makedirs(args.out, exist_ok=True)
 keras.utils.set_random_seed(args.seed)
 
