@@ -21,7 +21,9 @@ says so. The table gives the mean ± standard deviation over the seeds that ran.
 
 Every finished run appends one JSON line to ``--results``: an interrupted regeneration
 resumes where it stopped (finished runs are not run again), and ``--table-only`` rebuilds
-the table from the file without running anything. ``--out-md PATH`` writes the table into
+the table from the file without running anything. A row is keyed by its name, mode,
+backend and seed, not by the recipe's defaults: after changing a recipe, ``--rerun --only
+NAME`` moves the row's records to ``<results>.replaced.jsonl`` and runs it again. ``--out-md PATH`` writes the table into
 PATH between the marker lines ``<!-- table -->`` and ``<!-- /table -->`` (the end marker is
 added on the first write), or, when PATH does not exist, into a new file.
 
@@ -35,6 +37,8 @@ Usage::
     python benchmarks/reproduce.py --results benchmarks/results/reproduction.jsonl \\
         --out-md docs/reproduction.md --table-only              # rebuild the table
     python benchmarks/reproduce.py --epochs-scale 0.25 --only dcgan_digits
+    python benchmarks/reproduce.py --results benchmarks/results/reproduction.jsonl \\
+        --out-md docs/reproduction.md --rerun --only vae_digits   # after a recipe changed
 
 ``--smoke`` runs one or two epochs (a few optimisation steps for the single-image
 recipes) and evaluates with 500 samples (IWAE: K = 10): it checks that every recipe runs,
@@ -569,6 +573,29 @@ def append_result(path, record):
         f.write(json.dumps(record, sort_keys=True) + "\n")
 
 
+def set_aside(path, rows, mode, backend_choice):
+    """Moves the records of ``rows`` (this mode, each row's backend) from ``path`` to
+    ``<path without .jsonl>.replaced.jsonl``, so that the rows run again; returns how many.
+
+    The results file is rewritten whole (a new file, then a rename), so an interruption
+    leaves either the old file or the new one.
+    """
+    records = read_results(path)
+    keys = {(row.name, mode, backend_of(row, backend_choice)) for row in rows}
+    replaced = [r for r in records if (r.get("row"), r.get("mode"), r.get("backend")) in keys]
+    if not replaced:
+        return 0
+    stem = path[:-len(".jsonl")] if path.endswith(".jsonl") else path
+    for record in replaced:
+        append_result(stem + ".replaced.jsonl", record)
+    kept = [r for r in records if r not in replaced]
+    partial = path + ".partial"
+    with open(partial, "w") as f:
+        f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in kept)
+    os.replace(partial, path)
+    return len(replaced)
+
+
 def finished(records, row, mode, backend):
     """``{seed: record}`` of the row's successful runs (the latest per seed)."""
     runs = {}
@@ -768,6 +795,10 @@ def parse_args(argv=None):
                         help="folder of the runs' outputs and logs (default: runs/reproduce)")
     parser.add_argument("--out-md", metavar="PATH",
                         help=f"write the table into PATH, between {MARKER} and {END_MARKER}")
+    parser.add_argument("--rerun", action="store_true",
+                        help="run the rows again although the results file has them (after "
+                             "a recipe's defaults changed): their earlier records of this "
+                             "mode are moved to FILE.replaced.jsonl first")
     parser.add_argument("--table-only", action="store_true",
                         help="run nothing: the table from the results file")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
@@ -778,6 +809,11 @@ def parse_args(argv=None):
         parser.error("--epochs-scale must be positive")
     if args.smoke and args.epochs_scale != 1.0:
         parser.error("--smoke and --epochs-scale do not go together")
+    if args.rerun and args.table_only:
+        parser.error("--rerun runs rows; --table-only runs nothing: give one of them")
+    if args.rerun and not args.only:
+        parser.error("--rerun runs rows again: name them with --only (every row would take "
+                     "hours)")
     if args.seeds is None:
         args.seeds = [0] if args.smoke else list(DEFAULT_SEEDS)
     args.workdir = os.path.abspath(args.workdir)   # the runs start in the repository's root
@@ -799,6 +835,10 @@ def main(argv=None):
     if not args.table_only:
         paths = {}
         print(f"reproduce: mode {mode}, seeds {args.seeds}, results {args.results}", flush=True)
+        if args.rerun:
+            moved = set_aside(args.results, rows, mode, args.backend)
+            print(f"reproduce: --rerun: {moved} earlier record(s) of {', '.join(args.only)} "
+                  f"moved out of {args.results}", flush=True)
         for row in rows:
             backend = backend_of(row, args.backend)
             seeds = args.seeds if takes_seed(row) else args.seeds[:1]

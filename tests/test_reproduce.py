@@ -4,6 +4,8 @@ import importlib.util
 import pathlib
 import re
 
+import pytest
+
 ROOT = pathlib.Path(__file__).parent.parent
 _spec = importlib.util.spec_from_file_location("reproduce", ROOT / "benchmarks" / "reproduce.py")
 reproduce = importlib.util.module_from_spec(_spec)
@@ -75,3 +77,23 @@ def test_the_table_goes_between_the_markers(tmp_path):
     assert text.count("\n<!-- table -->\n") == 1 and text.count("\n<!-- /table -->\n") == 1
     assert "| b |" in text and "| a |" not in text
     assert text.startswith(f"# Title\n\n{prose}") and text.endswith("\n\nAfter.\n")
+
+
+def test_rerun_sets_the_rows_earlier_records_aside(tmp_path, capsys):
+    path = str(tmp_path / "results.jsonl")
+    vae = [record("vae_digits", s, elbo=30.0 + s) for s in range(3)]
+    others = [record("vae_digits", 0, mode="smoke", elbo=90.0),
+              record("dcgan_digits", 0, fid=20.0)]
+    for r in vae + others:
+        reproduce.append_result(path, r)
+    moved = reproduce.set_aside(path, [ROWS["vae_digits"]], "full", "documented")
+    assert moved == 3
+    assert reproduce.read_results(path) == others
+    assert reproduce.read_results(str(tmp_path / "results.replaced.jsonl")) == vae
+    assert reproduce.set_aside(path, [ROWS["vae_digits"]], "full", "documented") == 0
+    # Without rows named, --rerun would run every row for hours: it is refused.
+    for argv, message in ((["--rerun"], "name them with --only"),
+                          (["--rerun", "--only", "vae_digits", "--table-only"], "runs nothing")):
+        with pytest.raises(SystemExit):
+            reproduce.parse_args(argv)
+        assert message in capsys.readouterr().err
