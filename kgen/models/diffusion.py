@@ -606,7 +606,7 @@ class Diffusion(GenerativeModel):
                         images, mask, resample, batch_size, record, every):
         """Runs the chain in parts; yields ``(steps done, samples, frames so far)`` after
         each (every ``every`` steps, or the largest parts the noise allows when None)."""
-        sampler = samplers.get(sampler, self._default_steps(sampler, steps), eta)
+        sampler = self._sampler(sampler, steps, eta)
         sampler.timesteps(self.timesteps)   # checks the sampler fits the model
         resample = checks.integer(resample, "resample", minimum=1)
         batch_size = checks.integer(batch_size, "batch_size", minimum=1)
@@ -729,7 +729,7 @@ class Diffusion(GenerativeModel):
         t, frames = model.denoising_trajectory(4, seed=0, steps=10)   # frames: (11, 4, 8, 8, 1)
         ```
         """
-        sampler = samplers.get(sampler, self._default_steps(sampler, steps), eta)
+        sampler = self._sampler(sampler, steps, eta)
         visited = np.append(sampler.timesteps(self.timesteps), -1)
         frames = self._sample(num_samples, seed, sampler, None, None, labels, guidance_scale,
                               images, mask, resample, batch_size, record=True)
@@ -763,12 +763,31 @@ class Diffusion(GenerativeModel):
         if num_samples is not None:
             num_samples = checks.integer(num_samples, "num_samples", 1)
         seed = checks.seed(seed)
-        chosen = samplers.get(sampler, self._default_steps(sampler, steps), eta)
+        chosen = self._sampler(sampler, steps, eta)
         visited = np.append(chosen.timesteps(self.timesteps), -1)
         for done, x, _ in self._sampling_parts(
                 num_samples, seed, sampler, steps, eta, labels, guidance_scale, images, mask,
                 resample, batch_size, False, every):
             yield int(visited[done]), np.asarray(x, "float32")
+
+    @property
+    def clips_denoised(self):
+        """Whether a sampler that leaves ``clip_denoised`` to the model (None, the default)
+        clips the predicted clean data to ``[-1, 1]``: True, the chain runs on images
+        (`kgen.models.TextDiffusion` in an autoencoder's latent space: False)."""
+        return True
+
+    def _sampler(self, sampler, steps, eta):
+        """The sampler of ``sampler``, ``steps`` and ``eta`` (`kgen.samplers.get`), with
+        ``clip_denoised`` decided by `clips_denoised` when the sampler leaves it open."""
+        chosen = samplers.get(sampler, self._default_steps(sampler, steps), eta)
+        if chosen.clip_denoised and not self.clips_denoised:
+            raise ValueError(
+                f"{chosen!r} clips the predicted clean data to [-1, 1], the range of images, "
+                "but this model's chain runs on an autoencoder's latents, scaled to unit "
+                "variance and not bounded by 1: clipping them changes the images. Leave "
+                "clip_denoised unset (None: the model decides) or pass clip_denoised=False.")
+        return chosen.resolved(self.clips_denoised)
 
     def _default_steps(self, sampler, steps):
         """The steps of a sampler named: as given, else DDIM's 50 or DPM-Solver++'s 20, or
@@ -797,7 +816,7 @@ class Diffusion(GenerativeModel):
         References:
             Song, Meng & Ermon, "Denoising Diffusion Implicit Models", ICLR 2021.
         """
-        sampler = samplers.get("ddim", self._default_steps("ddim", steps), 0.0)
+        sampler = self._sampler("ddim", steps, 0.0)
         sampler.timesteps(self.timesteps)   # checks the steps fit the model
         if guidance_scale is not None and self.num_classes is None:
             raise ValueError("guidance_scale is for a class-conditional model (num_classes).")

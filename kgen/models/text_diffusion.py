@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kgen import backend, checks, samplers
+from kgen import backend, checks
 from kgen.data import captioned
 from kgen.models import registry
 from kgen.models.autoencoder import Autoencoder
@@ -65,8 +65,9 @@ class TextDiffusion(Diffusion):
     by its nearest codebook vectors, the quantisation as part of the decoder, as in
     Rombach et al.'s VQ-regularised models). A VQ-VAE's latents keep their grid ``(h, w,
     embedding_dim)``, so the U-Net works on a small image of the scene instead of pixels:
-    `latent_shape_of` gives the grid of any autoencoder. Without one, the chain runs on the
-    pixels.
+    `latent_shape_of` gives the grid of any autoencoder. The samplers do not clip the
+    predicted latents to ``[-1, 1]`` as they do images (`clips_denoised`). Without an
+    autoencoder, the chain runs on the pixels.
 
     **Data.** ``fit(images, captions)``: images (uint8, or floats in ``[-1, 1]``) and
     their captions as strings ``(N,)`` or a table ``(N, T)`` of several captions per
@@ -230,6 +231,13 @@ class TextDiffusion(Diffusion):
                                       is not None else ())
         return [getattr(self, name) for name in names if getattr(self, name, None)
                 is not None]
+
+    @property
+    def clips_denoised(self):
+        """Whether a sampler left to decide clips the predicted clean data to ``[-1, 1]``:
+        on pixels, yes; in an autoencoder's latent space, no (the latents are scaled to
+        unit variance: about a third of them lie beyond 1)."""
+        return self.autoencoder is None
 
     @property
     def image_shape(self):
@@ -724,7 +732,7 @@ class TextDiffusion(Diffusion):
         """
         ids, guidance_scale = self._prompted(num_samples, prompt, prompts, negative_prompt,
                                              guidance_scale, images, mask)
-        chosen = samplers.get(sampler, self._default_steps(sampler, steps), eta)
+        chosen = self._sampler(sampler, steps, eta)
         visited = np.append(chosen.timesteps(self.timesteps), -1)
         frames = np.asarray(self._sample(len(ids), seed, chosen, None, None, ids,
                                          guidance_scale, images, mask, resample, batch_size,
@@ -766,7 +774,7 @@ class TextDiffusion(Diffusion):
         seed = checks.seed(seed)
         ids, guidance_scale = self._prompted(num_samples, prompt, prompts, negative_prompt,
                                              guidance_scale, images, mask)
-        chosen = samplers.get(sampler, self._default_steps(sampler, steps), eta)
+        chosen = self._sampler(sampler, steps, eta)
         visited = np.append(chosen.timesteps(self.timesteps), -1)
         for done, x, _ in self._sampling_parts(
                 len(ids), seed, chosen, None, None, ids, guidance_scale, images, mask,
@@ -794,7 +802,7 @@ class TextDiffusion(Diffusion):
             guidance_scale: classifier-free guidance ``w``, fixed in the SavedModel
                 (None: the conditional model, ``w = 1``).
         """
-        sampler = samplers.get("ddim", self._default_steps("ddim", steps), 0.0)
+        sampler = self._sampler("ddim", steps, 0.0)
         sampler.timesteps(self.timesteps)   # checks the steps fit the model
         guidance = checks.optional_number(guidance_scale, "guidance_scale")
         guidance = None if guidance in (None, 1.0) else guidance

@@ -45,7 +45,7 @@ def get(sampler="ddim", steps=None, eta=None):
 
     ```python
     import kgen
-    kgen.samplers.get("ddim", steps=20)   # DDIM(steps=20, eta=0.0, clip_denoised=True)
+    kgen.samplers.get("ddim", steps=20)   # DDIM(steps=20, eta=0.0, clip_denoised=None)
     ```
     """
     if isinstance(sampler, Sampler):

@@ -18,6 +18,8 @@ Every per-step coefficient is computed once, in float64 numpy, from the schedule
 ``alpha_bar``: the loop only gathers them.
 """
 
+import copy
+
 import numpy as np
 from keras import ops
 
@@ -36,7 +38,11 @@ class Sampler:
 
     Args:
         clip_denoised: clip each prediction of the clean data to ``[-1, 1]`` (the data
-            range of images) before the update, and recompute the noise from it.
+            range of images) before the update, and recompute the noise from it. None
+            (the default): the model decides (`resolved`): clipped when its chain runs on
+            images, not when it runs on an autoencoder's latents, which are scaled to
+            unit variance and not bounded by 1 (`kgen.models.TextDiffusion`); the loop
+            alone (`sample`) clips. True or False: always or never.
 
     Example:
 
@@ -55,8 +61,37 @@ class Sampler:
     #: clean data (a multistep method): the loop then carries it from step to step.
     multistep = False
 
-    def __init__(self, clip_denoised=True):
-        self.clip_denoised = bool(clip_denoised)
+    def __init__(self, clip_denoised=None):
+        if clip_denoised is not None and not isinstance(clip_denoised, (bool, np.bool_)):
+            raise TypeError(f"clip_denoised must be True, False or None (the model decides); "
+                            f"got {clip_denoised!r}.")
+        self.clip_denoised = None if clip_denoised is None else bool(clip_denoised)
+
+    def resolved(self, clip):
+        """This sampler with ``clip_denoised`` decided: its own choice, or ``clip`` when it
+        left the choice to the model (None).
+
+        Args:
+            clip: whether the model's clean data lies in ``[-1, 1]`` (images) and its
+                predictions should be clipped there.
+
+        Returns:
+            ``self`` when ``clip_denoised`` is set, else a copy with ``clip_denoised =
+            clip``.
+
+        Example:
+
+        ```python
+        import kgen
+
+        kgen.samplers.DDIM(steps=10).resolved(False)   # DDIM(steps=10, eta=0.0, clip_denoised=False)
+        ```
+        """
+        if self.clip_denoised is not None:
+            return self
+        chosen = copy.copy(self)
+        chosen.clip_denoised = bool(clip)
+        return chosen
 
     # ---------------------------------------------------------------- subclass
     def timesteps(self, num_timesteps):
@@ -256,7 +291,7 @@ class Sampler:
             t = num_steps - 1 - i   # the step of the chain, from the noisiest
             c = {name: ops.take(value, t) for name, value in tables.items()}
             noise_pred, x0_pred = predict(x, c["t"])
-            if self.clip_denoised:
+            if self.clip_denoised is not False:   # None: the loop alone clips
                 x0_pred = ops.clip(x0_pred, -1.0, 1.0)
                 noise_pred = chain.predict_noise_from_start(x, t, x0_pred)
             step_noise = None

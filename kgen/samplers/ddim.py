@@ -26,7 +26,8 @@ class DDIM(Sampler):
         steps: number of network evaluations (timesteps visited), at most the model's
             ``timesteps``. The visited timesteps are ``round(linspace(T - 1, 0, steps))``.
         eta: amount of fresh noise per step, from 0 (deterministic) to 1.
-        clip_denoised: clip each prediction of ``x0`` to ``[-1, 1]``.
+        clip_denoised: clip each prediction of the clean data to ``[-1, 1]``; None (the
+            default): the model decides (see `kgen.samplers.Sampler`).
 
     Example:
 
@@ -41,7 +42,7 @@ class DDIM(Sampler):
         Song, Meng & Ermon, "Denoising Diffusion Implicit Models", ICLR 2021.
     """
 
-    def __init__(self, steps=50, eta=0.0, clip_denoised=True):
+    def __init__(self, steps=50, eta=0.0, clip_denoised=None):
         super().__init__(clip_denoised=clip_denoised)
         self.steps = checks.integer(steps, "steps", minimum=1)
         self.eta = checks.number(eta, "eta", 0.0, 1.0)

@@ -23,7 +23,8 @@ class DDPM(Sampler):
         variance: ``"posterior"`` (``sigma_t^2 = beta_t (1 - alpha_bar_{t-1}) /
             (1 - alpha_bar_t)``, the posterior's variance, the lower bound of Ho et al.)
             or ``"beta"`` (``sigma_t^2 = beta_t``, the upper bound).
-        clip_denoised: clip each prediction of ``x_0`` to ``[-1, 1]``.
+        clip_denoised: clip each prediction of the clean data to ``[-1, 1]``; None (the
+            default): the model decides (see `kgen.samplers.Sampler`).
 
     Example:
 
@@ -42,7 +43,7 @@ class DDPM(Sampler):
 
     stochastic = True
 
-    def __init__(self, variance="posterior", clip_denoised=True):
+    def __init__(self, variance="posterior", clip_denoised=None):
         checks.one_of(variance, "variance", VARIANCES)
         super().__init__(clip_denoised=clip_denoised)
         self.variance = variance

@@ -37,7 +37,8 @@ class DPMSolver(Sampler):
     Args:
         steps: number of network evaluations (timesteps visited), at most the model's
             ``timesteps``; at least 2.
-        clip_denoised: clip each prediction of the clean data to ``[-1, 1]``.
+        clip_denoised: clip each prediction of the clean data to ``[-1, 1]``; None (the
+            default): the model decides (see `kgen.samplers.Sampler`).
 
     Example:
 
@@ -56,7 +57,7 @@ class DPMSolver(Sampler):
     stochastic = False
     multistep = True
 
-    def __init__(self, steps=20, clip_denoised=True):
+    def __init__(self, steps=20, clip_denoised=None):
         super().__init__(clip_denoised=clip_denoised)
         self.steps = checks.integer(steps, "steps", minimum=2)
 

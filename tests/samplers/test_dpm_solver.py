@@ -68,7 +68,7 @@ def test_two_steps_are_first_order_and_equal_ddim():
 def test_dpm_solver_options_and_refusals():
     assert kgen.samplers.get("dpm++").steps == 20
     assert kgen.samplers.get("dpm++", steps=12).get_config() == {"steps": 12,
-                                                                 "clip_denoised": True}
+                                                                 "clip_denoised": None}
     with pytest.raises(ValueError, match="no eta"):
         kgen.samplers.get("dpm++", eta=0.5)
     with pytest.raises(ValueError, match="has no eta"):

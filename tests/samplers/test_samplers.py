@@ -189,6 +189,29 @@ def test_perfect_predictor_recovers_the_data(clean):
         np.testing.assert_allclose(samples, clean, atol=1e-5, err_msg=repr(sampler))
 
 
+def test_clipping_is_the_models_choice_unless_the_sampler_makes_it(clean):
+    """The predictions of the clean data are clipped to [-1, 1], the range of images, by a
+    sampler left to decide on a model of images, and not when the sampler says so or the
+    model's data is not bounded by 1 (`kgen.models.TextDiffusion` in a latent space)."""
+    beyond = 3.0 * clean    # up to 3, as latents of unit variance reach
+    model = perfect_model(beyond)
+    assert model.clips_denoised
+    clipped = model.generate(4, seed=0, sampler=DDIM(steps=10))
+    assert np.abs(clipped).max() <= 1.0 + 1e-5
+    np.testing.assert_allclose(clipped, model.generate(
+        4, seed=0, sampler=DDIM(steps=10, clip_denoised=True)), atol=1e-6)
+    np.testing.assert_allclose(model.generate(
+        4, seed=0, sampler=DDIM(steps=10, clip_denoised=False)), beyond, atol=1e-4)
+    # resolved(): the sampler's own choice stands; an open one takes the model's.
+    open_choice, explicit = DDIM(steps=10), DDIM(steps=10, clip_denoised=True)
+    assert open_choice.clip_denoised is None
+    assert open_choice.resolved(False).clip_denoised is False
+    assert open_choice.clip_denoised is None        # a copy: the instance is unchanged
+    assert explicit.resolved(False) is explicit
+    with pytest.raises(TypeError, match="True, False or None"):
+        DDIM(clip_denoised="no")
+
+
 def test_ddim_with_eta_1_over_every_timestep_is_ddpm():
     # The same noise is drawn in the same order: the two update rules agree up to
     # float32 round-off, for a network that knows nothing.
