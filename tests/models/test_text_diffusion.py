@@ -233,6 +233,18 @@ def test_bad_prompts_are_refused_clearly(trained):
 
 
 @covers("text-inpaint-latent")
+def check_latents_are_not_clipped(model, pixel_model, images):
+    """The predicted latents are not clipped to [-1, 1] as images are: a sampler left to
+    decide does not clip them (``images``: ``generate(2, prompt=PROMPT, seed=0,
+    steps=2)``), and one told to is refused."""
+    assert model.clips_denoised is False and pixel_model.clips_denoised is True
+    np.testing.assert_array_equal(images, model.generate(
+        2, prompt=PROMPT, seed=0, sampler=kgen.samplers.DDIM(steps=2, clip_denoised=False)))
+    with pytest.raises(ValueError, match="latents, scaled to unit variance"):
+        model.generate(2, prompt=PROMPT, seed=0,
+                       sampler=kgen.samplers.DDIM(steps=2, clip_denoised=True))
+
+
 def test_latent_space_uses_the_autoencoder_and_its_scale(scenes, trained):
     x, captions = scenes
     vae = kgen.models.VAE.from_shape(x.shape[1:], latent_dim=16, base_filters=4, seed=0)
@@ -260,14 +272,7 @@ def test_latent_space_uses_the_autoencoder_and_its_scale(scenes, trained):
                                vae.decode(z.reshape(2, 16) / model.latent_scale), atol=1e-6)
     images = model.generate(2, prompt=PROMPT, seed=0, steps=2)
     assert images.shape == (2, 8, 8, 3) and np.all(np.abs(images) <= 1.0)
-    # The predicted latents are not clipped to [-1, 1] as images are: a sampler left to
-    # decide does not clip them, and one told to is refused.
-    assert model.clips_denoised is False and trained.clips_denoised is True
-    np.testing.assert_array_equal(images, model.generate(
-        2, prompt=PROMPT, seed=0, sampler=kgen.samplers.DDIM(steps=2, clip_denoised=False)))
-    with pytest.raises(ValueError, match="latents, scaled to unit variance"):
-        model.generate(2, prompt=PROMPT, seed=0,
-                       sampler=kgen.samplers.DDIM(steps=2, clip_denoised=True))
+    check_latents_are_not_clipped(model, trained, images)
     # The trajectory's frames are decoded images; the last is generate()'s.
     _, frames = model.denoising_trajectory(2, prompt=PROMPT, seed=0, steps=2)
     assert frames.shape == (3, 2, 8, 8, 3)
@@ -311,14 +316,7 @@ def test_vq_latent_space_keeps_the_grid_and_decodes_the_nearest_codes(scenes, tr
     np.testing.assert_allclose(to_numpy(model._decode_in_graph(z)), decoded, atol=1e-5)
     images = model.generate(2, prompt=PROMPT, seed=0, steps=2)
     assert images.shape == (2, 8, 8, 3) and np.all(np.abs(images) <= 1.0)
-    # The predicted latents are not clipped to [-1, 1] as images are: a sampler left to
-    # decide does not clip them, and one told to is refused.
-    assert model.clips_denoised is False and trained.clips_denoised is True
-    np.testing.assert_array_equal(images, model.generate(
-        2, prompt=PROMPT, seed=0, sampler=kgen.samplers.DDIM(steps=2, clip_denoised=False)))
-    with pytest.raises(ValueError, match="latents, scaled to unit variance"):
-        model.generate(2, prompt=PROMPT, seed=0,
-                       sampler=kgen.samplers.DDIM(steps=2, clip_denoised=True))
+    check_latents_are_not_clipped(model, trained, images)
     path = tmp_path / "vq_text.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
