@@ -27,7 +27,11 @@ reads every attribute its prompt names. Reported: that share (target: at least 8
 seen prompts), the share right per attribute, and the FID of the seen prompts' samples
 against the test scenes with the classifier's 128-D features (`kgen.metrics.
 FrechetInceptionDistance("scenes")`), beside the FID of as many training scenes against the
-same test scenes (the value of perfect samples at this sample count).
+same test scenes (the value of perfect samples at this sample count) and, for a model in
+an autoencoder's latent space, of the autoencoder's reconstructions of those scenes (what
+the autoencoder alone does to their FID). With ``--per-prompt`` above 1 the samples show fewer different
+scenes than the training scenes they are compared with, which raises their FID: compare
+FIDs with ``--per-prompt 1``.
 
 ``--rerank CLIP`` adds CLIP re-ranking (Ramesh et al. 2021; `kgen.clip_guidance.rerank`
 with a CLIP model trained by ``recipes/clip_captioned_digits.py``): each prompt is drawn
@@ -127,6 +131,10 @@ results = {"backend": keras.backend.backend(), "model": args.model,
 count = args.prompts * args.per_prompt
 train_images = captioned.load_scenes("train", num_samples=count, seed=args.seed + 1)["images"]
 results["fid_of_training_scenes"] = fid(train_images, test_images)
+if model.autoencoder is not None:
+    # What the autoencoder alone does to the FID: its reconstructions of those scenes.
+    results["fid_of_reconstructions"] = fid(
+        model.autoencoder.reconstruct(kgen.data.to_data_space(train_images)), test_images)
 for label, split in (("seen", "test"), ("held-out", "heldout")):
     scenes = captioned.load_scenes(split, num_samples=args.prompts, seed=args.seed)
     drawn = args.per_prompt * candidates
@@ -174,6 +182,13 @@ else:
               "'ceiling': a perfect ranking of them")
     print(f"FID (scene classifier features) of {count} training scenes vs the "
           f"{len(test_images)} test scenes: {results['fid_of_training_scenes']:.2f}")
+    if "fid_of_reconstructions" in results:
+        print(f"FID of the autoencoder's reconstructions of those training scenes: "
+              f"{results['fid_of_reconstructions']:.2f}")
+    if args.per_prompt > 1:
+        print(f"(the samples show {args.prompts} scenes, {args.per_prompt} times each: "
+              f"fewer different scenes than the {count} training scenes, which raises "
+              f"their FID; --per-prompt 1 compares like with like)")
     for label, entry in results["sets"].items():
         print(f"\n{label} prompts (classifier on the real scenes: "
               f"{entry['classifier on the real scenes']:.3f} all five right)")
