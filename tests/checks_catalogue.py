@@ -291,6 +291,13 @@ ROWS = (
         "asked to inpaint)",
         "`ValueError` naming the option or the task and the sampler that has it "
         "(`sampler='ddim'`)."),
+    Row("sampler-clips-latents", "models",
+        "a sampler built with `clip_denoised=True` for a `TextDiffusion` in an autoencoder's "
+        "latent space (whose unit-variance latents are not bounded by 1), or a "
+        "`clip_denoised` that is not True, False or None",
+        "`ValueError` saying that clipping to [-1, 1] changes the latents and to leave "
+        "`clip_denoised` unset (the model decides: images are clipped, latents are not) or "
+        "pass False; `TypeError` for a value that is not a bool."),
     # ------------------------------------------------------------- networks
     Row("own-sigmoid-gan", "networks",
         "a GAN discriminator ending in a sigmoid (kgen's losses take logits), or a "

@@ -232,7 +232,6 @@ def test_bad_prompts_are_refused_clearly(trained):
         plain.generate(1, prompt=PROMPT)
 
 
-@covers("text-inpaint-latent")
 def check_latents_are_not_clipped(model, pixel_model, images):
     """The predicted latents are not clipped to [-1, 1] as images are: a sampler left to
     decide does not clip them (``images``: ``generate(2, prompt=PROMPT, seed=0,
@@ -245,6 +244,7 @@ def check_latents_are_not_clipped(model, pixel_model, images):
                        sampler=kgen.samplers.DDIM(steps=2, clip_denoised=True))
 
 
+@covers("text-inpaint-latent", "sampler-clips-latents")
 def test_latent_space_uses_the_autoencoder_and_its_scale(scenes, trained):
     x, captions = scenes
     vae = kgen.models.VAE.from_shape(x.shape[1:], latent_dim=16, base_filters=4, seed=0)

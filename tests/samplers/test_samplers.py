@@ -9,6 +9,7 @@ import kgen
 from kgen.samplers import DDIM, DDPM, NoiseSchedule, schedules
 from kgen.samplers.noise_schedule import posterior
 
+from checks_catalogue import covers
 from harness import tiny_network
 
 SHAPE = (8, 8, 1)
@@ -189,6 +190,7 @@ def test_perfect_predictor_recovers_the_data(clean):
         np.testing.assert_allclose(samples, clean, atol=1e-5, err_msg=repr(sampler))
 
 
+@covers("sampler-clips-latents")
 def test_clipping_is_the_models_choice_unless_the_sampler_makes_it(clean):
     """The predictions of the clean data are clipped to [-1, 1], the range of images, by a
     sampler left to decide on a model of images, and not when the sampler says so or the
