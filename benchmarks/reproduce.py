@@ -23,9 +23,10 @@ Every finished run appends one JSON line to ``--results``: an interrupted regene
 resumes where it stopped (finished runs are not run again), and ``--table-only`` rebuilds
 the table from the file without running anything. A row is keyed by its name, mode,
 backend and seed, not by the recipe's defaults: after changing a recipe, ``--rerun --only
-NAME`` moves the row's records to ``<results>.replaced.jsonl`` and runs it again. ``--out-md PATH`` writes the table into
-PATH between the marker lines ``<!-- table -->`` and ``<!-- /table -->`` (the end marker is
-added on the first write), or, when PATH does not exist, into a new file.
+NAME`` moves the row's records to ``<results>.replaced.jsonl`` and runs it again.
+``--out-md PATH`` writes the table into PATH between the marker lines ``<!-- table -->``
+and ``<!-- /table -->`` (the end marker is added on the first write), or, when PATH does
+not exist, into a new file.
 
 Usage::
 
@@ -582,13 +583,15 @@ def set_aside(path, rows, mode, backend_choice):
     """
     records = read_results(path)
     keys = {(row.name, mode, backend_of(row, backend_choice)) for row in rows}
-    replaced = [r for r in records if (r.get("row"), r.get("mode"), r.get("backend")) in keys]
+    replaced, kept = [], []
+    for record in records:
+        key = (record.get("row"), record.get("mode"), record.get("backend"))
+        (replaced if key in keys else kept).append(record)
     if not replaced:
         return 0
     stem = path[:-len(".jsonl")] if path.endswith(".jsonl") else path
     for record in replaced:
         append_result(stem + ".replaced.jsonl", record)
-    kept = [r for r in records if r not in replaced]
     partial = path + ".partial"
     with open(partial, "w") as f:
         f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in kept)
